@@ -1,0 +1,140 @@
+import type { z } from "zod";
+import type { Risk } from "../approve/policy.ts";
+import type { Alert } from "./alert.ts";
+import type { Targets } from "../targets/types.ts";
+
+export type { Risk };
+
+/** What a step may log; lines land in the run's log, never in the audit trail. */
+export interface StepLogger {
+  info(msg: string, data?: Record<string, unknown>): void;
+  warn(msg: string, data?: Record<string, unknown>): void;
+}
+
+/** What every step function receives. */
+export interface StepContext<P, O> {
+  /** The bound, validated params. */
+  readonly params: Readonly<P>;
+  /** Outputs of earlier steps, by step name (after a JSON round trip, as they are stored). */
+  readonly outputs: Readonly<O>;
+  /** Named connections from configuration. A playbook never holds a credential. */
+  readonly targets: Targets;
+  readonly log: StepLogger;
+  /** Aborted when the step times out; pass it to anything that can be cancelled. */
+  readonly signal: AbortSignal;
+  readonly run: { readonly id: string; readonly incidentId: string | null; readonly dryRun: boolean; readonly requestedBy: string };
+}
+
+/** What a `when` condition or a lock function sees: no targets, no I/O. */
+export interface DecisionContext<P, O> {
+  readonly params: Readonly<P>;
+  readonly outputs: Readonly<O>;
+}
+
+export type Awaitable<T> = T | Promise<T>;
+
+/** A preview: one line, several lines, or a title with a diff. */
+export type PreviewValue = string | readonly string[] | { readonly summary: string; readonly diff?: string };
+
+export type VerifyValue = boolean | { readonly ok: boolean; readonly detail?: string };
+
+interface StepCommon<P, O> {
+  /** One sentence for the plan and the runbook. */
+  description?: string;
+  /** Target permissions the step needs, e.g. `apps/deployments:patch`, `redis:CONFIG`. */
+  permissions?: readonly string[];
+  /** Step timeout (default 60 s for diagnose/notify, 120 s for act). */
+  timeoutMs?: number;
+  /** Skip the step unless this holds. Decided from params and earlier outputs only. */
+  when?: (ctx: DecisionContext<P, O>) => boolean;
+  /**
+   * What an engineer types by hand when belay is down. `{param}` placeholders are filled
+   * from params in the generated runbook.
+   */
+  manual?: readonly string[];
+}
+
+export interface DiagnoseSpec<P, O, R> extends StepCommon<P, O> {
+  run: (ctx: StepContext<P, O>) => Awaitable<R>;
+}
+
+interface ActBase<P, O, R> extends StepCommon<P, O> {
+  risk: Risk;
+  permissions: readonly string[];
+  /** Lock keys of what this step mutates, e.g. `kube:prod/deployments/api`. Two runs never hold one at once. */
+  locks?: (ctx: DecisionContext<P, O>) => readonly string[];
+  /** Exactly what will change. Read-only; runs before anyone is asked to approve. */
+  preview: (ctx: StepContext<P, O>) => Awaitable<PreviewValue>;
+  run: (ctx: StepContext<P, O> & { readonly preview: string }) => Awaitable<R>;
+  /** Did the change take? Read-only. */
+  verify: (ctx: StepContext<P, O> & { readonly result: R }) => Awaitable<VerifyValue>;
+  verifyTimeoutMs?: number;
+}
+
+/** An act step either undoes itself or says why it cannot. */
+export type ActSpec<P, O, R> = ActBase<P, O, R> &
+  (
+    | { rollback: (ctx: StepContext<P, O> & { readonly result: R }) => Awaitable<unknown>; irreversible?: never }
+    | { irreversible: string; rollback?: never }
+  );
+
+export interface WaitSpec<P, O> extends StepCommon<P, O> {
+  /** Polled until it holds or the timeout passes. Read-only. */
+  until: (ctx: StepContext<P, O>) => Awaitable<boolean>;
+  timeoutMs: number;
+  intervalMs?: number;
+}
+
+export interface NotifySpec<P, O> extends StepCommon<P, O> {
+  message: (ctx: DecisionContext<P, O>) => string;
+}
+
+export type StepKind = "diagnose" | "act" | "wait" | "notify";
+
+/* The runtime shape of a step: what the engine, docs and plans read. Functions are untyped here. */
+type AnyFn = (ctx: any) => any;
+export interface StepDef {
+  readonly name: string;
+  readonly kind: StepKind;
+  readonly description: string;
+  readonly risk: Risk | null;
+  readonly permissions: readonly string[];
+  readonly timeoutMs: number;
+  readonly verifyTimeoutMs: number;
+  readonly intervalMs: number;
+  readonly manual: readonly string[];
+  readonly when: ((ctx: DecisionContext<any, any>) => boolean) | null;
+  readonly locks: ((ctx: DecisionContext<any, any>) => readonly string[]) | null;
+  readonly run: AnyFn | null;
+  readonly preview: AnyFn | null;
+  readonly verify: AnyFn | null;
+  readonly rollback: AnyFn | null;
+  readonly irreversible: string | null;
+  readonly until: AnyFn | null;
+  readonly message: ((ctx: DecisionContext<any, any>) => string) | null;
+}
+
+/** A match rule: every field given must hold. Regexps test, strings compare exactly. */
+export interface MatchRule {
+  alertname?: string | RegExp;
+  labels?: Record<string, string | RegExp>;
+  source?: Alert["source"];
+  /** Tested against the title, summary and description of the alert. */
+  text?: RegExp;
+  /** Evidence weight, 0..1 (default 1). */
+  weight?: number;
+}
+
+export interface PlaybookMeta<S extends z.ZodType> {
+  id: string;
+  title: string;
+  summary: string;
+  /** Catalog failure-mode ids this playbook answers. */
+  failureModes: readonly string[];
+  match?: readonly MatchRule[];
+  params: S;
+  /** Fill params from an alert's labels; whatever it cannot fill stays for a human. */
+  fromAlert?: (alert: Alert) => Partial<z.input<S>>;
+  /** Symptoms, for the runbook: what a human sees. */
+  symptoms?: readonly string[];
+}
