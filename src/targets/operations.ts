@@ -1,0 +1,75 @@
+import type { KubeTarget, PostgresTarget, RedisTarget, TargetOperation } from "./types.ts";
+
+/**
+ * What every target operation touches: whether it mutates and the permission it needs.
+ * Read by docs and by anyone granting belay its credentials. Keyed by method name, so a
+ * method added to an interface without an entry here is a compile error.
+ */
+type Table<T> = { readonly [K in Exclude<keyof T, "name">]: Omit<TargetOperation, "name"> };
+
+const read = (permission: string, description: string) => ({ mutates: false, permission, description });
+const write = (permission: string, description: string) => ({ mutates: true, permission, description });
+
+const redis: Table<RedisTarget> = {
+  info: read("redis:INFO", "INFO, parsed into sections"),
+  memoryInfo: read("redis:INFO", "memory use, maxmemory and eviction policy"),
+  clientsInfo: read("redis:INFO", "connected clients vs maxclients"),
+  configGet: read("redis:CONFIG", "CONFIG GET of one parameter"),
+  configSet: write("redis:CONFIG", "CONFIG SET of one parameter; preview shows old -> new"),
+  findKeys: read("redis:SCAN", "exact keys that exist, or a bounded SCAN MATCH"),
+  deleteKeys: write("redis:DEL", "DEL of exact keys or a bounded SCAN pattern; preview lists every key"),
+  bigKeys: read("redis:SCAN,MEMORY", "largest keys by SCAN + MEMORY USAGE within a time budget"),
+  clientList: read("redis:CLIENT", "CLIENT LIST summarised by address, command, name and idle time"),
+  clientKill: write("redis:CLIENT", "CLIENT KILL ID of the clients a filter selects; preview lists them"),
+  slowlog: read("redis:SLOWLOG", "SLOWLOG GET"),
+};
+
+const postgres: Table<PostgresTarget> = {
+  connections: read("postgres:pg_monitor", "connections vs max_connections by state, user, application"),
+  idleInTransaction: read("postgres:pg_monitor", "sessions idle in transaction"),
+  longRunningQueries: read("postgres:pg_monitor", "queries running longer than a threshold"),
+  blockingTree: read("postgres:pg_monitor", "blocking-lock tree from pg_blocking_pids"),
+  replication: read("postgres:pg_monitor", "replication lag per replica, slots"),
+  xidAge: read("postgres:pg_monitor", "transaction-id age per database and oldest tables"),
+  autovacuum: read("postgres:pg_monitor", "autovacuum workers and tables with dead tuples"),
+  cancelBackends: write("postgres:pg_signal_backend", "pg_cancel_backend; preview names pid, query and age"),
+  terminateBackends: write("postgres:pg_signal_backend", "pg_terminate_backend; preview names pid, query and age"),
+  vacuumFreeze: write("postgres:table owner or MAINTAIN", "VACUUM (FREEZE) of one table"),
+};
+
+const kube: Table<KubeTarget> = {
+  listPods: read("core/pods:list", "pods by label selector with status, restarts, last termination"),
+  events: read("core/events:list", "events about one object"),
+  logs: read("core/pods/log:get", "container logs, current or previous"),
+  getDeployment: read("apps/deployments:get", "a Deployment's spec and status"),
+  revisions: read("apps/replicasets:list", "a Deployment's ReplicaSets by revision"),
+  rolloutStatus: read("apps/deployments:get", "kubectl rollout status rules, once"),
+  waitForRollout: read("apps/deployments:get", "kubectl rollout status until done or timeout"),
+  rolloutRestart: write("apps/deployments:patch", "kubectl rollout restart (restartedAt annotation)"),
+  rolloutUndo: write("apps/deployments:patch", "kubectl rollout undo (previous ReplicaSet template)"),
+  scale: write("apps/deployments/scale:patch", "set replicas"),
+  getConfigMap: read("core/configmaps:get", "a ConfigMap's data"),
+  setConfigMapKey: write("core/configmaps:patch", "set one ConfigMap key"),
+  setMemoryLimit: write("apps/deployments:patch", "set one container's memory limit"),
+  podMemoryUsage: read("metrics.k8s.io/pods:list", "container memory use from metrics-server"),
+  getNode: read("core/nodes:get", "a node's conditions, taints and labels"),
+  listNodes: read("core/nodes:list", "nodes by label selector"),
+  labelNode: write("core/nodes:patch", "set or remove a node label"),
+  cordon: write("core/nodes:patch", "mark a node unschedulable"),
+  uncordon: write("core/nodes:patch", "mark a node schedulable"),
+  drain: write("core/pods/eviction:create", "evict pods through the Eviction API, respecting PDBs"),
+  endpoints: read("core/endpoints:get", "ready and not-ready addresses of a Service"),
+};
+
+function toList(table: Record<string, Omit<TargetOperation, "name">>): readonly TargetOperation[] {
+  return Object.freeze(Object.entries(table).map(([name, op]) => Object.freeze({ name, ...op })));
+}
+
+/** Every operation per target kind. */
+export const operations = Object.freeze({
+  redis: toList(redis),
+  postgres: toList(postgres),
+  kube: toList(kube),
+});
+
+export type TargetKind = keyof typeof operations;

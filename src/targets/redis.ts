@@ -1,0 +1,214 @@
+import { Redis } from "ioredis";
+import { BelayError } from "../errors.ts";
+import {
+  clientMatches,
+  hasClientCriteria,
+  literalPrefix,
+  num,
+  parseClientList,
+  parseConfigReply,
+  parseInfo,
+  parseSlowlog,
+  summariseClients,
+} from "./redis-parse.ts";
+import type { MutateOptions, RedisBigKey, RedisKeySpec, RedisTarget } from "./types.ts";
+
+export interface RedisTargetDeps {
+  /** Milliseconds, for time budgets. */
+  now?: () => number;
+}
+
+const DEFAULT_KEY_CAP = 1000;
+const MAX_KEY_CAP = 10_000;
+const MIN_PREFIX = 3;
+
+/**
+ * A Redis target over one ioredis connection, opened on first use. ioredis 6 speaks RESP3
+ * by default; every reply is normalised in redis-parse.ts so either protocol works.
+ */
+export function createRedisTarget(name: string, url: string, deps: RedisTargetDeps = {}): RedisTarget & { close(): Promise<void> } {
+  const now = deps.now ?? Date.now;
+  let client: Redis | null = null;
+  const redis = (): Redis => {
+    // lazyConnect: nothing is dialled until the first command; one retry keeps a dead server from hanging a step.
+    client ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000, connectionName: "belay" });
+    return client;
+  };
+
+  async function info(section?: string) {
+    const text = section ? await redis().info(section) : await redis().info();
+    return parseInfo(String(text));
+  }
+
+  async function configGet(parameter: string): Promise<string | null> {
+    const map = parseConfigReply(await redis().config("GET", parameter));
+    return map.get(parameter) ?? null;
+  }
+
+  async function findKeys(spec: RedisKeySpec): Promise<string[]> {
+    if ("keys" in spec) {
+      if (spec.keys.length === 0) return [];
+      if (spec.keys.length > MAX_KEY_CAP) throw new BelayError("input.invalid", `at most ${MAX_KEY_CAP} exact keys at once (got ${spec.keys.length})`);
+      const pipe = redis().pipeline();
+      for (const k of spec.keys) pipe.exists(k);
+      const res = (await pipe.exec()) ?? [];
+      return spec.keys.filter((_, i) => Number(res[i]?.[1]) === 1);
+    }
+    const max = Math.min(spec.max ?? DEFAULT_KEY_CAP, MAX_KEY_CAP);
+    const prefix = literalPrefix(spec.pattern);
+    if (prefix.length < MIN_PREFIX) {
+      throw new BelayError(
+        "input.invalid",
+        `pattern ${JSON.stringify(spec.pattern)} is not bounded: it needs at least ${MIN_PREFIX} literal characters before the first wildcard`,
+      );
+    }
+    const found = new Set<string>();
+    let cursor = "0";
+    do {
+      const [next, keys] = await redis().scan(cursor, "MATCH", spec.pattern, "COUNT", 500);
+      cursor = String(next);
+      for (const k of keys) found.add(String(k));
+      if (found.size > max) {
+        throw new BelayError("input.invalid", `more than ${max} keys match ${JSON.stringify(spec.pattern)}; narrow the pattern or raise max`);
+      }
+    } while (cursor !== "0");
+    return [...found].sort();
+  }
+
+  const target: RedisTarget & { close(): Promise<void> } = {
+    name,
+    info,
+
+    async memoryInfo() {
+      const all = await info();
+      const m = all.memory ?? {};
+      const stats = all.stats ?? {};
+      const used = num(m.used_memory);
+      const max = num(m.maxmemory);
+      return {
+        usedBytes: used,
+        peakBytes: num(m.used_memory_peak),
+        maxmemoryBytes: max,
+        policy: m.maxmemory_policy ?? (await configGet("maxmemory-policy")) ?? "unknown",
+        usedRatio: max > 0 ? used / max : null,
+        fragmentationRatio: m.mem_fragmentation_ratio === undefined ? null : num(m.mem_fragmentation_ratio),
+        evictedKeys: num(stats.evicted_keys),
+        rejectedConnections: num(stats.rejected_connections),
+      };
+    },
+
+    async clientsInfo() {
+      const all = await info();
+      const maxclients = num(all.clients?.maxclients ?? (await configGet("maxclients")) ?? undefined);
+      return {
+        connected: num(all.clients?.connected_clients),
+        maxclients,
+        blocked: num(all.clients?.blocked_clients),
+        rejectedConnections: num(all.stats?.rejected_connections),
+      };
+    },
+
+    configGet,
+
+    async configSet(parameter: string, value: string, opts: MutateOptions = {}) {
+      const previous = await configGet(parameter);
+      if (previous === null) throw new BelayError("input.invalid", `redis ${name} has no config parameter ${parameter}`);
+      const summary = `CONFIG SET ${parameter} ${previous} -> ${value}`;
+      if (!opts.dryRun) await redis().config("SET", parameter, value);
+      return { summary, diff: `${parameter}: ${previous} -> ${value}`, dryRun: !!opts.dryRun, parameter, previous, value };
+    },
+
+    findKeys,
+
+    async deleteKeys(spec: RedisKeySpec, opts: MutateOptions = {}) {
+      const keys = await findKeys(spec);
+      let deleted = 0;
+      if (!opts.dryRun) {
+        for (let i = 0; i < keys.length; i += 500) deleted += await redis().del(...keys.slice(i, i + 500));
+      }
+      const what = "keys" in spec ? "exact keys" : `keys matching ${spec.pattern}`;
+      return {
+        summary: `DEL ${keys.length} ${what}${keys.length ? "" : " (none exist)"}`,
+        diff: keys.map((k) => `- ${k}`).join("\n"),
+        dryRun: !!opts.dryRun,
+        keys,
+        count: keys.length,
+        deleted,
+      };
+    },
+
+    async bigKeys(opts = {}) {
+      const budget = opts.budgetMs ?? 5_000;
+      const top = opts.top ?? 20;
+      const minBytes = opts.minBytes ?? 0;
+      const started = now();
+      const found: RedisBigKey[] = [];
+      let scanned = 0;
+      let cursor = "0";
+      let complete = false;
+      while (now() - started < budget) {
+        const args: (string | number)[] = opts.match ? ["MATCH", opts.match, "COUNT", 1000] : ["COUNT", 1000];
+        const [next, keys] = await redis().scan(cursor, ...(args as ["COUNT", number]));
+        cursor = String(next);
+        if (keys.length) {
+          const pipe = redis().pipeline();
+          for (const k of keys) {
+            pipe.memory("USAGE", k);
+            pipe.type(k);
+          }
+          const res = (await pipe.exec()) ?? [];
+          keys.forEach((k, i) => {
+            const bytes = Number(res[2 * i]?.[1] ?? 0);
+            if (bytes >= minBytes) found.push({ key: String(k), type: String(res[2 * i + 1]?.[1] ?? "none"), bytes });
+          });
+          found.sort((a, b) => b.bytes - a.bytes).splice(top);
+        }
+        scanned += keys.length;
+        if (cursor === "0") {
+          complete = true;
+          break;
+        }
+      }
+      return { keys: found, scanned, complete };
+    },
+
+    async clientList() {
+      return summariseClients(parseClientList(String(await redis().client("LIST"))));
+    },
+
+    async clientKill(filter, opts: MutateOptions = {}) {
+      if (!hasClientCriteria(filter)) throw new BelayError("input.invalid", "CLIENT KILL needs a filter (idle time, address, user, name or command); refusing to kill every client");
+      const self = String(await redis().client("ID"));
+      const max = filter.max ?? 1000;
+      const all = parseClientList(String(await redis().client("LIST")));
+      const chosen = all
+        .filter((c) => c.id !== self && clientMatches(c, filter))
+        .sort((a, b) => b.idleSec - a.idleSec)
+        .slice(0, max);
+      let killed = 0;
+      if (!opts.dryRun) {
+        for (const c of chosen) killed += Number(await redis().client("KILL", "ID", c.id));
+      }
+      return {
+        summary: `CLIENT KILL ${chosen.length} of ${all.length} clients`,
+        diff: chosen.map((c) => `- id=${c.id} addr=${c.addr} name=${c.name || "-"} idle=${c.idleSec}s age=${c.ageSec}s cmd=${c.cmd}`).join("\n"),
+        dryRun: !!opts.dryRun,
+        clients: chosen,
+        killed,
+      };
+    },
+
+    async slowlog(count = 20) {
+      return parseSlowlog(await redis().slowlog("GET", count));
+    },
+
+    async close() {
+      if (client) {
+        const c = client;
+        client = null;
+        await c.quit().catch(() => c.disconnect());
+      }
+    },
+  };
+  return target;
+}

@@ -1,0 +1,57 @@
+import type { TargetConfig } from "../config.ts";
+import { BelayError } from "../errors.ts";
+import { buildKubeConfig } from "./kube-config.ts";
+import { createKubeTarget, type KubeTargetDeps } from "./kube.ts";
+import { createPostgresTarget } from "./postgres.ts";
+import { createRedisTarget } from "./redis.ts";
+import type { Targets } from "./types.ts";
+
+export interface TargetsDeps extends KubeTargetDeps {
+  logger?: { warn(obj: object, msg: string): void };
+}
+
+type Closable<T> = T & { close?(): Promise<void> };
+
+/**
+ * Named connections from configuration. Nothing connects until a playbook asks for a name;
+ * each name is then one client, reused, until `close()`.
+ *
+ * @example
+ * const targets = createTargets(config.file.targets, { logger });
+ * await targets.redis("cache").memoryInfo();
+ * await targets.close();
+ */
+export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Targets & { close(): Promise<void> } {
+  const open = new Map<string, Closable<object>>();
+
+  function get<T>(kind: "redis" | "postgres" | "kube", name: string, make: () => Closable<T>, hint: string): T {
+    const key = `${kind}:${name}`;
+    let t = open.get(key) as Closable<T> | undefined;
+    if (!t) {
+      if (!Object.hasOwn(config[kind], name)) {
+        const known = Object.keys(config[kind]);
+        throw new BelayError(
+          "config.invalid",
+          `no ${kind} target named '${name}' is configured; add targets.${kind}.${name}.${hint} to BELAY_CONFIG` +
+            (known.length ? ` (configured: ${known.join(", ")})` : ""),
+        );
+      }
+      t = make();
+      open.set(key, t as Closable<object>);
+    }
+    return t;
+  }
+
+  return {
+    redis: (name) => get("redis", name, () => createRedisTarget(name, config.redis[name]!.url, deps), "url"),
+    postgres: (name) => get("postgres", name, () => createPostgresTarget(name, config.postgres[name]!.url, deps), "url"),
+    kube: (name) => get("kube", name, () => createKubeTarget(name, () => buildKubeConfig(name, config.kube[name]!), deps), "server"),
+    async close() {
+      const all = [...open.values()];
+      open.clear();
+      const results = await Promise.allSettled(all.map((t) => t.close?.()));
+      const failed = results.find((r) => r.status === "rejected");
+      if (failed) throw (failed as PromiseRejectedResult).reason;
+    },
+  };
+}
