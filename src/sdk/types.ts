@@ -34,7 +34,11 @@ export interface DecisionContext<P, O> {
 export type Awaitable<T> = T | Promise<T>;
 
 /** A preview: one line, several lines, or a title with a diff. */
-export type PreviewValue = string | readonly string[] | { readonly summary: string; readonly diff?: string };
+/**
+ * A preview: one line, several lines, or a summary with a diff. `data` travels to `run` as
+ * `previewData`, so the step changes exactly what it showed (the keys listed, the pids named).
+ */
+export type PreviewValue = string | readonly string[] | { readonly summary: string; readonly diff?: string; readonly data?: unknown };
 
 export type VerifyValue = boolean | { readonly ok: boolean; readonly detail?: string };
 
@@ -65,7 +69,7 @@ interface ActBase<P, O, R> extends StepCommon<P, O> {
   locks?: (ctx: DecisionContext<P, O>) => readonly string[];
   /** Exactly what will change. Read-only; runs before anyone is asked to approve. */
   preview: (ctx: StepContext<P, O>) => Awaitable<PreviewValue>;
-  run: (ctx: StepContext<P, O> & { readonly preview: string }) => Awaitable<R>;
+  run: (ctx: StepContext<P, O> & { readonly preview: string; readonly previewData: unknown }) => Awaitable<R>;
   /** Did the change take? Read-only. */
   verify: (ctx: StepContext<P, O> & { readonly result: R }) => Awaitable<VerifyValue>;
   verifyTimeoutMs?: number;

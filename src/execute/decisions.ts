@@ -1,0 +1,194 @@
+import { checkApproval, evaluateApprovals, mayApprove, type Actor } from "../approve/policy.ts";
+import type { AuditInput } from "../audit/events.ts";
+import { BelayError } from "../errors.ts";
+import type { Queryable } from "../store/driver.ts";
+import {
+  getApprovals,
+  getSteps,
+  insertApproval,
+  releaseTargetLocks,
+  TERMINAL_RUN_STATUSES,
+  updateRun,
+  updateStep,
+  type RunRecord,
+  type StepRecord,
+} from "../store/runs.ts";
+import { commitRun } from "./commit.ts";
+import type { EngineDeps } from "./deps.ts";
+
+/** A human's decision about a run, from any surface. `step` is a step name or index. */
+export type Decision =
+  | { kind: "approve"; runId: string; step: string | number; actor: Actor; planHash: string }
+  | { kind: "deny"; runId: string; step: string | number; actor: Actor; reason?: string }
+  | { kind: "skip"; runId: string; step: string | number; actor: Actor; reason?: string }
+  | { kind: "retry"; runId: string; step: string | number; actor: Actor }
+  | { kind: "abort"; runId: string; actor: Actor; reason?: string };
+
+export interface DecisionResult {
+  accepted: boolean;
+  /** What happened, or why it was refused, in words for the human who asked. */
+  message: string;
+  /** Machine-readable refusal reason. */
+  code: string | null;
+  /** The run may proceed now: the caller should kick the engine. */
+  resumed: boolean;
+}
+
+const refused = (code: string, message: string): DecisionResult => ({ accepted: false, code, message, resumed: false });
+const accepted = (message: string, resumed: boolean): DecisionResult => ({ accepted: true, code: null, message, resumed });
+
+function findStep(steps: StepRecord[], ref: string | number): StepRecord | undefined {
+  return typeof ref === "number" ? steps.find((s) => s.idx === ref) : steps.find((s) => s.name === ref || String(s.idx) === ref);
+}
+
+export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionResult> {
+  return commitRun<DecisionResult>(deps, d.runId, { lease: false }, async (tx, run, now) => {
+    const base = { actor: d.actor.id, surface: d.actor.surface };
+    const refuse = (code: string, message: string, step: string | null = null) => ({
+      events: [{ ...base, kind: "approval.refused", step, data: { decision: d.kind, code, reason: message } } satisfies AuditInput],
+      value: refused(code, message),
+    });
+    if (TERMINAL_RUN_STATUSES.includes(run.status)) {
+      return refuse("run_finished", `run ${run.id} has already finished (${run.status}); nothing to ${d.kind}`);
+    }
+    if (d.kind === "abort") return abort(tx, deps, run, d, now);
+
+    const steps = await getSteps(tx, run.id);
+    const step = findStep(steps, d.step);
+    if (!step) return refuse("no_such_step", `run ${run.id} has no step ${d.step}; its steps are ${steps.map((s) => s.name).join(", ")}`);
+    const risk = step.risk ?? "low";
+
+    if (d.kind === "approve") {
+      if (step.status !== "awaiting_approval" || run.status !== "awaiting_approval") {
+        return refuse("not_awaiting", `step ${step.name} is not waiting for approval (step ${step.status}, run ${run.status})`, step.name);
+      }
+      const existing = await getApprovals(tx, run.id, step.idx);
+      const refusal = checkApproval({
+        policy: deps.policy,
+        risk,
+        requester: run.requestedBy,
+        actor: d.actor,
+        shownPlanHash: d.planHash,
+        currentPlanHash: run.planHash,
+        existing,
+        now,
+      });
+      if (refusal) return refuse(refusal.code, refusal.reason, step.name);
+      const expiresAt = new Date(now.getTime() + deps.policy.expiresAfterSeconds * 1000);
+      const inserted = await insertApproval(tx, {
+        id: deps.newId("apr"),
+        runId: run.id,
+        stepIdx: step.idx,
+        planHash: run.planHash,
+        actor: d.actor.id,
+        groups: [...(d.actor.groups ?? [])],
+        surface: d.actor.surface,
+        createdAt: now,
+        expiresAt,
+      });
+      if (!inserted) return refuse("already_approved", `${d.actor.id} has already approved ${step.name}`, step.name);
+      const verdict = evaluateApprovals({
+        policy: deps.policy,
+        risk,
+        requester: run.requestedBy,
+        planHash: run.planHash,
+        approvals: await getApprovals(tx, run.id, step.idx),
+        now,
+      });
+      if (verdict.satisfied) await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
+      else {
+        const need = verdict.required - verdict.counted.length;
+        await updateRun(tx, run.id, { statusReason: `step ${step.name} (${risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}` }, now);
+      }
+      return {
+        events: [
+          {
+            ...base,
+            kind: "step.approved",
+            step: step.name,
+            data: { planHash: run.planHash, risk, expiresAt: expiresAt.toISOString(), approvers: verdict.counted, required: verdict.required, satisfied: verdict.satisfied },
+          },
+        ],
+        value: accepted(
+          verdict.satisfied
+            ? `${step.name} approved by ${verdict.counted.join(" and ")}; it runs now`
+            : `${d.actor.id} approved ${step.name}; ${verdict.required - verdict.counted.length} more approval(s) needed from another approver`,
+          verdict.satisfied,
+        ),
+      };
+    }
+
+    // deny, skip and retry: anyone who may approve this risk, or (for deny/skip) the requester.
+    const isApprover = mayApprove(deps.policy, risk, d.actor);
+    const maySettle = isApprover || (d.kind !== "retry" && d.actor.id === run.requestedBy);
+    if (!maySettle) return refuse("not_an_approver", `${d.actor.id} may not ${d.kind} ${risk}-risk steps`, step.name);
+
+    if (d.kind === "deny") {
+      if (step.status !== "awaiting_approval") return refuse("not_awaiting", `step ${step.name} is not waiting for approval (${step.status})`, step.name);
+      const reason = `${step.name} denied by ${d.actor.id}${d.reason ? `: ${d.reason}` : ""}`;
+      await updateStep(tx, run.id, step.idx, { status: "skipped", error: reason, finishedAt: now });
+      await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+      return {
+        events: [
+          { ...base, kind: "step.denied", step: step.name, data: { reason: d.reason ?? null } },
+          { ...base, kind: "run.aborted", data: { reason } },
+        ],
+        value: accepted(`${reason}; the run is stopped`, false),
+      };
+    }
+
+    if (d.kind === "skip") {
+      if (step.status !== "awaiting_approval" && step.status !== "uncertain") {
+        return refuse("not_awaiting", `step ${step.name} cannot be skipped now (${step.status})`, step.name);
+      }
+      await updateStep(tx, run.id, step.idx, { status: "skipped", finishedAt: now });
+      await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
+      const events: AuditInput[] = [{ ...base, kind: "step.skipped", step: step.name, data: { reason: d.reason ?? `skipped by ${d.actor.id}`, was: step.status } }];
+      if (step.status === "uncertain") events.unshift({ ...base, kind: "step.decided", step: step.name, data: { choice: "skip" } });
+      return { events, value: accepted(`${step.name} skipped by ${d.actor.id}; the run goes on`, true) };
+    }
+
+    // retry an uncertain step: it goes back to the approval gate (unexpired approvals still count).
+    if (step.status !== "uncertain") return refuse("not_uncertain", `step ${step.name} is not uncertain (${step.status}); only an interrupted step can be retried`, step.name);
+    await updateStep(tx, run.id, step.idx, { status: "pending", error: null });
+    await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
+    return {
+      events: [{ ...base, kind: "step.decided", step: step.name, data: { choice: "retry" } }],
+      value: accepted(`${step.name} will be retried (${d.actor.id} checked it had not taken effect)`, true),
+    };
+  });
+}
+
+async function abort(
+  tx: Queryable,
+  deps: EngineDeps,
+  run: RunRecord,
+  d: Extract<Decision, { kind: "abort" }>,
+  now: Date,
+): Promise<{ events: AuditInput[]; value: DecisionResult }> {
+  const base = { actor: d.actor.id, surface: d.actor.surface };
+  const steps = await getSteps(tx, run.id);
+  const risks = [...new Set(steps.map((s) => s.risk).filter((r) => r !== null))];
+  const allowed = d.actor.id === run.requestedBy || risks.length === 0 || risks.some((r) => mayApprove(deps.policy, r, d.actor));
+  if (!allowed) {
+    const message = `${d.actor.id} may not abort run ${run.id}: only its requester or an approver may`;
+    return { events: [{ ...base, kind: "approval.refused", data: { decision: "abort", code: "not_an_approver", reason: message } }], value: refused("not_an_approver", message) };
+  }
+  const reason = `aborted by ${d.actor.id}${d.reason ? `: ${d.reason}` : ""}`;
+  const leased = run.status === "running" && run.leaseOwner !== null && run.leaseExpiresAt !== null && run.leaseExpiresAt > now;
+  if (leased) {
+    // A step is running in some process: it finishes (and is verified) before the run stops.
+    await updateRun(tx, run.id, { abortRequested: d.actor.id }, now);
+    return {
+      events: [{ ...base, kind: "run.abort_requested", data: { reason: d.reason ?? null } }],
+      value: accepted(`abort requested by ${d.actor.id}; the step in progress finishes and is verified, then the run stops`, false),
+    };
+  }
+  await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+  await releaseTargetLocks(tx, run.id);
+  return { events: [{ ...base, kind: "run.aborted", data: { reason: d.reason ?? null } }], value: accepted(`run ${run.id} ${reason}`, false) };
+}
+
+export function assertDecisionAccepted(r: DecisionResult): void {
+  if (!r.accepted) throw new BelayError("approval.refused", r.message, { details: r });
+}

@@ -1,0 +1,219 @@
+import { appendAudit } from "../audit/chain.ts";
+import type { AuditEvent } from "../audit/events.ts";
+import { redact, REDACTED } from "../audit/redact.ts";
+import { BelayError } from "../errors.ts";
+import { bindParams, secretParamNames } from "../plan/bind.ts";
+import { buildPlan, type Plan } from "../plan/plan.ts";
+import type { AnyPlaybook } from "../sdk/playbook.ts";
+import {
+  claimRuns,
+  getApprovals,
+  getRun,
+  getSteps,
+  insertRun,
+  TERMINAL_RUN_STATUSES,
+  type ApprovalRow,
+  type RunRecord,
+  type StepRecord,
+} from "../store/runs.ts";
+import { decide, type Decision, type DecisionResult } from "./decisions.ts";
+import type { EngineDeps } from "./deps.ts";
+import { Runner, type SecretCache } from "./runner.ts";
+
+export interface ProposeInput {
+  playbookId: string;
+  /** Raw params; validated with the playbook's schema. */
+  params: Record<string, unknown>;
+  requestedBy: string;
+  surface: string;
+  incidentId?: string | null;
+  dryRun?: boolean;
+}
+
+export interface RunView {
+  run: RunRecord;
+  steps: StepRecord[];
+  approvals: ApprovalRow[];
+  playbook: AnyPlaybook | null;
+}
+
+/**
+ * The durable runner's public face. Surfaces (CLI, Slack, webhooks) call these; none of
+ * them runs a step itself. Work happens in `start()`'s loop or in `drive()`.
+ */
+export class Engine {
+  private readonly secrets: SecretCache = new Map();
+  private readonly runner: Runner;
+  private timer: NodeJS.Timeout | null = null;
+  private readonly active = new Map<string, Promise<void>>();
+  private stopping = false;
+  private polling: Promise<void> | null = null;
+  private kicked = false;
+
+  constructor(readonly deps: EngineDeps) {
+    this.runner = new Runner(deps, this.secrets);
+  }
+
+  playbook(id: string): AnyPlaybook {
+    const pb = this.deps.playbooks.get(id);
+    if (!pb) {
+      const known = [...this.deps.playbooks.keys()].sort().join(", ");
+      throw new BelayError("playbook.not_found", `no playbook "${id}"; known playbooks: ${known || "(none loaded)"}`);
+    }
+    return pb;
+  }
+
+  /** Validates params and writes the run with its whole plan. Nothing runs yet. */
+  async propose(input: ProposeInput): Promise<{ runId: string; plan: Plan }> {
+    const pb = this.playbook(input.playbookId);
+    const bound = bindParams<Record<string, unknown>>(pb, input.params);
+    const secretNames = secretParamNames(pb.params);
+    const storedParams = redact(
+      Object.fromEntries(Object.entries(bound).map(([k, v]) => [k, secretNames.has(k) && v !== undefined ? REDACTED : v])),
+    );
+    const plan = buildPlan(pb, storedParams);
+    const runId = this.deps.newId("run");
+    const now = this.deps.clock();
+    let events: AuditEvent[] = [];
+    await this.deps.db.transaction(async (tx) => {
+      await insertRun(
+        tx,
+        {
+          id: runId,
+          playbookId: pb.id,
+          playbookFingerprint: plan.fingerprint,
+          incidentId: input.incidentId ?? null,
+          requestedBy: input.requestedBy,
+          surface: input.surface,
+          params: storedParams,
+          status: "pending",
+          dryRun: input.dryRun ?? false,
+          planHash: plan.hash,
+          nextAt: now,
+          createdAt: now,
+        },
+        plan.steps.map((s) => ({ idx: s.idx, name: s.name, kind: s.kind, risk: s.risk, permissions: [...s.permissions] })),
+      );
+      const base = { actor: input.requestedBy, surface: input.surface, runId, incidentId: input.incidentId ?? null };
+      events = await appendAudit(
+        tx,
+        [
+          {
+            ...base,
+            kind: "run.proposed",
+            data: {
+              playbook: pb.id,
+              dryRun: input.dryRun ?? false,
+              planHash: plan.hash,
+              steps: plan.steps.map((s) => ({ name: s.name, kind: s.kind, risk: s.risk, permissions: s.permissions })),
+            },
+          },
+          { ...base, kind: "params.bound", data: { params: storedParams } },
+        ],
+        { now, newId: () => this.deps.newId("evt") },
+      );
+    });
+    if (secretNames.size > 0) {
+      this.secrets.set(runId, Object.fromEntries([...secretNames].filter((k) => bound[k] !== undefined).map((k) => [k, bound[k]])));
+    }
+    this.deps.onEvents?.(events);
+    this.kick();
+    return { runId, plan };
+  }
+
+  /** Approve, deny or skip a step, abort a run, or settle an uncertain step. Policy is enforced here. */
+  async decide(d: Decision): Promise<DecisionResult> {
+    const result = await decide(this.deps, d);
+    if (result.resumed) this.kick();
+    return result;
+  }
+
+  async view(runId: string): Promise<RunView> {
+    const run = await getRun(this.deps.db, runId);
+    if (!run) throw new BelayError("run.not_found", `no run ${runId}; list recent runs with \`belay runs\``);
+    const [steps, approvals] = await Promise.all([getSteps(this.deps.db, runId), getApprovals(this.deps.db, runId)]);
+    return { run, steps, approvals, playbook: this.deps.playbooks.get(run.playbookId) ?? null };
+  }
+
+  /** Claims due runs and works them, up to the concurrency limit. Resolves when this round's work is done. */
+  async tick(): Promise<number> {
+    const limit = (this.deps.concurrency ?? 4) - this.active.size;
+    if (limit <= 0) return 0;
+    const now = this.deps.clock();
+    const claimed = await claimRuns(this.deps.db, {
+      owner: this.deps.owner,
+      now,
+      leaseUntil: new Date(now.getTime() + (this.deps.leaseMs ?? 30_000)),
+      limit,
+    });
+    for (const c of claimed) {
+      const p = this.runner.process(c.id, c.previousStatus).finally(() => {
+        this.active.delete(c.id);
+        if (!this.stopping) this.kick();
+      });
+      this.active.set(c.id, p);
+    }
+    return claimed.length;
+  }
+
+  /** Works one run in the foreground until it finishes or waits on a human (the CLI's loop). */
+  async drive(runId: string): Promise<RunView> {
+    for (;;) {
+      const now = this.deps.clock();
+      const [claimed] = await claimRuns(this.deps.db, {
+        owner: this.deps.owner,
+        now,
+        leaseUntil: new Date(now.getTime() + (this.deps.leaseMs ?? 30_000)),
+        limit: 1,
+        runId,
+      });
+      if (claimed) {
+        await this.runner.process(claimed.id, claimed.previousStatus);
+        continue;
+      }
+      const view = await this.view(runId);
+      if (view.run.status !== "waiting" && view.run.status !== "running") return view;
+      await new Promise((r) => setTimeout(r, 200)); // a lock or another process's lease: look again shortly
+    }
+  }
+
+  /** Starts the background loop: polls for due runs, and wakes at once on `kick()`. */
+  start(): void {
+    if (this.timer) return;
+    this.stopping = false;
+    this.timer = setInterval(() => this.kick(), this.deps.pollMs ?? 500);
+    this.kick();
+  }
+
+  /** Asks the loop to look for work now (after a proposal or an approval). */
+  kick(): void {
+    if (!this.timer || this.stopping) return;
+    if (this.polling) {
+      this.kicked = true;
+      return;
+    }
+    this.polling = this.tick()
+      .then(() => undefined)
+      .catch((err) => this.deps.logger.error({ err }, "claiming runs failed; retrying on the next poll"))
+      .finally(() => {
+        this.polling = null;
+        if (this.kicked) {
+          this.kicked = false;
+          this.kick();
+        }
+      });
+  }
+
+  /** Stops claiming new work and waits for runs in progress to reach a safe point. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.polling;
+    await Promise.allSettled([...this.active.values()]);
+  }
+
+  isTerminal(run: RunRecord): boolean {
+    return TERMINAL_RUN_STATUSES.includes(run.status);
+  }
+}

@@ -1,0 +1,95 @@
+import pg from "pg";
+import { BelayError } from "../errors.ts";
+import type { Db, Executor, Queryable, QueryResult } from "./driver.ts";
+
+/** A stable key for pg_advisory_lock: "belay" + "migrate" folded into a bigint. */
+const MIGRATION_LOCK_KEY = 0x62656c61796d6967n;
+
+// int8 (counts, bigserial) as numbers: belay's counters never approach 2^53.
+const INT8_OID = 20;
+const types = {
+  getTypeParser(oid: number, format?: "text" | "binary") {
+    if (oid === INT8_OID) return (v: string) => Number(v);
+    return pg.types.getTypeParser(oid, format as "text");
+  },
+};
+
+function wrapConnectError(err: unknown): never {
+  const code = (err as { code?: string }).code;
+  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "57P03" || code === "ETIMEDOUT") {
+    throw new BelayError("store.unavailable", `cannot reach Postgres at DATABASE_URL (${code}); is it running?`, {
+      retryable: true,
+      cause: err,
+    });
+  }
+  throw err;
+}
+
+export function openPg(url: string, opts: { max?: number; applicationName?: string } = {}): Db {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.max ?? 10,
+    types,
+    application_name: opts.applicationName ?? "belay",
+  });
+  // An idle client losing its connection must not crash the process; the next query reconnects.
+  pool.on("error", () => {});
+
+  const query = async <T>(sql: string, params?: readonly unknown[]): Promise<QueryResult<T>> => {
+    try {
+      const r = await pool.query(sql, params as unknown[]);
+      return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+    } catch (err) {
+      return wrapConnectError(err);
+    }
+  };
+
+  return {
+    kind: "pg",
+    query,
+    async transaction(fn) {
+      const client = await pool.connect().catch(wrapConnectError);
+      const tx: Queryable = {
+        async query<T>(sql: string, params?: readonly unknown[]) {
+          const r = await client.query(sql, params as unknown[]);
+          return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+        },
+      };
+      try {
+        await client.query("BEGIN");
+        const result = await fn(tx);
+        await client.query("COMMIT");
+        client.release();
+        return result;
+      } catch (err) {
+        await client.query("ROLLBACK").catch(() => {});
+        // A broken connection is destroyed rather than returned to the pool.
+        client.release(err instanceof Error && !("code" in err) ? err : undefined);
+        throw err;
+      }
+    },
+    async withMigrationLock(fn) {
+      const client = await pool.connect().catch(wrapConnectError);
+      const db: Executor = {
+        async query<T>(sql: string, params?: readonly unknown[]) {
+          const r = await client.query(sql, params as unknown[]);
+          return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
+        },
+        async exec(sql: string) {
+          await client.query(sql); // no params: the simple protocol, which takes several statements
+        },
+      };
+      try {
+        // Session-level advisory lock: replicas starting together migrate one at a time.
+        await client.query("SELECT pg_advisory_lock($1)", [MIGRATION_LOCK_KEY.toString()]);
+        return await fn(db);
+      } finally {
+        await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY.toString()]).catch(() => {});
+        client.release();
+      }
+    },
+    async close() {
+      await pool.end();
+    },
+  };
+}

@@ -1,0 +1,63 @@
+import { approvalPolicySchema, type ApprovalPolicy } from "../../src/approve/policy.ts";
+import type { AuditEvent } from "../../src/audit/events.ts";
+import { Engine } from "../../src/execute/engine.ts";
+import { silentLogger, type EngineDeps } from "../../src/execute/deps.ts";
+import { newId } from "../../src/ids.ts";
+import { checkPlaybooks } from "../../src/plan/registry.ts";
+import type { AnyPlaybook } from "../../src/sdk/playbook.ts";
+import type { Targets } from "../../src/targets/types.ts";
+import type { Db } from "../../src/store/driver.ts";
+
+/** A clock tests move by hand. */
+export function manualClock(start = new Date("2026-11-22T03:00:00.000Z")) {
+  let now = start.getTime();
+  return {
+    now: () => new Date(now),
+    advance(ms: number) {
+      now += ms;
+    },
+  };
+}
+
+export const noTargets: Targets = {
+  redis: (name) => {
+    throw new Error(`no redis target ${name} in this test`);
+  },
+  postgres: (name) => {
+    throw new Error(`no postgres target ${name} in this test`);
+  },
+  kube: (name) => {
+    throw new Error(`no kube target ${name} in this test`);
+  },
+};
+
+export function testEngine(opts: {
+  db: Db;
+  playbooks: AnyPlaybook[];
+  clock?: () => Date;
+  policy?: Partial<ApprovalPolicy> | Record<string, unknown>;
+  targets?: Targets;
+  owner?: string;
+  extra?: Partial<EngineDeps>;
+}): { engine: Engine; events: AuditEvent[] } {
+  const events: AuditEvent[] = [];
+  const engine = new Engine({
+    db: opts.db,
+    clock: opts.clock ?? (() => new Date()),
+    newId,
+    logger: silentLogger,
+    targets: opts.targets ?? noTargets,
+    playbooks: checkPlaybooks(opts.playbooks, "test"),
+    policy: approvalPolicySchema.parse(opts.policy ?? {}),
+    owner: opts.owner ?? newId("test"),
+    leaseMs: 2_000,
+    pollMs: 50,
+    onEvents: (e) => events.push(...e),
+    ...opts.extra,
+  });
+  return { engine, events };
+}
+
+export const alice = { id: "alice", surface: "cli" };
+export const bob = { id: "bob", surface: "cli" };
+export const carol = { id: "carol", surface: "cli" };
