@@ -176,7 +176,7 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
       return change(`set configmap/${configMap} -n ${namespace} key ${key}`, before, after, opts);
     },
 
-    setMemoryLimit(namespace, deployment, container, limit, opts = {}) {
+    async setMemoryLimit(namespace, deployment, container, limit, opts = {}) {
       if (parseQuantity(limit) === null) throw new BelayError("input.invalid", `memory limit ${JSON.stringify(limit)} is not a Kubernetes quantity (e.g. 512Mi)`);
       // Strategic merge keys containers by name: only this container's limit changes.
       const body = { spec: { template: { spec: { containers: [{ name: container, resources: { limits: { memory: limit } } }] } } } };
