@@ -1,0 +1,59 @@
+import type { RunView } from "../execute/engine.ts";
+import type { Plan } from "../plan/plan.ts";
+
+const RISK_BADGE = { low: "[low]", medium: "[MEDIUM]", high: "[HIGH]" } as const;
+
+function indent(text: string, pad: string): string {
+  return text
+    .split("\n")
+    .map((l) => pad + l)
+    .join("\n");
+}
+
+export function renderPlan(plan: Plan): string {
+  const lines = [`Plan for ${plan.playbook} (plan ${plan.hash.slice(0, 12)})`];
+  for (const s of plan.steps) {
+    const badge = s.risk ? ` ${RISK_BADGE[s.risk]}` : "";
+    lines.push(`  ${s.idx + 1}. ${s.kind.padEnd(8)} ${s.name}${badge}${s.permissions.length ? `  needs ${s.permissions.join(", ")}` : ""}`);
+    if (s.description) lines.push(`       ${s.description}`);
+    if (s.kind === "act") {
+      lines.push(s.preview ? indent(`preview: ${s.preview}`, "       ") : "       preview: shown once the diagnostics it reads have run");
+      lines.push(s.rollback === "rollback" ? "       rollback: automatic if verify fails" : `       irreversible: ${(s.rollback as { irreversible: string }).irreversible}`);
+    }
+  }
+  return lines.join("\n");
+}
+
+const STEP_MARK: Record<string, string> = {
+  succeeded: "ok",
+  skipped: "skipped",
+  failed: "FAILED",
+  rolled_back: "rolled back",
+  uncertain: "UNCERTAIN",
+  awaiting_approval: "awaiting approval",
+  running: "running",
+  verifying: "verifying",
+  rolling_back: "rolling back",
+  pending: "pending",
+  previewed: "previewed (dry run)",
+};
+
+export function renderRun(view: RunView): string {
+  const { run } = view;
+  const lines = [
+    `Run ${run.id}: ${run.playbookId}  status ${run.status}${run.statusReason ? ` (${run.statusReason})` : ""}`,
+    `  requested by ${run.requestedBy} via ${run.surface} at ${run.createdAt.toISOString()}${run.incidentId ? `, incident ${run.incidentId}` : ""}`,
+  ];
+  for (const s of view.steps) {
+    const badge = s.risk ? ` ${RISK_BADGE[s.risk]}` : "";
+    const approvers = view.approvals.filter((a) => a.stepIdx === s.idx && a.planHash === run.planHash).map((a) => a.actor);
+    lines.push(`  ${s.idx + 1}. ${s.kind.padEnd(8)} ${s.name}${badge}: ${STEP_MARK[s.status] ?? s.status}${approvers.length ? ` (approved by ${approvers.join(", ")})` : ""}`);
+    if (s.error) lines.push(`       ${s.error}`);
+    if (s.kind === "diagnose" && s.status === "succeeded" && s.output !== null) {
+      const text = JSON.stringify(s.output);
+      lines.push(`       ${text.length > 300 ? `${text.slice(0, 300)}...` : text}`);
+    }
+    if (s.kind === "act" && s.preview && !["succeeded", "skipped"].includes(s.status)) lines.push(indent(`preview: ${s.preview}`, "       "));
+  }
+  return lines.join("\n");
+}

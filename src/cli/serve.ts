@@ -1,0 +1,26 @@
+import { parseArgs } from "node:util";
+import { serve } from "../main.ts";
+import { configFrom, type CliIo } from "./io.ts";
+
+export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { port: { type: "string" }, host: { type: "string" } } });
+  const config = configFrom(io);
+  const port = values.port === undefined ? undefined : Number(values.port);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    io.err(`--port ${values.port}: use a port number from 0 to 65535`);
+    return 2;
+  }
+  const s = await serve(config, { ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) });
+  const store = config.env.DATABASE_URL ? "Postgres (DATABASE_URL)" : `embedded PGlite in ${config.env.BELAY_DATA_DIR}`;
+  io.out(`belay listening on ${s.url}  (store: ${store}; ${s.core.playbooks.size} playbooks)`);
+  io.out(`  GET ${s.url}/healthz  /readyz  /metrics`);
+  for (const i of s.integrations) io.out(`  ${i.name}: ${i.status}`);
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once("SIGINT", stop);
+    process.once("SIGTERM", stop);
+  });
+  io.out("shutting down: finishing steps in progress");
+  await s.close();
+  return 0;
+}

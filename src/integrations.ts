@@ -1,0 +1,14 @@
+import type { Core } from "./main.ts";
+import type { Integration } from "./surfaces.ts";
+import { createIngestIntegrations } from "./ingest/integration.ts";
+import { createSlackIntegration } from "./slack/integration.ts";
+
+/**
+ * The surfaces `belay serve` mounts, in order. Slack comes first: ingestion hands it the
+ * incidents to post (through the IncidentNotifier it exposes).
+ */
+export async function integrations(core: Core): Promise<Integration[]> {
+  const slack = await createSlackIntegration(core);
+  const ingest = await createIngestIntegrations(core, { notifier: slack.notifier });
+  return [slack.integration, ...ingest];
+}

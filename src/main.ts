@@ -1,0 +1,144 @@
+import { hostname } from "node:os";
+import type { Server } from "node:http";
+import type { Config } from "./config.ts";
+import { Engine } from "./execute/engine.ts";
+import type { Logger } from "./execute/deps.ts";
+import { newId } from "./ids.ts";
+import { createLogger } from "./logger.ts";
+import { loadPlaybooks } from "./plan/registry.ts";
+import type { AnyPlaybook } from "./sdk/playbook.ts";
+import { createHttpServer, listen } from "./server/http.ts";
+import type { Integration } from "./surfaces.ts";
+import type { AuditEvent } from "./audit/events.ts";
+import { integrations as buildIntegrations } from "./integrations.ts";
+import { Metrics } from "./server/metrics.ts";
+import type { Db } from "./store/driver.ts";
+import { openStore } from "./store/open.ts";
+import { createTargets } from "./targets/registry.ts";
+import type { Targets } from "./targets/types.ts";
+
+/**
+ * The composition root: config -> clients -> wiring -> start. The only place that builds
+ * real clients; everything else receives them as arguments.
+ */
+export interface Core {
+  config: Config;
+  logger: Logger;
+  db: Db;
+  playbooks: Map<string, AnyPlaybook>;
+  targets: Targets & { close(): Promise<void> };
+  engine: Engine;
+  metrics: Metrics;
+  /** Subscribe to committed audit events (surfaces re-render from these). */
+  subscribe(fn: (events: readonly AuditEvent[]) => void): void;
+  /** Where notify steps deliver; surfaces add themselves. */
+  addNotifier(fn: (run: { id: string; incidentId: string | null }, message: string) => Promise<void>): void;
+  close(): Promise<void>;
+}
+
+export async function openCore(config: Config, opts: { command: string; logLevel?: string }): Promise<Core> {
+  const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL);
+  const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
+  const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: opts.command });
+  const targets = createTargets(config.file.targets, { logger });
+  const metrics = new Metrics();
+  const listeners: ((events: readonly AuditEvent[]) => void)[] = [];
+  const notifiers: ((run: { id: string; incidentId: string | null }, message: string) => Promise<void>)[] = [];
+  const engine = new Engine({
+    db,
+    clock: () => new Date(),
+    newId,
+    logger,
+    targets,
+    playbooks,
+    policy: config.approval,
+    owner: `${hostname()}:${process.pid}:${newId("p").slice(2, 8)}`,
+    onEvents: (events) => {
+      for (const e of events) metrics.inc("belay_audit_events_total", "Audit events written, by kind.", { kind: e.kind });
+      for (const fn of listeners) {
+        try {
+          fn(events);
+        } catch (err) {
+          logger.error({ err }, "an audit event subscriber failed");
+        }
+      }
+    },
+    notify: async (run, message) => {
+      if (notifiers.length === 0) logger.info({ runId: run.id, message }, "notify step (no surface configured)");
+      await Promise.all(notifiers.map((fn) => fn(run, message)));
+    },
+  });
+  metrics.collect(async () => {
+    const r = await db.query<{ status: string; n: number }>("SELECT status, count(*)::int8 AS n FROM runs GROUP BY status");
+    metrics.resetGauge("belay_runs", "Runs by status.");
+    for (const row of r.rows) metrics.set("belay_runs", "Runs by status.", { status: row.status }, row.n);
+  });
+  return {
+    config,
+    logger,
+    db,
+    playbooks,
+    targets,
+    engine,
+    metrics,
+    subscribe: (fn) => listeners.push(fn),
+    addNotifier: (fn) => notifiers.push(fn),
+    async close() {
+      await engine.stop();
+      await targets.close();
+      await db.close();
+    },
+  };
+}
+
+
+export interface Serving {
+  core: Core;
+  server: Server;
+  url: string;
+  integrations: Integration[];
+  close(): Promise<void>;
+}
+
+/** `belay serve`: the engine loop plus the HTTP server on PORT. */
+export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving> {
+  const core = await openCore(config, { command: "belay serve" });
+  const integrations = await buildIntegrations(core).catch(async (err) => {
+    await core.close();
+    throw err;
+  });
+  for (const i of integrations) {
+    if (i.onEvents) core.subscribe(i.onEvents.bind(i));
+    if (i.notify) core.addNotifier(i.notify.bind(i));
+  }
+  const server = createHttpServer({
+    routes: integrations.flatMap((i) => i.routes),
+    metrics: core.metrics,
+    logger: core.logger,
+    ready: async () => {
+      await core.db.query("SELECT 1");
+      return { ok: true, detail: `store ${core.db.kind} answers; ${core.playbooks.size} playbooks loaded` };
+    },
+  });
+  let addr;
+  try {
+    addr = await listen(server, opts.port ?? config.env.PORT, opts.host);
+  } catch (err) {
+    await core.close();
+    throw err;
+  }
+  core.engine.start();
+  for (const i of integrations) await i.start?.();
+  return {
+    core,
+    server,
+    url: `http://${addr.address === "::" || addr.address === "0.0.0.0" ? "localhost" : addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    integrations,
+    async close() {
+      for (const i of integrations) await i.stop?.();
+      await new Promise<void>((r) => server.close(() => r()));
+      server.closeAllConnections();
+      await core.close();
+    },
+  };
+}

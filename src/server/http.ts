@@ -1,0 +1,91 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Logger } from "../execute/deps.ts";
+import type { Metrics } from "./metrics.ts";
+
+/** A route owns its request from here: it reads the body (or hands the raw request to Bolt) and answers. */
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
+
+export interface Route {
+  method: "GET" | "POST";
+  path: string;
+  handler: Handler;
+}
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+export function sendText(res: ServerResponse, status: number, text: string, contentType = "text/plain; charset=utf-8"): void {
+  res.writeHead(status, { "content-type": contentType, "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+/**
+ * One port for everything: health, readiness, metrics, webhooks, Slack. Transport only:
+ * routes call the pipeline and never hold business logic.
+ */
+export function createHttpServer(deps: {
+  routes: readonly Route[];
+  metrics: Metrics;
+  logger: Logger;
+  /** Readiness: the store answers. Liveness (/healthz) only says the process serves HTTP. */
+  ready: () => Promise<{ ok: boolean; detail: string }>;
+}): Server {
+  const table = new Map<string, Route>();
+  for (const r of [
+    { method: "GET" as const, path: "/healthz", handler: (_q: IncomingMessage, s: ServerResponse) => sendJson(s, 200, { ok: true }) },
+    {
+      method: "GET" as const,
+      path: "/readyz",
+      handler: async (_q: IncomingMessage, s: ServerResponse) => {
+        const r = await deps.ready().catch((err: Error) => ({ ok: false, detail: err.message }));
+        sendJson(s, r.ok ? 200 : 503, r);
+      },
+    },
+    {
+      method: "GET" as const,
+      path: "/metrics",
+      handler: async (_q: IncomingMessage, s: ServerResponse) => sendText(s, 200, await deps.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"),
+    },
+    ...deps.routes,
+  ]) {
+    table.set(`${r.method} ${r.path}`, r);
+  }
+  return createServer((req, res) => {
+    const path = (req.url ?? "/").split("?")[0]!;
+    const route = table.get(`${req.method} ${path}`);
+    const started = process.hrtime.bigint();
+    res.on("finish", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+      deps.metrics.observe("belay_http_request_duration_seconds", "HTTP request latency by route and status.", { route: route?.path ?? "unmatched", status: String(res.statusCode) }, seconds);
+    });
+    if (!route) {
+      const allowed = [...table.values()].filter((r) => r.path === path).map((r) => r.method);
+      if (allowed.length > 0) {
+        res.setHeader("allow", allowed.join(", "));
+        return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use ${allowed.join(" or ")}` });
+      }
+      return sendJson(res, 404, { error: `no route ${path}` });
+    }
+    Promise.resolve()
+      .then(() => route.handler(req, res))
+      .catch((err) => {
+        deps.logger.error({ err, path }, "request failed");
+        if (!res.headersSent) sendJson(res, 500, { error: "internal error; see belay's log" });
+        else res.destroy();
+      });
+  });
+}
+
+export function listen(server: Server, port: number, host?: string): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(port, host, () => {
+      server.off("error", reject);
+      resolve(server.address() as AddressInfo);
+    });
+  });
+}
