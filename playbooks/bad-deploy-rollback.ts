@@ -1,0 +1,67 @@
+import { playbook, z } from "../src/sdk/index.ts";
+
+/** Breakage that started with a deploy (errors, latency) while the rollout itself succeeded: roll back. */
+export default playbook({
+  id: "bad-deploy-rollback",
+  title: "Bad deploy: roll back to the previous revision",
+  summary: "Shows the revision history, what changed in the newest revision and the pods' state, then rolls the Deployment back with kubectl's undo semantics.",
+  failureModes: ["bad-deploy", "error-rate-5xx", "latency-slo"],
+  symptoms: [
+    "Error rate or latency jumped right after a deploy",
+    "The rollout finished, but the new version misbehaves",
+  ],
+  match: [
+    { text: /bad deploy|roll ?back|after (the )?(deploy|release)/i, weight: 0.8 },
+    { alertname: /^(DeploymentErrorRateHigh|ErrorBudgetBurnAfterDeploy)$/, weight: 0.6 },
+  ],
+  params: z.object({
+    kube: z.string().default("prod"),
+    namespace: z.string().min(1),
+    deployment: z.string().min(1),
+    /** Roll back to this revision instead of the previous one. */
+    toRevision: z.number().int().min(1).optional(),
+  }),
+  fromAlert: (a) => ({
+    namespace: a.labels.namespace,
+    deployment: a.labels.deployment ?? a.labels.app ?? a.labels.service,
+    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
+  }),
+})
+  .diagnose("history", {
+    description: "Revisions with their images and change causes.",
+    manual: ["kubectl -n {namespace} rollout history deployment/{deployment}"],
+    run: ({ params, targets }) => targets.kube(params.kube).revisions(params.namespace, params.deployment),
+  })
+  .diagnose("deployment", {
+    description: "The Deployment's images and replica counts now.",
+    manual: ["kubectl -n {namespace} get deployment {deployment} -o wide"],
+    run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
+  })
+  .diagnose("status", {
+    description: "kubectl rollout status, once.",
+    run: ({ params, targets }) => targets.kube(params.kube).rolloutStatus(params.namespace, params.deployment),
+  })
+  .act("rollback", {
+    description: "kubectl rollout undo (to the previous revision, or the one given).",
+    risk: "medium",
+    permissions: ["apps/deployments:get", "apps/replicasets:list", "apps/deployments:patch"],
+    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
+    manual: ["kubectl -n {namespace} rollout undo deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=5m"],
+    preview: async ({ params, targets }) => {
+      const c = await targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { dryRun: true, toRevision: params.toRevision });
+      return { summary: c.summary, diff: c.diff, data: { toRevision: c.toRevision } };
+    },
+    run: ({ params, targets, previewData }) =>
+      targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: (previewData as { toRevision: number }).toRevision }),
+    verifyTimeoutMs: 330_000,
+    verify: async ({ params, targets, signal }) => {
+      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
+      return { ok: s.done, detail: s.message };
+    },
+    rollback: ({ params, targets, result }) =>
+      result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
+  })
+  .notify("summary", {
+    message: ({ params, outputs }) =>
+      `Rolled ${params.namespace}/${params.deployment} back from revision ${outputs.history[0]?.revision ?? "?"}. Keep the bad image out of the next deploy.`,
+  });

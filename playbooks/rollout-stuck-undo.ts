@@ -1,0 +1,79 @@
+import { playbook, z } from "../src/sdk/index.ts";
+
+/** A rollout that stopped progressing (ProgressDeadlineExceeded, or new pods never become available): undo it. */
+export default playbook({
+  id: "rollout-stuck-undo",
+  title: "Rollout stuck: undo to the previous revision",
+  summary: "Reads rollout status with kubectl's rules, the new pods' state and the revision history, then runs kubectl rollout undo and waits for it to finish.",
+  failureModes: ["deployment-rollout-stuck", "deployment-replicas-mismatch"],
+  symptoms: [
+    "kubectl rollout status hangs or reports 'exceeded its progress deadline'",
+    "KubeDeploymentRolloutStuck / KubeDeploymentReplicasMismatch firing",
+    "New pods Pending, ImagePullBackOff or never Ready while old ones still serve",
+  ],
+  match: [
+    { alertname: /^(KubeDeploymentRolloutStuck|KubeDeploymentGenerationMismatch)$/ },
+    { alertname: "KubeDeploymentReplicasMismatch", weight: 0.6 },
+    { text: /rollout (is )?stuck|progress deadline|ProgressDeadlineExceeded/i, weight: 0.8 },
+  ],
+  params: z.object({
+    kube: z.string().default("prod"),
+    namespace: z.string().min(1),
+    deployment: z.string().min(1),
+  }),
+  fromAlert: (a) => ({
+    namespace: a.labels.namespace,
+    deployment: a.labels.deployment,
+    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
+  }),
+})
+  .diagnose("status", {
+    description: "kubectl rollout status, once.",
+    manual: ["kubectl -n {namespace} rollout status deployment/{deployment} --timeout=10s"],
+    run: ({ params, targets }) => targets.kube(params.kube).rolloutStatus(params.namespace, params.deployment),
+  })
+  .diagnose("deployment", {
+    description: "Replicas: desired, updated, available; conditions.",
+    manual: ["kubectl -n {namespace} describe deployment {deployment}"],
+    run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
+  })
+  .diagnose("pods", {
+    description: "Pods and why the new ones are not ready.",
+    manual: ["kubectl -n {namespace} get pods -l app={deployment}"],
+    run: async ({ params, outputs, targets }) =>
+      (await targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(","))).map((p) => ({
+        name: p.name, owner: p.ownerName, phase: p.phase, ready: p.ready, reason: p.reason, restarts: p.restarts,
+      })),
+  })
+  .diagnose("history", {
+    description: "Revisions, newest first.",
+    manual: ["kubectl -n {namespace} rollout history deployment/{deployment}"],
+    run: ({ params, targets }) => targets.kube(params.kube).revisions(params.namespace, params.deployment),
+  })
+  .act("undo", {
+    description: "kubectl rollout undo to the previous revision.",
+    risk: "medium",
+    permissions: ["apps/deployments:get", "apps/replicasets:list", "apps/deployments:patch"],
+    when: ({ outputs }) => !outputs.status.done,
+    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
+    manual: ["kubectl -n {namespace} rollout undo deployment/{deployment}"],
+    preview: async ({ params, targets }) => {
+      const c = await targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { dryRun: true });
+      return { summary: c.summary, diff: c.diff, data: { toRevision: c.toRevision } };
+    },
+    run: ({ params, targets, previewData }) =>
+      targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: (previewData as { toRevision: number }).toRevision }),
+    verifyTimeoutMs: 330_000,
+    verify: async ({ params, targets, signal }) => {
+      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
+      return { ok: s.done, detail: s.message };
+    },
+    rollback: ({ params, targets, result }) =>
+      result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
+  })
+  .notify("summary", {
+    message: ({ params, outputs }) =>
+      outputs.status.done
+        ? `${params.namespace}/${params.deployment} finished rolling out on its own; nothing undone.`
+        : `Undid the stuck rollout of ${params.namespace}/${params.deployment} (${outputs.status.message}). Fix the new revision before rolling forward.`,
+  });
