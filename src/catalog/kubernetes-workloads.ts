@@ -12,7 +12,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("kubernetes-mixin", "KubePodCrashLooping"), ...from("awesome-prometheus-alerts", "KubernetesPodCrashLooping")],
       labelHints: [{ label: "reason", value: "CrashLoopBackOff" }, { label: "container" }, { label: "pod" }],
-      textPatterns: [/CrashLoopBackOff/i, /\bcrash[- ]?loop(ing)?\b/i, /back-off restarting failed container/i],
+      textPatterns: [/\bCrashLoopBackOff\b/i, /\bcrash[- ]?loop(ing)?\b/i, /back-off restarting failed container/i],
     },
     defences: ["startup probes sized to real start time", "progressive rollouts that halt on restarts", "last termination reason and previous logs on the alert"],
     playbooks: ["pod-crashloop", "bad-deploy-rollback"],
