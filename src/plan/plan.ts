@@ -24,24 +24,34 @@ export interface Plan {
   hash: string;
 }
 
+/** Hashes of the files playbooks were loaded from (see registry.ts). */
+const sourceHashes = new WeakMap<AnyPlaybook, string>();
+
+export function recordPlaybookSource(pb: AnyPlaybook, fileText: string): void {
+  sourceHashes.set(pb, sha256Hex(fileText));
+}
+
 /**
- * A fingerprint of the playbook's code: ids, kinds, risks, permissions and the source of
- * every step function. A deploy that changes a playbook changes it, so approvals given for
- * the old code never carry over to the new.
+ * A fingerprint of the playbook: its steps' names, kinds, risks, permissions and timeouts,
+ * and the hash of the file it was loaded from. A deploy that changes a playbook changes it,
+ * so a run proposed under the old code stops instead of carrying on under the new. (Function
+ * source text is not used: it differs between transpilers for the same file.)
  */
 export function playbookFingerprint(pb: AnyPlaybook): string {
-  const fn = (f: unknown) => (typeof f === "function" ? f.toString() : null);
   return sha256Hex(
     canonicalJson({
       id: pb.id,
+      source: sourceHashes.get(pb) ?? null,
       steps: pb.steps.map((s: StepDef) => ({
         name: s.name,
         kind: s.kind,
         risk: s.risk,
         permissions: s.permissions,
         timeoutMs: s.timeoutMs,
+        verifyTimeoutMs: s.verifyTimeoutMs,
         irreversible: s.irreversible,
-        fns: [s.run, s.preview, s.verify, s.rollback, s.until, s.message, s.when, s.locks].map(fn),
+        hasRollback: s.rollback !== null,
+        conditional: s.when !== null,
       })),
     }),
   );

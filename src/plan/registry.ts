@@ -1,8 +1,9 @@
-import { readdirSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BelayError } from "../errors.ts";
 import { isPlaybook, type AnyPlaybook } from "../sdk/playbook.ts";
+import { recordPlaybookSource } from "./plan.ts";
 
 const ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
 
@@ -38,6 +39,7 @@ export async function loadPlaybooks(dir: string): Promise<Map<string, AnyPlayboo
     if (!isPlaybook(mod.default)) {
       throw new BelayError("playbook.invalid", `${join(dir, f)} must \`export default playbook({...})...\``);
     }
+    recordPlaybookSource(mod.default, readFileSync(join(abs, f), "utf8"));
     list.push(mod.default);
   }
   return checkPlaybooks(list, abs);
