@@ -64,8 +64,8 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     };
   }
 
-  async function tableInfo(table: string) {
-    const parts = splitTableName(table);
+  async function tableInfo(table: string | { readonly schema: string; readonly name: string }) {
+    const parts = typeof table === "string" ? splitTableName(table) : { schema: table.schema, table: table.name };
     const rows = await q<{ name: string; age: number; size: number }>(
       `select format('%I.%I', n.nspname, c.relname) as name, age(c.relfrozenxid)::float8 as age, pg_total_relation_size(c.oid)::float8 as size
        from pg_class c join pg_namespace n on n.oid = c.relnamespace
@@ -168,8 +168,8 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
 
     async xidAge(opts = {}) {
       const dbs = await q<{ database: string; age: number }>(`select datname as database, age(datfrozenxid)::float8 as age from pg_database order by 2 desc`);
-      const tables = await q<{ table: string; age: number; size: number }>(
-        `select format('%I.%I', n.nspname, c.relname) as table, age(c.relfrozenxid)::float8 as age, pg_total_relation_size(c.oid)::float8 as size
+      const tables = await q<{ table: string; schema: string; name: string; age: number; size: number }>(
+        `select format('%I.%I', n.nspname, c.relname) as table, n.nspname as schema, c.relname as name, age(c.relfrozenxid)::float8 as age, pg_total_relation_size(c.oid)::float8 as size
          from pg_class c join pg_namespace n on n.oid = c.relnamespace
          where c.relkind in ('r', 'm', 't') order by age(c.relfrozenxid) desc limit $1`,
         [opts.tables ?? 10],
@@ -177,7 +177,7 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
       const [s] = await q<{ freeze: number }>(`select current_setting('autovacuum_freeze_max_age')::float8 as freeze`);
       return {
         databases: dbs.map((d) => ({ database: d.database, age: d.age, pctToWraparound: Math.round((d.age / WRAPAROUND) * 10_000) / 100 })),
-        tables: tables.map((t) => ({ table: t.table, age: t.age, sizeBytes: t.size })),
+        tables: tables.map((t) => ({ table: t.table, schema: t.schema, name: t.name, age: t.age, sizeBytes: t.size })),
         freezeMaxAge: s!.freeze,
       };
     },

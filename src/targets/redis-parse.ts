@@ -103,6 +103,7 @@ export function summariseClients(clients: readonly RedisClient[]): RedisClientSu
 
 /** Does a client fit the filter? An empty filter is refused by the caller, never treated as "all". */
 export function clientMatches(c: RedisClient, f: RedisClientFilter): boolean {
+  if (f.ids !== undefined && !f.ids.includes(c.id)) return false;
   if (f.idleAtLeastSec !== undefined && c.idleSec < f.idleAtLeastSec) return false;
   if (f.ip !== undefined && c.ip !== f.ip) return false;
   if (f.addr !== undefined && c.addr !== f.addr) return false;
@@ -113,7 +114,7 @@ export function clientMatches(c: RedisClient, f: RedisClientFilter): boolean {
 }
 
 export function hasClientCriteria(f: RedisClientFilter): boolean {
-  return [f.idleAtLeastSec, f.ip, f.addr, f.user, f.name, f.cmd].some((v) => v !== undefined);
+  return [f.ids, f.idleAtLeastSec, f.ip, f.addr, f.user, f.name, f.cmd].some((v) => v !== undefined);
 }
 
 /** SLOWLOG GET entries: [id, unixSec, micros, [argv...], clientAddr, clientName]. */

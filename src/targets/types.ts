@@ -75,6 +75,8 @@ export interface RedisClientSummary {
 
 /** Which clients CLIENT KILL should close. Every given field must hold; at least one is required. */
 export interface RedisClientFilter {
+  /** Only these client ids (e.g. the ones a preview listed). */
+  readonly ids?: readonly string[];
   readonly idleAtLeastSec?: number;
   readonly ip?: string;
   readonly addr?: string;
@@ -228,7 +230,7 @@ export interface PgReplication {
 export interface PgXidAge {
   readonly databases: readonly { readonly database: string; readonly age: number; readonly pctToWraparound: number }[];
   /** Oldest tables of the connected database. */
-  readonly tables: readonly { readonly table: string; readonly age: number; readonly sizeBytes: number }[];
+  readonly tables: readonly { readonly table: string; readonly schema: string; readonly name: string; readonly age: number; readonly sizeBytes: number }[];
   readonly freezeMaxAge: number;
 }
 
@@ -289,8 +291,8 @@ export interface PostgresTarget {
   cancelBackends(filter: PgBackendFilter, opts?: MutateOptions): Promise<PgSignalResult>;
   /** pg_terminate_backend for every backend the filter selects; never this session. */
   terminateBackends(filter: PgBackendFilter, opts?: MutateOptions): Promise<PgSignalResult>;
-  /** `VACUUM (FREEZE)` of one table, given as `table` or `schema.table`. */
-  vacuumFreeze(table: string, opts?: MutateOptions): Promise<PgVacuum>;
+  /** `VACUUM (FREEZE)` of one table: `table`, `schema.table`, or `{ schema, name }` (names with dots). */
+  vacuumFreeze(table: string | { readonly schema: string; readonly name: string }, opts?: MutateOptions): Promise<PgVacuum>;
 }
 
 /* ------------------------------------------------------------- Kubernetes */
