@@ -21,8 +21,10 @@ export default playbook({
   ],
   params: z.object({
     postgres: z.string().default("main"),
+    /** Only blockers connected to this database (the tree is cluster-wide otherwise). */
+    database: z.string().optional(),
   }),
-  fromAlert: (a) => ({ ...(a.labels.postgres ? { postgres: a.labels.postgres } : {}) }),
+  fromAlert: (a) => ({ ...(a.labels.datname ? { database: a.labels.datname } : {}), ...(a.labels.postgres ? { postgres: a.labels.postgres } : {}) }),
 })
   .diagnose("lock-tree", {
     description: "Who blocks whom (pg_blocking_pids), with queries and ages.",
@@ -33,9 +35,10 @@ export default playbook({
   })
   .diagnose("blocker", {
     description: "The root blocking the most sessions.",
-    run: ({ outputs }) => {
+    run: ({ params, outputs }) => {
       const tree = outputs["lock-tree"];
-      const root = tree.nodes.filter((n) => tree.roots.includes(n.pid)).sort((a, b) => b.blockingTotal - a.blockingTotal)[0];
+      const inScope = tree.nodes.filter((n) => tree.roots.includes(n.pid) && (params.database === undefined || n.database === params.database));
+      const root = inScope.sort((a, b) => b.blockingTotal - a.blockingTotal)[0];
       if (!root) return { pid: null, idle: false, blocking: 0, query: "", state: null };
       return { pid: root.pid, idle: (root.state ?? "").startsWith("idle in transaction"), blocking: root.blockingTotal, query: root.query, state: root.state };
     },
@@ -48,7 +51,7 @@ export default playbook({
     locks: ({ params }) => [`postgres:${params.postgres}/backends`],
     manual: ["psql -c 'select pg_cancel_backend(<blocker pid>)'"],
     preview: async ({ params, outputs, targets }) => {
-      const r = await targets.postgres(params.postgres).cancelBackends({ pids: [outputs.blocker.pid!], blockingOthers: true }, { dryRun: true });
+      const r = await targets.postgres(params.postgres).cancelBackends({ pids: [outputs.blocker.pid!], blockingOthers: true, database: params.database }, { dryRun: true });
       return { summary: r.summary, diff: r.diff, data: { pids: r.backends.map((b) => b.pid) } };
     },
     run: ({ params, targets, previewData }) =>
@@ -71,7 +74,7 @@ export default playbook({
     locks: ({ params }) => [`postgres:${params.postgres}/backends`],
     manual: ["psql -c 'select pg_terminate_backend(<blocker pid>)'"],
     preview: async ({ params, outputs, targets }) => {
-      const r = await targets.postgres(params.postgres).terminateBackends({ pids: [outputs.blocker.pid!], blockingOthers: true }, { dryRun: true });
+      const r = await targets.postgres(params.postgres).terminateBackends({ pids: [outputs.blocker.pid!], blockingOthers: true, database: params.database }, { dryRun: true });
       return { summary: r.summary, diff: r.diff, data: { pids: r.backends.map((b) => b.pid) } };
     },
     run: ({ params, targets, previewData }) =>

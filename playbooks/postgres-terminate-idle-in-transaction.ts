@@ -22,7 +22,7 @@ export default playbook({
   ],
   params: z.object({
     postgres: z.string().default("main"),
-    olderThanMinutes: z.number().min(1).default(10),
+    olderThanMinutes: z.number().min(0).default(10),
     database: z.string().optional(),
     user: z.string().optional(),
     application: z.string().optional(),

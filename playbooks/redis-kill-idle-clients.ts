@@ -17,7 +17,7 @@ export default playbook({
   ],
   params: z.object({
     redis: z.string().default("cache"),
-    idleSeconds: z.number().int().min(60).default(600),
+    idleSeconds: z.number().int().min(1).default(600),
     ip: z.string().optional(),
     user: z.string().optional(),
     name: z.string().optional(),
