@@ -18,8 +18,8 @@ export const databases: readonly FailureMode[] = [
       ],
       labelHints: [{ label: "datname" }],
       textPatterns: [
-        /\bpostgres(ql)?\b[^.]{0,40}\b(is )?(down|unreachable|not processing queries)\b/i,
-        /\bcould not connect to server\b[^.]{0,80}\b5432\b/i,
+        /\bpostgres(ql)?\b[^\n]{0,40}\b(is )?(down|unreachable|not processing queries)\b/i,
+        /\bcould not connect to server\b[^\n]{0,80}\b5432\b/i,
         /\bthe database system is (shutting down|starting up|in recovery mode)\b/i,
       ],
     },
@@ -47,7 +47,7 @@ export const databases: readonly FailureMode[] = [
       textPatterns: [
         /\btoo many clients already\b/i,
         /\bremaining connection slots are reserved\b/i,
-        /\bpostgres(ql)?\b[^.]{0,40}\b(too many|maxed out|high) connections\b/i,
+        /\bpostgres(ql)?\b[^\n]{0,40}\b(too many|maxed out|high) connections\b/i,
         /\bmax(ed out)? postgres connections\b/i,
         /\bmax_connections\b/i,
         /\bidle in transaction\b/i,
@@ -64,7 +64,7 @@ export const databases: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("awesome-prometheus-alerts", "PostgresqlNotEnoughConnections")],
       labelHints: [{ label: "datname" }],
-      textPatterns: [/\bpostgres(ql)?\b[^.]{0,40}\b(not enough connections|should have more connections)\b/i],
+      textPatterns: [/\bpostgres(ql)?\b[^\n]{0,40}\b(not enough connections|should have more connections)\b/i],
     },
     defences: ["alert on client-side connection errors too", "pooler health checks"],
     playbooks: ["db-pooler-failover"],
@@ -76,7 +76,7 @@ export const databases: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("awesome-prometheus-alerts", "PostgresqlReplicationLag"), ...from("common", "PostgreSQLReplicationLag")],
       labelHints: [{ label: "application_name" }],
-      textPatterns: [/\breplication lag\b/i, /\b(replica|standby)\b[^.]{0,40}\b(falls?|fell|is|lagging) behind\b/i, /\bbytes behind (the )?(master|primary)\b/i],
+      textPatterns: [/\breplication lag\b/i, /\b(replica|standby)\b[^\n]{0,40}\b(falls?|fell|is|lagging) behind\b/i, /\bbytes behind (the )?(master|primary)\b/i],
     },
     defences: ["alert on replay lag in seconds and bytes", "hot_standby_feedback weighed against bloat", "replicas sized like the primary"],
     playbooks: ["postgres-replication-lag"],
@@ -91,7 +91,7 @@ export const databases: readonly FailureMode[] = [
         ...from("common", "PostgreSQLDeadlocks"),
       ],
       labelHints: [{ label: "datname" }],
-      textPatterns: [/\bdeadlock detected\b/i, /\bpostgres(ql)?\b[^.]{0,30}\bdead-?locks?\b/i, /\bblocking (lock|query|queries|pid)\b/i, /\bwaiting for (Share|Exclusive|AccessExclusive)Lock\b/i, /\block wait timeout\b/i],
+      textPatterns: [/\bdeadlock detected\b/i, /\bSQLSTATE 40P01\b/i, /\bpostgres(ql)?\b[^\n]{0,30}\bdead-?locks?\b/i, /\bblocking (lock|query|queries|pid)\b/i, /\bwaiting for (Share|Exclusive|AccessExclusive)Lock\b/i, /\block wait timeout\b/i],
     },
     defences: ["a consistent lock order in application code", "lock_timeout on migrations", "short transactions"],
     playbooks: ["postgres-cancel-blocker"],
@@ -117,7 +117,7 @@ export const databases: readonly FailureMode[] = [
         ...from("awesome-prometheus-alerts", "PostgresqlTableNotAutoVacuumed", "PostgresqlTableNotAutoAnalyzed", "PostgresqlTooManyDeadTuples", "PostgresqlBloatTableHigh(>80%)"),
       ],
       labelHints: [{ label: "relname" }],
-      textPatterns: [/\bnot (been )?auto[- ]?(vacuumed|analyzed)\b/i, /\bdead tuples\b/i, /\bautovacuum\b[^.]{0,30}\b(stalled|not running|blocked|behind|cancel\w*)\b/i, /\btable\b[^.]{0,40}\bis bloated\b/i],
+      textPatterns: [/\bnot (been )?auto[- ]?(vacuumed|analyzed)\b/i, /\bdead tuples\b/i, /\bautovacuum\b[^\n]{0,30}\b(stalled|not running|blocked|behind|cancel\w*)\b/i, /\btable\b[^\n]{0,40}\bis bloated\b/i],
     },
     defences: ["autovacuum tuned per large table", "no long-running transactions holding back the horizon", "bloat monitoring"],
     playbooks: ["postgres-xid-wraparound-freeze"],
@@ -132,7 +132,7 @@ export const databases: readonly FailureMode[] = [
       textPatterns: [
         /\bwraparound\b/i,
         /\btransaction ?id (age|exhaustion)\b/i,
-        /\b(xid|datfrozenxid|relfrozenxid)\b[^.]{0,20}\bage\b/i,
+        /\b(xid|datfrozenxid|relfrozenxid)\b[^\n]{0,20}\bage\b/i,
         /\bnot accepting commands to avoid wraparound data loss\b/i,
       ],
     },
@@ -162,9 +162,9 @@ export const databases: readonly FailureMode[] = [
       alertnames: [],
       labelHints: [{ label: "job", value: /pgbouncer|pooler/ }],
       textPatterns: [
-        /\b(pgbouncer|pooler|pgcat|odyssey|supavisor)\b[^.]{0,60}\b(down|unreachable|refused|timed? ?out|not responding|unavailable)\b/i,
+        /\b(pgbouncer|pooler|pgcat|odyssey|supavisor)\b[^\n]{0,60}\b(down|unreachable|refused|timed? ?out|not responding|unavailable)\b/i,
         /\bconnection refused\b.*\b(pgbouncer|pooler)\b/i,
-        /\b:6432\b[^.]{0,60}\b(refused|timed? ?out)\b/i,
+        /\b:6432\b[^\n]{0,60}\b(refused|timed? ?out)\b/i,
       ],
     },
     defences: ["two pooler replicas behind a Service", "a documented switch to the direct endpoint", "pooler health in the readiness path"],
@@ -180,7 +180,7 @@ export const caches: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("awesome-prometheus-alerts", "RedisDown", "RedisMissingMaster")],
       labelHints: [],
-      textPatterns: [/\bredis\b[^.]{0,40}\b(is )?(down|unreachable|not reachable)\b/i, /\b(ECONNREFUSED|connection refused)\b[^.]{0,40}:6379\b/i, /\bcould not connect to redis\b/i],
+      textPatterns: [/\bredis\b[^\n]{0,40}\b(is )?(down|unreachable|not reachable)\b/i, /\b(ECONNREFUSED|connection refused)\b[^\n]{0,40}:6379\b/i, /\bcould not connect to redis\b/i],
     },
     defences: ["Sentinel or cluster failover", "clients that degrade without the cache"],
     playbooks: [],
@@ -192,7 +192,7 @@ export const caches: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("awesome-prometheus-alerts", "RedisOutOfConfiguredMaxmemory", "RedisOutOfMemory")],
       labelHints: [],
-      textPatterns: [/\bOOM command not allowed\b/i, /\bused memory > 'maxmemory'/i, /\bmaxmemory\b/i, /\bredis\b[^.]{0,30}\bevict(ing|ions?)\b/i],
+      textPatterns: [/\bOOM command not allowed\b/i, /\bused memory > 'maxmemory'/i, /\bmaxmemory\b/i, /\bredis\b[^\n]{0,30}\bevict(ing|ions?)\b/i],
     },
     defences: ["an eviction policy that fits the data (allkeys-lru for caches)", "TTLs on every cache key", "alert at 80% of maxmemory"],
     playbooks: ["redis-maxmemory-policy"],
@@ -204,7 +204,7 @@ export const caches: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("awesome-prometheus-alerts", "RedisOutOfSystemMemory")],
       labelHints: [],
-      textPatterns: [/\bredis\b[^.]{0,40}\b(out of|running out of) system memory\b/i],
+      textPatterns: [/\bredis\b[^\n]{0,40}\b(out of|running out of) system memory\b/i],
     },
     defences: ["maxmemory set below the host's memory", "fork headroom for persistence"],
     playbooks: ["redis-maxmemory-policy"],
@@ -219,7 +219,7 @@ export const caches: readonly FailureMode[] = [
       textPatterns: [
         /\bmax number of clients reached\b/i,
         /\bmaxclients\b/i,
-        /\bredis\b[^.]{0,40}\b(too many connections|rejected connections?)\b/i,
+        /\bredis\b[^\n]{0,40}\b(too many connections|rejected connections?)\b/i,
         /\bconnections to redis (has|have) been rejected\b/i,
       ],
     },
@@ -245,7 +245,7 @@ export const caches: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [],
-      textPatterns: [/\bhot ?keys?\b/i, /\bhot shard\b/i, /\b(one|single) (key|shard)\b[^.]{0,40}\b(most|majority) of (the )?(traffic|load|requests)\b/i],
+      textPatterns: [/\bhot ?keys?\b/i, /\bhot shard\b/i, /\b(one|single) (key|shard)\b[^\n]{0,40}\b(most|majority) of (the )?(traffic|load|requests)\b/i],
     },
     defences: ["key sharding or local caching of hot keys", "per-key metrics"],
     playbooks: [],
@@ -259,7 +259,7 @@ export const caches: readonly FailureMode[] = [
       labelHints: [],
       textPatterns: [
         /\bstale (cache|data|entr(y|ies)|values?|keys?)\b/i,
-        /\bcache\b[^.]{0,20}\b(was )?not invalidated\b/i,
+        /\bcache\b[^\n]{0,20}\b(was )?not invalidated\b/i,
         /\bmissed (cache )?invalidation\b/i,
         /\b(forgot|forgotten|failed) to invalidate\b/i,
       ],

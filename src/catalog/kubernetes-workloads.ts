@@ -25,11 +25,11 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       alertnames: [...from("kubernetes-mixin", "KubePodNotReady"), ...from("awesome-prometheus-alerts", "KubernetesPodNotHealthy")],
       labelHints: [{ label: "phase", value: /^(Pending|Unknown)$/ }, { label: "pod" }],
       textPatterns: [
-        /\bpod\b[^.]{0,80}\bnon-ready state\b/i,
-        /\bpods?\b[^.]{0,60}\b(stuck|stays?|remain(s|ing)?) (in )?Pending\b/i,
+        /\bpod\b[^\n]{0,80}\bnon-ready state\b/i,
+        /\bpods?\b[^\n]{0,60}\b(stuck|stays?|remain(s|ing)?) (in )?Pending\b/i,
         /\bFailedScheduling\b/,
         /\b0\/\d+ nodes are available\b/i,
-        /\bpod\b[^.]{0,60}\b(not ready|unready)\b/i,
+        /\bpod\b[^\n]{0,60}\b(not ready|unready)\b/i,
       ],
     },
     defences: ["resource requests that fit the nodes", "PodDisruptionBudgets", "readiness probes that test only the pod itself"],
@@ -70,7 +70,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       ],
       labelHints: [{ label: "deployment" }],
       textPatterns: [
-        /\bdeployment\b[^.]{0,80}\b(has not|does not) match(ed)? the expected number of replicas\b/i,
+        /\bdeployment\b[^\n]{0,80}\b(has not|does not) match(ed)? the expected number of replicas\b/i,
         /\bfewer available replicas than desired\b/i,
         /\bdeployment\b.{0,40}\breplicas? (mismatch|unavailable)\b/i,
       ],
@@ -103,7 +103,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       labelHints: [{ label: "condition", value: "Progressing" }, { label: "deployment" }],
       textPatterns: [
         /\bProgressDeadlineExceeded\b/i,
-        /\brollout\b[^.]{0,40}\b(is )?(not progressing|stuck|stalled)\b/i,
+        /\brollout\b[^\n]{0,40}\b(is )?(not progressing|stuck|stalled)\b/i,
         /\bhas failed but has not been rolled back\b/i,
         /\bexceeded its progress deadline\b/i,
         /\bupdate has not been rolled out\b/i,
@@ -123,7 +123,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       ],
       labelHints: [{ label: "statefulset" }],
       textPatterns: [
-        /\bstatefulset\b[^.]{0,80}\b(has not|does not) match(ed)? the expected number of replicas\b/i,
+        /\bstatefulset\b[^\n]{0,80}\b(has not|does not) match(ed)? the expected number of replicas\b/i,
         /\bstatefulset\b.{0,40}\breplicas? mismatch\b/i,
         /\ba statefulset went down\b/i,
       ],
@@ -138,7 +138,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("kubernetes-mixin", "KubeJobFailed"), ...from("awesome-prometheus-alerts", "KubernetesJobFailed")],
       labelHints: [{ label: "job_name" }],
-      textPatterns: [/\bjob\b[^.]{0,80}\bfailed to complete\b/i, /\bBackoffLimitExceeded\b/i, /\bjob has reached the specified backoff limit\b/i],
+      textPatterns: [/\bjob\b[^\n]{0,80}\bfailed to complete\b/i, /\bBackoffLimitExceeded\b/i, /\bjob has reached the specified backoff limit\b/i],
     },
     defences: ["idempotent jobs with a sane backoffLimit", "activeDeadlineSeconds", "alert on the last successful run time"],
     playbooks: [],
@@ -150,7 +150,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("kubernetes-mixin", "KubeHpaMaxedOut"), ...from("awesome-prometheus-alerts", "KubernetesHpaScaleCapability")],
       labelHints: [{ label: "horizontalpodautoscaler" }],
-      textPatterns: [/\bHPA\b[^.]{0,80}\brunning at max replicas\b/i, /\b(at|hit) (its |the )?max(imum)? (number of )?(desired )?(replicas|pods)\b/i, /\bmaximum number of desired pods has been hit\b/i],
+      textPatterns: [/\bHPA\b[^\n]{0,80}\brunning at max replicas\b/i, /\b(at|hit) (its |the )?max(imum)? (number of )?(desired )?(replicas|pods)\b/i, /\bmaximum number of desired pods has been hit\b/i],
     },
     defences: ["maxReplicas sized with the cluster's capacity", "load shedding before saturation", "alert on time spent at max"],
     playbooks: [],
@@ -174,7 +174,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [{ label: "container" }],
-      textPatterns: [/\bliveness probe failed\b/i, /\bfailed liveness probe, will be restarted\b/i, /\bstartup probe failed\b/i, /\bliveness probes?\b[^.]{0,60}\b(kill|restart)/i],
+      textPatterns: [/\bliveness probe failed\b/i, /\bfailed liveness probe, will be restarted\b/i, /\bstartup probe failed\b/i, /\bliveness probes?\b[^\n]{0,60}\b(kill|restart)/i],
     },
     defences: ["startupProbe for slow starts", "liveness that checks only the process, not dependencies", "generous failureThreshold"],
     playbooks: ["pod-crashloop"],
@@ -187,9 +187,9 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       alertnames: [],
       labelHints: [],
       textPatterns: [
-        /\brequests?\b[^.]{0,30}\b(hang|hangs|hanging|hung)\b/i,
-        /\b(pods?|service|api)\b[^.]{0,40}\bready\b[^.]{0,40}\bbut\b[^.]{0,60}\b(hang|time ?out|timing out|no response)/i,
-        /\b(api|service|server|app|process)\b[^.]{0,30}\bdeadlock(ed)?\b/i,
+        /\brequests?\b[^\n]{0,30}\b(hang|hangs|hanging|hung)\b/i,
+        /\b(pods?|service|api)\b[^\n]{0,40}\bready\b[^\n]{0,40}\bbut\b[^\n]{0,60}\b(hang|time ?out|timing out|no response)/i,
+        /\b(api|service|server|app|process)\b[^\n]{0,30}\bdeadlock(ed)?\b(?! detected)/i,
         /\ball goroutines are asleep\b/i,
       ],
     },

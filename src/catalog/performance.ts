@@ -15,7 +15,7 @@ export const performance: readonly FailureMode[] = [
       labelHints: [{ label: "quantile" }],
       textPatterns: [
         /\b(p9[059]|99th percentile|tail) latency\b/i,
-        /\blatency\b[^.]{0,30}\b(above|over|exceeds?|higher than) (the )?(objective|SLO|threshold|\d)/i,
+        /\blatency\b[^\n]{0,30}\b(above|over|exceeds?|higher than) (the )?(objective|SLO|threshold|\d)/i,
         /\blatency (is )?high\b/i,
       ],
     },
@@ -53,7 +53,7 @@ export const performance: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [],
-      textPatterns: [/\bretry storm\b/i, /\bretries\b[^.]{0,40}\b(amplif\w*|multipl\w*|storm|flood\w*)\b/i, /\bretry (budget|rate)\b[^.]{0,30}\b(exceeded|exhausted|high)\b/i],
+      textPatterns: [/\bretry storm\b/i, /\bretries\b[^\n]{0,40}\b(amplif\w*|multipl\w*|storm|flood\w*)\b/i, /\bretry (budget|rate)\b[^\n]{0,30}\b(exceeded|exhausted|high)\b/i],
     },
     defences: ["retry budgets", "exponential backoff with jitter", "retries at one layer only"],
     playbooks: [],
@@ -65,7 +65,7 @@ export const performance: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [],
-      textPatterns: [/\bcascading (failure|outage)s?\b/i, /\bfailure\b[^.]{0,30}\bcascad(es|ed|ing)\b/i],
+      textPatterns: [/\bcascading (failure|outage)s?\b/i, /\bfailure\b[^\n]{0,30}\bcascad(es|ed|ing)\b/i],
     },
     defences: ["bulkheads and timeouts", "circuit breakers", "load shedding at the edge"],
     playbooks: [],
@@ -77,7 +77,7 @@ export const performance: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [{ label: "circuitbreaker" }],
-      textPatterns: [/\bcircuit[- ]?breakers?\b[^.]{0,40}\b(open|opened|tripped)\b/i, /\bCircuitBreakerOpen\b/],
+      textPatterns: [/\bcircuit[- ]?breakers?\b[^\n]{0,40}\b(open|opened|tripped)\b/i, /\bCircuitBreakerOpen\b/],
     },
     defences: ["half-open probing", "fallbacks for non-critical calls", "alerts on the dependency, not only the breaker"],
     playbooks: [],
@@ -90,11 +90,11 @@ export const performance: readonly FailureMode[] = [
       alertnames: [],
       labelHints: [],
       textPatterns: [
-        /\bthread(s| pool)?\b[^.]{0,20}\b(starv\w*|exhaust\w*)\b/i,
+        /\bthread(s| pool)?\b[^\n]{0,20}\b(starv\w*|exhaust\w*)\b/i,
         /\bno (idle|free|available) (workers?|threads?)\b/i,
-        /\b(worker|thread) pool\b[^.]{0,30}\b(exhausted|saturated|full)\b/i,
-        /\bworkers?\b[^.]{0,40}\b(stopped|not) processing\b/i,
-        /\bqueue\b[^.]{0,40}\b(backlog|not draining|growing)\b/i,
+        /\b(worker|thread) pool\b[^\n]{0,30}\b(exhausted|saturated|full)\b/i,
+        /\bworkers?\b[^\n]{0,40}\b(stopped|not) processing\b/i,
+        /\bqueue\b[^\n]{0,40}\b(backlog|not draining|growing)\b/i,
       ],
     },
     defences: ["bounded queues with rejection", "timeouts on blocking calls", "separate pools for slow dependencies"],
@@ -107,7 +107,7 @@ export const performance: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [],
-      textPatterns: [/\bmemory leak\b/i, /\bmemory\b[^.]{0,30}\b(grows|growing|keeps growing|increasing) (steadily|linearly|without bound)\b/i, /\bheap\b[^.]{0,30}\b(keeps )?growing\b/i],
+      textPatterns: [/\bmemory leak\b/i, /\bmemory\b[^\n]{0,30}\b(grows|growing|keeps growing|increasing) (steadily|linearly|without bound)\b/i, /\bheap\b[^\n]{0,30}\b(keeps )?growing\b/i],
     },
     defences: ["heap profiles in CI soak tests", "memory limits with alerts on the trend", "periodic restarts as a last resort"],
     playbooks: ["oom-killed-raise-limit"],
@@ -119,7 +119,7 @@ export const performance: readonly FailureMode[] = [
     signals: {
       alertnames: [],
       labelHints: [],
-      textPatterns: [/\b(re)?connect(ion)? storm\b/i, /\b(flood|surge|spike|burst) of (new )?connections\b/i, /\bconnections?\b[^.]{0,20}\b(spiked|surged|flooded)\b/i],
+      textPatterns: [/\b(re)?connect(ion)? storm\b/i, /\b(flood|surge|spike|burst) of (new )?connections\b/i, /\bconnections?\b[^\n]{0,20}\b(spiked|surged|flooded)\b/i],
     },
     defences: ["a connection pooler in front of the database", "jittered pool warm-up", "rolling restarts with a small surge"],
     playbooks: ["db-pooler-failover"],
@@ -135,10 +135,10 @@ export const operations: readonly FailureMode[] = [
       alertnames: [...from("prometheus-mixin", "PrometheusRemoteStorageFailures", "PrometheusRemoteWriteBehind")],
       labelHints: [{ label: "remote_name" }],
       textPatterns: [
-        /\b(dashboards?|metrics)\b[^.]{0,20}\b(have |has )?stopped (updating|shipping|arriving)\b/i,
+        /\b(dashboards?|metrics)\b[^\n]{0,20}\b(have |has )?stopped (updating|shipping|arriving)\b/i,
         /\bfail(s|ed|ing)? to send samples to remote (storage|impl)\b/i,
-        /\bremote[- ]write\b[^.]{0,30}\b(behind|failing|failed|errors?)\b/i,
-        /\b(metrics agent|otel collector|opentelemetry collector|grafana agent|alloy|datadog agent|vmagent)\b[^.]{0,40}\b(down|stopped|not shipping|failing|crash\w*)\b/i,
+        /\bremote[- ]write\b[^\n]{0,30}\b(behind|failing|failed|errors?)\b/i,
+        /\b(metrics agent|otel collector|opentelemetry collector|grafana agent|alloy|datadog agent|vmagent)\b[^\n]{0,40}\b(down|stopped|not shipping|failing|crash\w*)\b/i,
       ],
     },
     defences: ["alert on absent metrics (a dead man's switch)", "agent queues sized for outages", "agents on every node as a DaemonSet"],
@@ -170,7 +170,7 @@ export const operations: readonly FailureMode[] = [
       textPatterns: [
         /\b(started|began|since|right) (right )?after (the |a |last |latest )?(deploy|deployment|release|rollout)\b/i,
         /\bbad (deploy|deployment|release|rollout)\b/i,
-        /\b(regression|broke|breakage)\b[^.]{0,40}\b(deploy|deployment|release)\b/i,
+        /\b(regression|broke|breakage)\b[^\n]{0,40}\b(deploy|deployment|release)\b/i,
         /\broll ?back (the |last )?(deploy|deployment|release)\b/i,
       ],
     },
@@ -186,7 +186,7 @@ export const operations: readonly FailureMode[] = [
       labelHints: [],
       textPatterns: [
         /\bsecret leak\b/i,
-        /\b(credentials?|api keys?|access keys?|tokens?|passwords?|secrets?)\b[^.]{0,30}\b(leaked|exposed|committed|logged|in (the )?logs)\b/i,
+        /\b(credentials?|api keys?|access keys?|tokens?|passwords?|secrets?)\b[^\n]{0,30}\b(leaked|exposed|committed|logged|in (the )?logs)\b/i,
         /\b(gitleaks|trufflehog|secret scanning)\b/i,
       ],
     },
