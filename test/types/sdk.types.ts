@@ -1,0 +1,109 @@
+/**
+ * Type tests for the playbook SDK. This file is compiled by `tsc --noEmit` in `npm test`;
+ * every `@ts-expect-error` below MUST be an error, or tsc fails with "Unused
+ * '@ts-expect-error' directive". So each line proves the compiler rejects that mistake.
+ */
+import { playbook, z } from "../../src/sdk/index.ts";
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function assertType<T extends true>(): T | void {}
+
+const base = playbook({
+  id: "types",
+  title: "Types",
+  summary: "Type tests",
+  failureModes: [],
+  params: z.object({ redis: z.string().default("cache"), limit: z.number().int() }),
+}).diagnose("memory", async ({ params }) => {
+  // params are typed from the zod schema
+  assertType<Equal<typeof params.limit, number>>();
+  assertType<Equal<typeof params.redis, string>>();
+  return { policy: "noeviction" as string, used: 10 };
+});
+
+// Later steps see earlier outputs by name, typed.
+base.diagnose("read", ({ outputs }) => {
+  assertType<Equal<typeof outputs.memory, { policy: string; used: number }>>();
+  return outputs.memory.used * 2;
+});
+
+// A misspelled output name fails to compile.
+base.diagnose("typo", ({ outputs }) => {
+  // @ts-expect-error 'memroy' is not an output of any earlier step
+  return outputs.memroy;
+});
+
+// A wrong param type fails to compile.
+base.diagnose("wrong-param", ({ params }) => {
+  // @ts-expect-error limit is a number, not a string
+  const s: string = params.limit;
+  return s;
+});
+
+// An output read before the step that makes it does not exist yet.
+playbook({ id: "order", title: "", summary: "", failureModes: [], params: z.object({}) })
+  // @ts-expect-error 'later' is not an output yet
+  .diagnose("first", ({ outputs }) => outputs.later)
+  .diagnose("later", () => 1);
+
+// A step name used twice fails to compile.
+// @ts-expect-error "memory" is already a step of this playbook
+base.diagnose("memory", () => 1);
+
+// A step with a `when` may be skipped: its output may be undefined.
+const conditional = base.diagnose("maybe", { when: ({ outputs }) => outputs.memory.used > 5, run: () => ({ n: 1 }) });
+conditional.diagnose("after-maybe", ({ outputs }) => {
+  assertType<Equal<typeof outputs.maybe, { n: number } | undefined>>();
+  // @ts-expect-error outputs.maybe may be undefined
+  return outputs.maybe.n;
+});
+
+// An act step's output may be undefined too: a human may skip it.
+const acted = base.act("set-policy", {
+  risk: "medium",
+  permissions: ["redis:CONFIG"],
+  preview: ({ outputs }) => `maxmemory-policy ${outputs.memory.policy} -> allkeys-lru`,
+  run: () => ({ previous: "noeviction" }),
+  verify: ({ result }) => {
+    assertType<Equal<typeof result, { previous: string }>>();
+    return true;
+  },
+  rollback: ({ result }) => result.previous,
+});
+acted.notify("tell", {
+  message: ({ outputs }) => {
+    assertType<Equal<typeof outputs["set-policy"], { previous: string } | undefined>>();
+    return `was ${outputs["set-policy"]?.previous}`;
+  },
+});
+
+// An act step needs a rollback or an irreversible reason...
+// @ts-expect-error neither rollback nor irreversible
+base.act("no-undo", { risk: "low", permissions: ["x"], preview: () => "", run: () => 1, verify: () => true });
+// ...but not both.
+// @ts-expect-error both rollback and irreversible
+base.act("both", { risk: "low", permissions: ["x"], preview: () => "", run: () => 1, verify: () => true, rollback: () => 0, irreversible: "no" });
+
+// Risk is one of low, medium, high; permissions are required on act steps.
+// @ts-expect-error "extreme" is not a risk
+base.act("risky", { risk: "extreme", permissions: ["x"], preview: () => "", run: () => 1, verify: () => true, irreversible: "n/a" });
+// @ts-expect-error permissions missing
+base.act("no-perms", { risk: "low", preview: () => "", run: () => 1, verify: () => true, irreversible: "n/a" });
+
+// A `when` sees params and outputs, but not targets (decisions are pure).
+base.diagnose("pure-when", {
+  // @ts-expect-error a when condition has no targets
+  when: ({ targets }) => Boolean(targets),
+  run: () => 1,
+});
+
+// fromAlert returns a partial of the params' input type.
+playbook({
+  id: "from-alert",
+  title: "",
+  summary: "",
+  failureModes: [],
+  params: z.object({ namespace: z.string() }),
+  // @ts-expect-error namespace must be a string
+  fromAlert: () => ({ namespace: 5 }),
+});
