@@ -24,6 +24,10 @@ const envSchema = z.object({
   PAGERDUTY_WEBHOOK_SECRET: z.string().min(1).optional(),
   PAGERDUTY_API_URL: z.string().url().default("https://api.pagerduty.com"),
   ALERTMANAGER_TOKEN: z.string().min(1).optional(),
+  /** Webhook bodies larger than this are refused with 413. */
+  BELAY_WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */
+  BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -52,8 +56,12 @@ const fileSchema = z.object({
     .object({
       command: z.string().regex(/^\/[a-z0-9_-]+$/, "must look like /runbook").default("/runbook"),
       channel: z.string().optional(),
+      /** Policy group name -> Slack user group id (S...), resolved with usergroups.users.list. */
+      usergroups: z.record(z.string(), z.string().regex(/^S[A-Z0-9]+$/, "must be a Slack user group id like S0123ABCD")).default({}),
+      /** How long a user group's membership is cached, in seconds. */
+      usergroupCacheSeconds: z.number().int().min(0).max(86_400).default(300),
     })
-    .default({ command: "/runbook" }),
+    .default({ command: "/runbook", usergroups: {}, usergroupCacheSeconds: 300 }),
 });
 
 export type FileConfig = z.infer<typeof fileSchema>;

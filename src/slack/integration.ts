@@ -1,10 +1,35 @@
+import { catalog } from "../catalog/index.ts";
 import type { Core } from "../main.ts";
+import { createMatcher } from "../match/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
+import type { ExternalActionHandler, SlackSettings } from "./context.ts";
+import { SlackSurface } from "./surface.ts";
 
-/** The Slack surface. (Placeholder until the Slack app lands: it reports itself off.) */
-export async function createSlackIntegration(core: Core): Promise<{ integration: Integration; notifier: IncidentNotifier }> {
-  const env = core.config.env;
-  const notifier: IncidentNotifier = {
+/** Buttons stay good this long; after that a click refreshes the message instead. */
+const BUTTON_TTL_MS = 24 * 60 * 60 * 1000;
+
+/** Slack with credentials: the settings; without, why it is off. */
+export function slackSettings(core: Pick<Core, "config">): SlackSettings | { off: string } {
+  const { env, file } = core.config;
+  if (!env.SLACK_BOT_TOKEN || !env.SLACK_SIGNING_SECRET) {
+    return { off: `off: not configured (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET${env.SLACK_BOT_TOKEN ? "" : "; SLACK_APP_TOKEN too for Socket Mode"})` };
+  }
+  return {
+    botToken: env.SLACK_BOT_TOKEN,
+    signingSecret: env.SLACK_SIGNING_SECRET,
+    appToken: env.SLACK_APP_TOKEN ?? null,
+    apiUrl: env.SLACK_API_URL,
+    command: file.slack.command,
+    channel: file.slack.channel ?? null,
+    usergroups: file.slack.usergroups,
+    usergroupCacheMs: file.slack.usergroupCacheSeconds * 1000,
+    buttonTtlMs: BUTTON_TTL_MS,
+  };
+}
+
+/** Notices instead of posts, for when Slack is off. */
+function loggingNotifier(core: Core): IncidentNotifier {
+  return {
     async postTriage(report) {
       core.logger.info({ incident: report.incident.id, failureMode: report.failureMode, runId: report.runId }, "triage (Slack is off)");
       return null;
@@ -13,6 +38,36 @@ export async function createSlackIntegration(core: Core): Promise<{ integration:
       core.logger.info({ incident: incident.id }, "incident resolved (Slack is off)");
     },
   };
-  const status = env.SLACK_BOT_TOKEN && env.SLACK_SIGNING_SECRET ? "not built into this version yet" : "not configured (set SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET)";
-  return { integration: { name: "Slack", routes: [], status }, notifier };
+}
+
+/**
+ * The Slack surface for `belay serve`. Without credentials belay still starts and says
+ * Slack is off. `registerAction` is the hook for buttons another surface owns (the
+ * PagerDuty "acknowledge" button on an incident's thread root).
+ */
+export async function createSlackIntegration(
+  core: Core,
+  opts: { actions?: Record<string, ExternalActionHandler> } = {},
+): Promise<{ integration: Integration; notifier: IncidentNotifier; registerAction: (action: string, handler: ExternalActionHandler) => void; surface: SlackSurface | null }> {
+  const settings = slackSettings(core);
+  if ("off" in settings) {
+    return { integration: { name: "Slack", routes: [], status: settings.off }, notifier: loggingNotifier(core), registerAction: () => {}, surface: null };
+  }
+  const surface = new SlackSurface({
+    engine: core.engine,
+    matcher: createMatcher([...core.playbooks.values()], catalog),
+    logger: core.logger,
+    settings,
+    ...(opts.actions ? { actions: opts.actions } : {}),
+  });
+  const integration: Integration = {
+    name: "Slack",
+    routes: surface.routes,
+    status: surface.status,
+    start: () => surface.start(),
+    stop: () => surface.stop(),
+    onEvents: (events) => surface.onEvents(events),
+    notify: (run, message) => surface.notifier.notify(run, message),
+  };
+  return { integration, notifier: surface.notifier, registerAction: (a, h) => surface.registerAction(a, h), surface };
 }

@@ -1,0 +1,73 @@
+import type { TriageReport } from "../../surfaces.ts";
+import type { MessageBody } from "../publisher.ts";
+import type { RunContext } from "./run.ts";
+import { clip, context, esc, section } from "./text.ts";
+
+/** What an incident's thread root shows: stored with the message, re-rendered when it changes. */
+export interface IncidentContext {
+  incident: TriageReport["incident"];
+  alerts: { title: string; source: string; severity: string | null }[];
+  failureMode: string | null;
+  reasons: string[];
+  candidates: { playbook: string; score: number; reasons: string[] }[];
+  closest: { id: string; symptom: string }[];
+  runId: string | null;
+  resolved?: boolean;
+  withdrawn?: string[];
+}
+
+export function incidentContext(r: TriageReport): IncidentContext {
+  return {
+    incident: { ...r.incident },
+    alerts: r.alerts.slice(0, 20).map((a) => ({ title: a.title, source: a.source, severity: a.severity })),
+    failureMode: r.failureMode,
+    reasons: [...r.reasons],
+    candidates: r.candidates.slice(0, 5).map((c) => ({ playbook: c.playbook, score: c.score, reasons: [...c.reasons] })),
+    closest: r.closest.slice(0, 5).map((c) => ({ ...c })),
+    runId: r.runId,
+  };
+}
+
+/** The run message's header facts for a run proposed by triage. */
+export function runContextFromTriage(r: TriageReport): RunContext {
+  const a = r.alerts[0];
+  return {
+    incident: { id: r.incident.id, title: r.incident.title, service: r.incident.service, drill: r.incident.drill },
+    alert: a ? { title: a.title, source: a.source } : null,
+    failureMode: r.failureMode,
+    reasons: [...r.reasons],
+  };
+}
+
+/** The thread root of an incident: what fired, what belay thinks it is, and what it proposes. */
+export function renderIncidentMessage(ctx: IncidentContext, opts: { ackToken: string | null }): MessageBody {
+  const i = ctx.incident;
+  const mark = ctx.resolved ? ":white_check_mark:" : i.drill ? ":performing_arts:" : ":rotating_light:";
+  const blocks: unknown[] = [
+    section(`${mark} *${esc(i.title)}*${ctx.resolved ? " — *resolved*" : ""}\nIncident \`${i.id}\`${i.service ? ` · service ${esc(i.service)}` : ""}${i.drill ? " · *drill*" : ""}${i.pagerdutyIncidentId ? ` · PagerDuty \`${esc(i.pagerdutyIncidentId)}\`` : ""}`),
+  ];
+  if (ctx.alerts.length > 0) {
+    blocks.push(section(`*Alerts* (${ctx.alerts.length})\n${ctx.alerts.slice(0, 5).map((a) => `• ${esc(a.title || "(untitled)")} _${a.source}${a.severity ? `, ${a.severity}` : ""}_`).join("\n")}${ctx.alerts.length > 5 ? `\n…and ${ctx.alerts.length - 5} more` : ""}`));
+  }
+  blocks.push(section(`*Failure mode* ${ctx.failureMode ? `\`${esc(ctx.failureMode)}\`` : "_not recognised_"}${ctx.reasons.slice(0, 6).map((r) => `\n• ${esc(r)}`).join("")}`));
+  if (ctx.candidates.length > 0) {
+    blocks.push(section(`*Playbooks*\n${ctx.candidates.map((c, n) => `${n + 1}. \`${esc(c.playbook)}\` ${c.score.toFixed(2)}${c.reasons[0] ? ` — ${esc(c.reasons[0])}` : ""}`).join("\n")}`));
+  } else if (ctx.closest.length > 0) {
+    blocks.push(section(`*No playbook fits.* Closest known failure modes:\n${ctx.closest.map((c) => `• \`${esc(c.id)}\` ${esc(c.symptom)}`).join("\n")}`));
+  } else {
+    blocks.push(section("*No playbook fits* and no known failure mode is close."));
+  }
+  if (ctx.resolved) {
+    blocks.push(context(`All alerts resolved.${ctx.withdrawn?.length ? ` Withdrawn proposals: ${ctx.withdrawn.map((r) => `\`${r}\``).join(", ")}` : ""}`));
+  } else if (ctx.runId) {
+    blocks.push(context(`Proposed run \`${ctx.runId}\` in the thread: diagnostics ran; mutating steps wait for approval.`));
+  }
+  if (opts.ackToken) {
+    blocks.push({
+      type: "actions",
+      block_id: "incident:pagerduty",
+      elements: [{ type: "button", text: { type: "plain_text", text: "Acknowledge in PagerDuty" }, action_id: "belay.pagerduty.acknowledge", value: opts.ackToken }],
+    });
+  }
+  return { text: clip(`${ctx.resolved ? "Resolved: " : ""}${i.title} (incident ${i.id})`, 3000), blocks };
+}

@@ -1,0 +1,63 @@
+import type { WebClient } from "@slack/web-api";
+import type { ApprovalPolicy } from "../approve/policy.ts";
+import type { Engine } from "../execute/engine.ts";
+import type { Logger } from "../execute/deps.ts";
+import type { Matcher } from "../match/types.ts";
+import type { AnyPlaybook } from "../sdk/playbook.ts";
+import type { Db } from "../store/driver.ts";
+import type { Publisher } from "./publisher.ts";
+import type { ActionTokens } from "./tokens.ts";
+import type { UserGroups } from "./usergroups.ts";
+import type { RunContext } from "./blocks/run.ts";
+
+/** What the Slack surface is configured with (from config.ts, built in integration.ts). */
+export interface SlackSettings {
+  botToken: string;
+  signingSecret: string;
+  /** Set: Socket Mode (no public URL needed). */
+  appToken: string | null;
+  apiUrl: string;
+  /** The slash command, e.g. /runbook. */
+  command: string;
+  /** Where incident threads go. */
+  channel: string | null;
+  /** Policy group name -> Slack user group id. */
+  usergroups: Readonly<Record<string, string>>;
+  usergroupCacheMs: number;
+  /** How long a button's token stays good. */
+  buttonTtlMs: number;
+}
+
+/**
+ * A button belay renders for another surface (the PagerDuty "acknowledge" button). The
+ * handler runs after the click was acked and its token resolved; what it returns is shown
+ * to the clicker.
+ */
+export type ExternalActionHandler = (input: {
+  action: string;
+  incidentId: string | null;
+  runId: string | null;
+  userId: string;
+  channel: string | null;
+}) => Promise<string | void>;
+
+/** Everything the handlers share. Built once in surface.ts. */
+export interface SlackContext {
+  engine: Engine;
+  db: Db;
+  clock: () => Date;
+  policy: ApprovalPolicy;
+  playbooks: ReadonlyMap<string, AnyPlaybook>;
+  matcher: Matcher;
+  logger: Logger;
+  settings: SlackSettings;
+  web: WebClient;
+  publisher: Publisher;
+  tokens: ActionTokens;
+  usergroups: UserGroups;
+  external: Map<string, ExternalActionHandler>;
+  /** Runs work after the ack; errors are logged, never thrown at Bolt. */
+  background(label: string, fn: () => Promise<unknown>): void;
+  /** Posts (once) and keeps updating a run's message. */
+  showRun(runId: string, where: { channel: string; threadTs: string | null }, context: RunContext): Promise<void>;
+}

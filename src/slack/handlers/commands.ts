@@ -1,0 +1,130 @@
+import type { App, RespondFn, SlashCommand } from "@slack/bolt";
+import { eventsForIncident, eventsForRun } from "../../audit/chain.ts";
+import { toTimeline } from "../../audit/timeline.ts";
+import { describeError, isBelayError } from "../../errors.ts";
+import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
+import { listRuns } from "../../store/runs.ts";
+import { alertFromText, parseCommand } from "../command.ts";
+import type { SlackContext } from "../context.ts";
+import { paramsModal } from "../blocks/modal.ts";
+import { auditReply, helpReply, historyReply, listReply, matchReply, reply, showReply, statusReply, type Reply } from "../blocks/replies.ts";
+
+/** Validates raw `key=value` strings against a playbook; the issues, or none. Pure. */
+export function checkParams(ctx: SlackContext, playbookId: string, raw: Record<string, string>): ParamIssue[] {
+  const pb = ctx.playbooks.get(playbookId)!;
+  try {
+    bindParams(pb, coerceStrings(pb.params, raw));
+    return [];
+  } catch (err) {
+    if (isBelayError(err, "params.invalid")) return err.details as ParamIssue[];
+    throw err;
+  }
+}
+
+function unknownPlaybook(ctx: SlackContext, id: string): Reply {
+  const ids = [...ctx.playbooks.keys()].sort();
+  const near = ids.filter((k) => k.includes(id) || id.includes(k.split("-")[0]!)).slice(0, 5);
+  return reply(`No playbook \`${id}\`.${near.length ? ` Did you mean ${near.map((n) => `\`${n}\``).join(", ")}?` : ""} \`${ctx.settings.command} list\` shows all ${ids.length}.`);
+}
+
+/**
+ * `/runbook ...`. Every branch acks at once: answers that need no I/O go in the ack itself;
+ * the rest ack empty and answer through response_url once the store has been asked.
+ */
+export function registerCommands(app: App, ctx: SlackContext): void {
+  const name = ctx.settings.command;
+  app.command(name, async ({ command, ack, respond, client }) => {
+    const cmd = parseCommand(command.text ?? "");
+    const later = (label: string, fn: () => Promise<Reply>) =>
+      ctx.background(label, async () => {
+        let out: Reply;
+        try {
+          out = await fn();
+        } catch (err) {
+          ctx.logger.error({ err, command: command.text, user: command.user_id }, `${label} failed`);
+          out = reply(isBelayError(err) ? `:warning: ${describeError(err)}` : `:warning: ${label} failed; belay's log has the details.`);
+        }
+        await respond(out);
+      });
+    switch (cmd.kind) {
+      case "help":
+        return ack(helpReply(name));
+      case "usage":
+        return ack(helpReply(name, cmd.message));
+      case "list":
+        return ack(listReply([...ctx.playbooks.values()], cmd.query));
+      case "show": {
+        const pb = ctx.playbooks.get(cmd.playbook);
+        return ack(pb ? showReply(pb, name) : unknownPlaybook(ctx, cmd.playbook));
+      }
+      case "match":
+        return ack(matchReply(ctx.matcher.match(alertFromText(cmd.text)), cmd.text, name));
+      case "run": {
+        if (!ctx.playbooks.has(cmd.playbook)) return ack(unknownPlaybook(ctx, cmd.playbook));
+        if (cmd.stray.length > 0) return ack(reply(`Params go as \`key=value\`; I could not read ${cmd.stray.map((s) => `\`${s}\``).join(", ")}.`));
+        const issues = checkParams(ctx, cmd.playbook, cmd.params);
+        const where = { channel: command.channel_id, threadTs: null };
+        if (issues.length > 0) {
+          await ack();
+          // trigger_id is good for 3 s from the click: open the form right after the ack.
+          const view = paramsModal(ctx.playbooks.get(cmd.playbook)!, { playbook: cmd.playbook, ...where }, cmd.params, issues);
+          ctx.background("opening the params form", async () => {
+            try {
+              await client.views.open({ trigger_id: command.trigger_id, view: view as never });
+            } catch (err) {
+              ctx.logger.warn({ err }, "views.open failed");
+              await respond(reply(`:warning: Could not open the form (${describeError(err)}). Give the params inline: ${issues.map((i) => `\`${i.field}\`: ${i.message}`).join("; ")}`));
+            }
+          });
+          return;
+        }
+        await ack(reply(`Proposing \`${cmd.playbook}\` here…`));
+        return proposeLater(ctx, { playbook: cmd.playbook, params: cmd.params, user: command.user_id, ...where, respond });
+      }
+      case "status":
+        await ack();
+        return later("status", async () => {
+          if (cmd.runId) return statusReply(await ctx.engine.view(cmd.runId));
+          const runs = await listRuns(ctx.db, { limit: 20, statuses: ["pending", "running", "waiting", "awaiting_approval", "awaiting_decision"] });
+          return historyReply(runs, "Runs in progress");
+        });
+      case "history":
+        await ack();
+        return later("history", async () => historyReply(await listRuns(ctx.db, { limit: cmd.limit }), `Last ${cmd.limit} runs`));
+      case "audit":
+        await ack();
+        return later("audit", async () => {
+          const events = cmd.subject.startsWith("run_") ? await eventsForRun(ctx.db, cmd.subject) : await eventsForIncident(ctx.db, cmd.subject);
+          return auditReply(cmd.subject, toTimeline(events));
+        });
+      case "abort":
+        await ack();
+        return later("abort", async () => {
+          const actor = { id: command.user_id, groups: await ctx.usergroups.groupsOf(command.user_id), surface: "slack" };
+          const r = await ctx.engine.decide({ kind: "abort", runId: cmd.runId, actor, ...(cmd.reason ? { reason: cmd.reason } : {}) });
+          return reply(r.accepted ? `:no_entry: ${r.message}` : `:no_entry_sign: Refused: ${r.message}`);
+        });
+    }
+  });
+}
+
+/** Proposes a run after the ack and shows its message where it was asked for. */
+export function proposeLater(
+  ctx: SlackContext,
+  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; respond?: RespondFn },
+): void {
+  ctx.background("proposing a run", async () => {
+    try {
+      const pb = ctx.playbooks.get(p.playbook)!;
+      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: p.user, surface: "slack" });
+      await ctx.showRun(runId, { channel: p.channel, threadTs: p.threadTs }, {});
+    } catch (err) {
+      ctx.logger.error({ err, playbook: p.playbook }, "proposing a run from Slack failed");
+      const text = `:warning: Could not propose \`${p.playbook}\`: ${isBelayError(err) ? describeError(err) : "belay's log has the details"}`;
+      if (p.respond) await p.respond(reply(text));
+      else await ctx.web.chat.postEphemeral({ channel: p.channel, user: p.user, text });
+    }
+  });
+}
+
+export type { SlashCommand };

@@ -1,0 +1,110 @@
+import type { Queryable } from "../store/driver.ts";
+
+/** A Slack message belay owns, by key ("run:<id>", "incident:<id>", ...). */
+export interface SlackMessageRow {
+  key: string;
+  channel: string;
+  threadTs: string | null;
+  /** Null until chat.postMessage answered (or forever, if the process died in between). */
+  ts: string | null;
+  runId: string | null;
+  context: Record<string, unknown>;
+}
+
+function toMessage(r: Record<string, any>): SlackMessageRow {
+  return { key: r.key, channel: r.channel, threadTs: r.thread_ts, ts: r.ts, runId: r.run_id, context: r.context ?? {} };
+}
+
+/** Claims a key for a new message. False when the key already has one (posted or being posted). */
+export async function claimMessage(db: Queryable, m: Omit<SlackMessageRow, "ts">, now: Date): Promise<boolean> {
+  const r = await db.query(
+    `INSERT INTO slack_messages (key, channel, thread_ts, ts, run_id, context, created_at, updated_at)
+     VALUES ($1, $2, $3, NULL, $4, $5, $6, $6) ON CONFLICT (key) DO NOTHING`,
+    [m.key, m.channel, m.threadTs, m.runId, JSON.stringify(m.context), now],
+  );
+  return r.rowCount > 0;
+}
+
+export async function setMessageTs(db: Queryable, key: string, ts: string, now: Date): Promise<void> {
+  await db.query(`UPDATE slack_messages SET ts = $2, updated_at = $3 WHERE key = $1`, [key, ts, now]);
+}
+
+export async function mergeMessageContext(db: Queryable, key: string, patch: Record<string, unknown>, now: Date): Promise<void> {
+  await db.query(`UPDATE slack_messages SET context = context || $2::jsonb, updated_at = $3 WHERE key = $1`, [key, JSON.stringify(patch), now]);
+}
+
+export async function getMessage(db: Queryable, key: string): Promise<SlackMessageRow | null> {
+  const r = await db.query(`SELECT key, channel, thread_ts, ts, run_id, context FROM slack_messages WHERE key = $1`, [key]);
+  return r.rows[0] ? toMessage(r.rows[0]) : null;
+}
+
+/** The messages that show any of these runs. */
+export async function messagesForRuns(db: Queryable, runIds: readonly string[]): Promise<SlackMessageRow[]> {
+  if (runIds.length === 0) return [];
+  const r = await db.query(`SELECT key, channel, thread_ts, ts, run_id, context FROM slack_messages WHERE run_id = ANY($1)`, [runIds]);
+  return r.rows.map(toMessage);
+}
+
+/** What a button acts on. The button itself carries only `token`. */
+export interface ActionTokenRow {
+  token: string;
+  action: string;
+  subject: string;
+  runId: string | null;
+  stepIdx: number | null;
+  planHash: string | null;
+  incidentId: string | null;
+  createdAt: Date;
+  expiresAt: Date;
+}
+
+function toToken(r: Record<string, any>): ActionTokenRow {
+  return {
+    token: r.token,
+    action: r.action,
+    subject: r.subject,
+    runId: r.run_id,
+    stepIdx: r.step_idx,
+    planHash: r.plan_hash,
+    incidentId: r.incident_id,
+    createdAt: r.created_at,
+    expiresAt: r.expires_at,
+  };
+}
+
+const TOKEN_COLUMNS = "token, action, subject, run_id, step_idx, plan_hash, incident_id, created_at, expires_at";
+
+/** A live token for this action and subject, if one was issued and has not expired. */
+export async function findLiveToken(db: Queryable, action: string, subject: string, now: Date): Promise<ActionTokenRow | null> {
+  const r = await db.query(
+    `SELECT ${TOKEN_COLUMNS} FROM slack_action_tokens WHERE action = $1 AND subject = $2 AND expires_at > $3 ORDER BY expires_at DESC LIMIT 1`,
+    [action, subject, now],
+  );
+  return r.rows[0] ? toToken(r.rows[0]) : null;
+}
+
+export async function insertToken(db: Queryable, t: ActionTokenRow): Promise<void> {
+  await db.query(
+    `INSERT INTO slack_action_tokens (${TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+    [t.token, t.action, t.subject, t.runId, t.stepIdx, t.planHash, t.incidentId, t.createdAt, t.expiresAt],
+  );
+}
+
+export async function getToken(db: Queryable, token: string): Promise<ActionTokenRow | null> {
+  const r = await db.query(`SELECT ${TOKEN_COLUMNS} FROM slack_action_tokens WHERE token = $1`, [token]);
+  return r.rows[0] ? toToken(r.rows[0]) : null;
+}
+
+/** Records that this user used this token. False when they already had: a replay or a second click. */
+export async function claimTokenUse(db: Queryable, token: string, userId: string, now: Date): Promise<boolean> {
+  const r = await db.query(
+    `INSERT INTO slack_action_uses (token, user_id, used_at) VALUES ($1, $2, $3) ON CONFLICT (token, user_id) DO NOTHING`,
+    [token, userId, now],
+  );
+  return r.rowCount > 0;
+}
+
+/** Gives a use back after the engine refused the decision, so the person may try again later. */
+export async function releaseTokenUse(db: Queryable, token: string, userId: string): Promise<void> {
+  await db.query(`DELETE FROM slack_action_uses WHERE token = $1 AND user_id = $2`, [token, userId]);
+}
