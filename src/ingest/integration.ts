@@ -1,11 +1,58 @@
+import { newId } from "../ids.ts";
 import type { Core } from "../main.ts";
+import { pagerDutyFromConfig } from "../pagerduty/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
+import { createIngestion } from "./pipeline.ts";
+import { splitSecrets } from "./webhook-auth.ts";
 
-/** Alert webhooks. (Placeholder until ingestion lands: it reports itself off.) */
-export async function createIngestIntegrations(core: Core, _deps: { notifier: IncidentNotifier }): Promise<Integration[]> {
+/**
+ * Alert webhooks for `belay serve`: `POST /webhooks/pagerduty` and `POST /webhooks/alertmanager`
+ * on the shared port, and the worker that turns stored alerts into triaged incidents.
+ */
+export async function createIngestIntegrations(core: Core, deps: { notifier: IncidentNotifier }): Promise<Integration[]> {
   const env = core.config.env;
+  const pagerduty = pagerDutyFromConfig(env);
+  const secrets = splitSecrets(env.PAGERDUTY_WEBHOOK_SECRET);
+  const ingestion = createIngestion({
+    db: core.db,
+    engine: core.engine,
+    playbooks: [...core.playbooks.values()],
+    notifier: deps.notifier,
+    pagerduty,
+    logger: core.logger,
+    clock: () => new Date(),
+    newId,
+    owner: core.engine.deps.owner,
+    pagerdutySecrets: secrets,
+    alertmanagerToken: env.ALERTMANAGER_TOKEN ?? null,
+    bodyLimit: env.BELAY_WEBHOOK_BODY_LIMIT,
+    windowMs: env.BELAY_INCIDENT_WINDOW_SECONDS * 1000,
+    // Audit events reach the same subscribers (Slack re-renders, metrics) as the engine's.
+    onEvents: (events) => core.engine.deps.onEvents?.(events),
+    countWebhook: (source, status, alerts) => {
+      core.metrics.inc("belay_webhooks_total", "Webhook deliveries answered, by source and status.", { source, status: String(status) });
+      if (alerts > 0) core.metrics.inc("belay_alerts_stored_total", "Alerts stored from webhooks, by source.", { source }, alerts);
+    },
+    onDrained: (r) => {
+      if (r.opened.length) core.metrics.inc("belay_incidents_opened_total", "Incidents opened from alerts.", {}, r.opened.length);
+      if (r.resolved.length) core.metrics.inc("belay_incidents_resolved_total", "Incidents resolved when their alerts resolved.", {}, r.resolved.length);
+    },
+  });
+  const byPath = (p: string) => ingestion.routes.filter((r) => r.path === p);
+  const pdNote = pagerduty ? `notes as ${env.PAGERDUTY_FROM}` : "no notes (set PAGERDUTY_TOKEN and PAGERDUTY_FROM)";
   return [
-    { name: "PagerDuty webhooks", routes: [], status: env.PAGERDUTY_WEBHOOK_SECRET ? "not built into this version yet" : "not configured (set PAGERDUTY_WEBHOOK_SECRET)" },
-    { name: "Alertmanager webhooks", routes: [], status: env.ALERTMANAGER_TOKEN ? "not built into this version yet" : "not configured (set ALERTMANAGER_TOKEN)" },
+    {
+      name: "PagerDuty webhooks",
+      routes: byPath("/webhooks/pagerduty"),
+      status: secrets.length ? `on (POST /webhooks/pagerduty, ${secrets.length} secret${secrets.length > 1 ? "s" : ""}; ${pdNote})` : "not configured (set PAGERDUTY_WEBHOOK_SECRET)",
+      // The worker drains whatever was stored, whichever route stored it (or a crash left behind).
+      start: async () => ingestion.start(),
+      stop: () => ingestion.stop(),
+    },
+    {
+      name: "Alertmanager webhooks",
+      routes: byPath("/webhooks/alertmanager"),
+      status: env.ALERTMANAGER_TOKEN ? "on (POST /webhooks/alertmanager)" : "not configured (set ALERTMANAGER_TOKEN)",
+    },
   ];
 }

@@ -1,0 +1,343 @@
+import type { AuditInput } from "../audit/events.ts";
+import type { Matcher } from "../match/types.ts";
+import type { Alert } from "../sdk/alert.ts";
+import type { Queryable } from "../store/driver.ts";
+import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
+
+export interface DeliveryIn {
+  id: string;
+  source: string;
+  eventType: string;
+  alerts: Alert[];
+  meta: Record<string, unknown>;
+  receivedAt: Date;
+}
+
+export interface GroupingDeps {
+  tx: Queryable;
+  now: Date;
+  newId: (prefix: string) => string;
+  /** Names the failure mode of an alert that opens an incident (window grouping keys on it). */
+  matcher: Pick<Matcher, "match">;
+  /** Alerts naming the same service and failure mode within this window join one incident. */
+  windowMs: number;
+}
+
+export interface IncidentWork {
+  record: IncidentRecord;
+  isNew: boolean;
+  reopened: boolean;
+  /** Stored fields changed: write the row. */
+  changed: boolean;
+  /** An alert joined, fired again or resolved: look at resolution. */
+  alertsChanged: boolean;
+  added: number;
+  updateReasons: Set<string>;
+  surface: string;
+  resolveReason: string | null;
+}
+
+interface AlertWork {
+  record: AlertRecord;
+  /** Deliveries in this batch that carried it. */
+  delta: number;
+  dirty: boolean;
+}
+
+export interface Grouping {
+  incidents: Map<string, IncidentWork>;
+  alerts: Map<string, { record: AlertRecord; dirty: boolean }>;
+  keys: { key: string; incidentId: string }[];
+  events: AuditInput[];
+  alertCount: number;
+}
+
+const PD_START = new Set(["incident.triggered", "incident.reopened"]);
+const PD_STATUS: Record<string, string> = {
+  "incident.triggered": "triggered",
+  "incident.reopened": "triggered",
+  "incident.unacknowledged": "triggered",
+  "incident.acknowledged": "acknowledged",
+  "incident.resolved": "resolved",
+};
+const SEVERITY_RANK: Record<string, number> = { info: 1, warning: 2, error: 3, critical: 4 };
+
+const alertKey = (source: string, fingerprint: string) => `${source}\u0000${fingerprint}`;
+
+/**
+ * Decides, for a batch of deliveries in arrival order, which incident each alert belongs
+ * to: the incident its fingerprint is already in (dedup), else the open incident of its
+ * group (Alertmanager groupKey, PagerDuty incident id), else an open incident naming the
+ * same service and failure mode within the window, else a new one. Reads in bulk up front;
+ * writes nothing (the drain writes what this returns).
+ */
+export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly DeliveryIn[]): Promise<Grouping> {
+  const { tx, now } = deps;
+  const incidents = new Map<string, IncidentWork>();
+  const alerts = new Map<string, AlertWork>();
+  const keyMap = new Map<string, string>();
+  const newKeys = new Map<string, string>();
+  const pdMap = new Map<string, string>();
+  const events: AuditInput[] = [];
+  let alertCount = 0;
+
+  const track = (r: IncidentRecord): IncidentWork => {
+    let w = incidents.get(r.id);
+    if (!w) {
+      w = { record: r, isNew: false, reopened: false, changed: false, alertsChanged: false, added: 0, updateReasons: new Set(), surface: surfaceOf(r.source), resolveReason: null };
+      incidents.set(r.id, w);
+    }
+    return w;
+  };
+
+  // Bulk reads: the alerts already known, the open groups, the PagerDuty incidents.
+  const fingerprints = new Map<string, { source: string; fingerprint: string }>();
+  const groupKeys = new Set<string>();
+  const pdIds = new Set<string>();
+  for (const d of deliveries) {
+    for (const a of d.alerts) {
+      fingerprints.set(alertKey(a.source, a.fingerprint), { source: a.source, fingerprint: a.fingerprint });
+      const gk = groupKeyOf(a);
+      if (gk) groupKeys.add(gk);
+    }
+    const pd = pagerdutyIdOf(d);
+    if (pd) pdIds.add(pd);
+  }
+  const known = await getAlertsByKey(tx, [...fingerprints.values()]);
+  for (const r of known) alerts.set(alertKey(r.source, r.fingerprint), { record: { ...r }, delta: 0, dirty: false });
+  for (const [k, id] of await getOpenKeys(tx, [...groupKeys])) keyMap.set(k, id);
+  const wanted = new Set<string>([...known.map((r) => r.incidentId).filter((id): id is string => id !== null), ...keyMap.values()]);
+  for (const r of await getIncidentsByIds(tx, [...wanted])) track(r);
+  for (const r of await getIncidentsByPagerDutyIds(tx, [...pdIds])) {
+    track(r);
+    pdMap.set(r.pagerdutyIncidentId!, r.id);
+  }
+
+  const openIncident = (id: string | null | undefined): IncidentWork | null => {
+    const w = id ? incidents.get(id) : undefined;
+    return w && w.record.status === "open" ? w : null;
+  };
+  const bindKey = (key: string | null, inc: IncidentWork) => {
+    if (!key || keyMap.get(key) === inc.record.id) return;
+    keyMap.set(key, inc.record.id);
+    newKeys.set(key, inc.record.id);
+  };
+
+  async function windowIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; failureMode: string | null }> {
+    const failureMode = deps.matcher.match(alert).failureMode;
+    const key = windowKeyOf(alert, failureMode);
+    if (!key) return { key, inc: null, failureMode };
+    if (!keyMap.has(key)) {
+      for (const [k, id] of await getOpenKeys(tx, [key])) {
+        keyMap.set(k, id);
+        if (!incidents.has(id)) for (const r of await getIncidentsByIds(tx, [id])) track(r);
+      }
+    }
+    const inc = openIncident(keyMap.get(key));
+    const fresh = inc && inc.record.lastAlertAt && now.getTime() - inc.record.lastAlertAt.getTime() <= deps.windowMs;
+    return { key, inc: fresh ? inc : null, failureMode };
+  }
+
+  function open(alert: Alert, d: DeliveryIn, failureMode: string | null, pagerdutyIncidentId: string | null): IncidentWork {
+    const record: IncidentRecord = {
+      id: deps.newId("inc"),
+      title: (alert.title || alert.labels.alertname || alert.fingerprint).slice(0, 1000),
+      service: alert.service,
+      status: "open",
+      drill: alert.drill,
+      source: alert.source,
+      severity: alert.severity,
+      failureMode,
+      pagerdutyIncidentId,
+      pagerdutyStatus: pagerdutyIncidentId ? "triggered" : null,
+      alertCount: 0,
+      openedCount: 1,
+      lastAlertAt: d.receivedAt,
+      slackChannel: null,
+      slackTs: null,
+      slackPermalink: null,
+      createdAt: now,
+      updatedAt: now,
+      resolvedAt: null,
+    };
+    const w = track(record);
+    w.isNew = true;
+    events.push({
+      kind: "incident.opened",
+      actor: "belay",
+      surface: w.surface,
+      incidentId: record.id,
+      data: {
+        title: record.title,
+        service: record.service,
+        source: record.source,
+        severity: record.severity,
+        failureMode,
+        groupKey: alert.groupKey,
+        pagerdutyIncidentId,
+        drill: record.drill,
+        delivery: d.id,
+        firstAlert: alert.fingerprint,
+      },
+    });
+    return w;
+  }
+
+  function reopen(w: IncidentWork, d: DeliveryIn): void {
+    w.record.status = "open";
+    w.record.resolvedAt = null;
+    w.record.openedCount += 1;
+    w.record.updatedAt = now;
+    w.reopened = true;
+    w.changed = true;
+    events.push({ kind: "incident.reopened", actor: "belay", surface: w.surface, incidentId: w.record.id, data: { delivery: d.id, eventType: d.eventType, opened: w.record.openedCount } });
+  }
+
+  /** Records the alert's new state under `inc` (or under no open incident). */
+  function apply(alert: Alert, inc: IncidentWork | null, d: DeliveryIn): void {
+    alertCount++;
+    const k = alertKey(alert.source, alert.fingerprint);
+    const at = d.receivedAt;
+    const ex = alerts.get(k);
+    const incidentId = inc?.record.id ?? ex?.record.incidentId ?? null;
+    if (!ex) {
+      alerts.set(k, {
+        record: { source: alert.source, fingerprint: alert.fingerprint, incidentId, status: alert.status, alert, received: 1, firstSeenAt: at, lastSeenAt: at, resolvedAt: alert.status === "resolved" ? at : null },
+        delta: 1,
+        dirty: true,
+      });
+      if (inc) {
+        inc.added++;
+        inc.alertsChanged = true;
+        inc.updateReasons.add(alert.status === "firing" ? "alert added" : "resolved alert added");
+      }
+    } else {
+      const moved = ex.record.incidentId !== incidentId;
+      const flipped = ex.record.status !== alert.status;
+      ex.record = {
+        ...ex.record,
+        incidentId,
+        status: alert.status,
+        alert,
+        lastSeenAt: at,
+        resolvedAt: alert.status === "resolved" ? (ex.record.status === "resolved" ? ex.record.resolvedAt : at) : null,
+      };
+      ex.delta++;
+      ex.dirty = true;
+      if (inc && (moved || flipped)) {
+        inc.alertsChanged = true;
+        if (moved) inc.added++;
+        inc.updateReasons.add(moved ? "alert added" : `alert ${alert.status}`);
+      }
+    }
+    if (inc) {
+      if (!inc.record.lastAlertAt || inc.record.lastAlertAt < at) inc.record.lastAlertAt = at;
+      const rank = SEVERITY_RANK[alert.severity ?? ""] ?? 0;
+      if (alert.status === "firing" && rank > (SEVERITY_RANK[inc.record.severity ?? ""] ?? 0)) inc.record.severity = alert.severity;
+      inc.record.updatedAt = now;
+      inc.changed = true;
+    }
+  }
+
+  async function assign(alert: Alert, d: DeliveryIn): Promise<IncidentWork | null> {
+    const ex = alerts.get(alertKey(alert.source, alert.fingerprint));
+    const gk = groupKeyOf(alert);
+    let inc = openIncident(ex?.record.incidentId) ?? openIncident(gk ? keyMap.get(gk) : null);
+    if (!inc && alert.status === "firing") {
+      const win = await windowIncident(alert);
+      inc = win.inc ?? open(alert, d, win.failureMode, null);
+      bindKey(win.key, inc);
+    }
+    if (inc) bindKey(gk, inc);
+    return inc;
+  }
+
+  for (const d of deliveries) {
+    const received = new Map<string, { fingerprint: string; status: string; title: string }[]>();
+    const note = (inc: IncidentWork | null, a: Alert) => {
+      const key = inc?.record.id ?? "";
+      const list = received.get(key) ?? [];
+      list.push({ fingerprint: a.fingerprint, status: a.status, title: a.title.slice(0, 200) });
+      received.set(key, list);
+    };
+    const pdId = pagerdutyIdOf(d);
+    if (d.source === "pagerduty" && pdId) {
+      let inc: IncidentWork | null = pdMap.has(pdId) ? incidents.get(pdMap.get(pdId)!)! : null;
+      const alert = d.alerts[0];
+      if (PD_START.has(d.eventType) && alert) {
+        if (!inc) {
+          inc = open(alert, d, deps.matcher.match(alert).failureMode, pdId);
+          pdMap.set(pdId, inc.record.id);
+        } else if (inc.record.status === "resolved") reopen(inc, d);
+        apply({ ...alert, status: "firing" }, inc, d);
+        note(inc, alert);
+      } else if (inc) {
+        if (d.eventType === "incident.resolved" && alert) {
+          inc.resolveReason = "resolved in PagerDuty";
+          apply({ ...alert, status: "resolved" }, inc.record.status === "open" ? inc : null, d);
+        }
+        inc.updateReasons.add(d.eventType);
+        inc.changed = true;
+        if (alert) note(inc, alert);
+        else received.set(inc.record.id, received.get(inc.record.id) ?? []);
+      } else if (alert) {
+        // An update about a PagerDuty incident belay never saw start: recorded, nothing opened.
+        apply(alert, null, d);
+        note(null, alert);
+      }
+      if (inc) inc.record.pagerdutyStatus = PD_STATUS[d.eventType] ?? inc.record.pagerdutyStatus;
+      if (!inc && !alert) received.set("", []);
+    } else {
+      for (const a of d.alerts) {
+        const inc = await assign(a, d);
+        apply(a, inc, d);
+        note(inc, a);
+      }
+      if (d.alerts.length === 0) received.set("", []);
+    }
+    for (const [incidentId, list] of received) {
+      events.push({
+        kind: "alert.received",
+        actor: d.source === "pagerduty" ? "pagerduty" : d.source,
+        surface: d.source,
+        incidentId: incidentId || null,
+        data: {
+          delivery: d.id,
+          eventType: d.eventType,
+          alerts: list.slice(0, 50),
+          count: list.length,
+          ...pick(d.meta, ["groupKey", "receiver", "truncatedAlerts", "pagerdutyIncidentId", "eventId", "agent", "note"]),
+        },
+      });
+    }
+  }
+
+  const out = new Map<string, { record: AlertRecord; dirty: boolean }>();
+  for (const [k, w] of alerts) out.set(k, { record: { ...w.record, received: w.delta }, dirty: w.dirty });
+  return { incidents, alerts: out, keys: [...newKeys].map(([key, incidentId]) => ({ key, incidentId })), events, alertCount };
+}
+
+function surfaceOf(source: string | null): string {
+  return source === "pagerduty" ? "pagerduty" : source === "alertmanager" ? "alertmanager" : (source ?? "alertmanager");
+}
+
+function groupKeyOf(a: Alert): string | null {
+  if (!a.groupKey || a.source === "pagerduty") return null; // PagerDuty groups by its incident id column
+  return `${a.source}:${a.drill ? "drill:" : ""}${a.groupKey}`;
+}
+
+function windowKeyOf(a: Alert, failureMode: string | null): string | null {
+  if (!a.service || !failureMode) return null;
+  return `window:${a.drill ? "drill:" : ""}${a.service}/${failureMode}`;
+}
+
+function pagerdutyIdOf(d: DeliveryIn): string | null {
+  const v = d.meta.pagerdutyIncidentId;
+  return d.source === "pagerduty" && typeof v === "string" && v ? v : null;
+}
+
+function pick(o: Record<string, unknown>, keys: readonly string[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const k of keys) if (o[k] !== undefined) out[k] = o[k];
+  return out;
+}

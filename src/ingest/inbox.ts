@@ -1,0 +1,112 @@
+import type { Queryable } from "../store/driver.ts";
+import type { Alert } from "../sdk/alert.ts";
+
+/** One webhook delivery, normalised, as it is stored before it is acknowledged. */
+export interface NewDelivery {
+  source: "alertmanager" | "pagerduty" | "drill" | "manual";
+  /** The sender's delivery id (PagerDuty's X-Webhook-Id): a retry with the same id is stored once. */
+  deliveryKey: string | null;
+  /** `alertmanager.firing`, `incident.triggered`, ... */
+  eventType: string;
+  alerts: readonly Alert[];
+  meta: Record<string, unknown>;
+}
+
+export interface StoreResult {
+  id: string;
+  /** An earlier delivery with the same key was already stored: nothing new was written. */
+  duplicate: boolean;
+}
+
+interface Pending {
+  id: string;
+  delivery: NewDelivery;
+  resolve: (r: StoreResult) => void;
+  reject: (err: unknown) => void;
+}
+
+export interface InboxDeps {
+  db: Queryable;
+  clock: () => Date;
+  newId: (prefix: string) => string;
+  /** Deliveries per INSERT (default 256). */
+  maxBatch?: number;
+  /** INSERTs in flight at once (default 2): one commits while the next batch gathers. */
+  maxInFlight?: number;
+  /** Called after each commit: the drain may start. */
+  onStored?: () => void;
+}
+
+/**
+ * The durable inbox with group commit: deliveries that arrive while an INSERT is in flight
+ * share the next one. Each caller's promise resolves only after the row it gave has
+ * committed, which is when its webhook may be answered 202; a failed INSERT rejects every
+ * caller in it, each of which answers 503 so the sender retries.
+ */
+export class Inbox {
+  private queue: Pending[] = [];
+  private inFlight = 0;
+  private readonly maxBatch: number;
+  private readonly maxInFlight: number;
+
+  constructor(private readonly deps: InboxDeps) {
+    this.maxBatch = deps.maxBatch ?? 256;
+    this.maxInFlight = deps.maxInFlight ?? 2;
+  }
+
+  store(delivery: NewDelivery): Promise<StoreResult> {
+    return new Promise<StoreResult>((resolve, reject) => {
+      this.queue.push({ id: this.deps.newId("dlv"), delivery, resolve, reject });
+      this.pump();
+    });
+  }
+
+  private pump(): void {
+    while (this.inFlight < this.maxInFlight && this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.inFlight++;
+      this.flush(batch).finally(() => {
+        this.inFlight--;
+        this.pump();
+      });
+    }
+  }
+
+  private async flush(batch: Pending[]): Promise<void> {
+    const now = this.deps.clock().toISOString();
+    const rows = batch.map((p) => ({
+      id: p.id,
+      source: p.delivery.source,
+      delivery_key: p.delivery.deliveryKey,
+      event_type: p.delivery.eventType,
+      received_at: now,
+      alerts: p.delivery.alerts,
+      meta: p.delivery.meta,
+    }));
+    let inserted: Set<string>;
+    try {
+      // One statement, so one commit for the whole batch. A repeated delivery key (a retry, or
+      // twice in this batch) is skipped, not an error: its sender gets 202 and it is stored once.
+      const r = await this.deps.db.query<{ id: string }>(
+        `INSERT INTO ingest_deliveries (id, source, delivery_key, event_type, received_at, alerts, meta)
+         SELECT id, source, delivery_key, event_type, received_at, alerts, meta
+         FROM jsonb_to_recordset($1::jsonb)
+           AS x(id text, source text, delivery_key text, event_type text, received_at timestamptz, alerts jsonb, meta jsonb)
+         ON CONFLICT (source, delivery_key) WHERE delivery_key IS NOT NULL DO NOTHING
+         RETURNING id`,
+        [JSON.stringify(rows)],
+      );
+      inserted = new Set(r.rows.map((row) => row.id));
+    } catch (err) {
+      for (const p of batch) p.reject(err);
+      return;
+    }
+    for (const p of batch) p.resolve({ id: p.id, duplicate: !inserted.has(p.id) });
+    this.deps.onStored?.();
+  }
+
+  /** Deliveries waiting for a commit (for metrics and shutdown). */
+  get backlog(): number {
+    return this.queue.length + this.inFlight;
+  }
+}

@@ -1,0 +1,113 @@
+import type { AuditEvent } from "../audit/events.ts";
+import { catalog as defaultCatalog } from "../catalog/index.ts";
+import type { Catalog } from "../catalog/types.ts";
+import type { Engine } from "../execute/engine.ts";
+import type { Logger } from "../execute/deps.ts";
+import type { DrainResult } from "../incidents/drain.ts";
+import { resolveHandler } from "../incidents/resolve.ts";
+import { triageHandler } from "../incidents/triage.ts";
+import { IncidentWorker } from "../incidents/worker.ts";
+import { createMatcher } from "../match/index.ts";
+import type { PagerDutyClient } from "../pagerduty/client.ts";
+import type { AnyPlaybook } from "../sdk/playbook.ts";
+import type { Route } from "../server/http.ts";
+import type { Db } from "../store/driver.ts";
+import type { IncidentNotifier } from "../surfaces.ts";
+import { alertmanagerHandler, pagerDutyHandler } from "./handlers.ts";
+import { Inbox } from "./inbox.ts";
+
+export interface IngestionDeps {
+  db: Db;
+  engine: Pick<Engine, "propose" | "drive" | "view" | "playbook" | "decide">;
+  playbooks: readonly AnyPlaybook[];
+  catalog?: Catalog;
+  notifier: IncidentNotifier;
+  pagerduty: PagerDutyClient | null;
+  logger: Logger;
+  clock: () => Date;
+  newId: (prefix: string) => string;
+  /** This process's name for job leases. */
+  owner: string;
+  /** PagerDuty webhook secrets (several while rotating); none: the route is not mounted. */
+  pagerdutySecrets: readonly string[];
+  /** ALERTMANAGER_TOKEN; null: the route is not mounted. */
+  alertmanagerToken: string | null;
+  bodyLimit?: number;
+  /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
+  windowMs?: number;
+  /** Triage jobs at once (default 2). */
+  triageConcurrency?: number;
+  driveTimeoutMs?: number;
+  jobTimeoutMs?: number;
+  pollMs?: number;
+  onEvents?: (events: readonly AuditEvent[]) => void;
+  /** Metrics hooks. */
+  countWebhook?: (source: string, status: number, alerts: number) => void;
+  onDrained?: (r: DrainResult) => void;
+}
+
+export interface Ingestion {
+  routes: Route[];
+  inbox: Inbox;
+  worker: IncidentWorker;
+  start(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Ingestion wired together: the webhook routes store into the inbox (202 after commit), the
+ * worker drains it into incidents and runs triage and resolution jobs.
+ */
+export function createIngestion(deps: IngestionDeps): Ingestion {
+  const catalog = deps.catalog ?? defaultCatalog;
+  const matcher = createMatcher(deps.playbooks, catalog);
+  const worker = new IncidentWorker({
+    logger: deps.logger,
+    pollMs: deps.pollMs,
+    onDrained: deps.onDrained,
+    drain: {
+      db: deps.db,
+      clock: deps.clock,
+      newId: deps.newId,
+      matcher,
+      windowMs: deps.windowMs ?? 600_000,
+      onEvents: deps.onEvents,
+    },
+    jobs: {
+      db: deps.db,
+      clock: deps.clock,
+      logger: deps.logger,
+      owner: deps.owner,
+      concurrency: deps.triageConcurrency ?? 2,
+      timeoutMs: deps.jobTimeoutMs,
+      handlers: {
+        triage: triageHandler({
+          db: deps.db,
+          engine: deps.engine,
+          matcher,
+          catalog,
+          notifier: deps.notifier,
+          pagerduty: deps.pagerduty,
+          clock: deps.clock,
+          newId: deps.newId,
+          logger: deps.logger,
+          driveTimeoutMs: deps.driveTimeoutMs,
+          onEvents: deps.onEvents,
+        }),
+        resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger }),
+      },
+    },
+  });
+  const inbox = new Inbox({ db: deps.db, clock: deps.clock, newId: deps.newId, onStored: () => worker.kick() });
+  const common = { inbox, logger: deps.logger, bodyLimit: deps.bodyLimit ?? 1024 * 1024, count: deps.countWebhook };
+  const routes: Route[] = [];
+  if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets }) });
+  if (deps.alertmanagerToken) routes.push({ method: "POST", path: "/webhooks/alertmanager", handler: alertmanagerHandler({ ...common, token: deps.alertmanagerToken }) });
+  return {
+    routes,
+    inbox,
+    worker,
+    start: () => worker.start(),
+    stop: () => worker.stop(),
+  };
+}
