@@ -24,7 +24,7 @@ export const databases: readonly FailureMode[] = [
       ],
     },
     defences: ["streaming replicas with automated failover", "connection retries with backoff", "a pooler that queues during failover"],
-    playbooks: ["db-pooler-failover"],
+    playbooks: [],
   },
   {
     id: "postgres-connections-exhausted",
@@ -55,7 +55,7 @@ export const databases: readonly FailureMode[] = [
       ],
     },
     defences: ["a transaction-mode pooler", "idle_in_transaction_session_timeout", "per-application connection limits"],
-    playbooks: ["postgres-terminate-idle-in-transaction"],
+    playbooks: ["postgres-cancel-blocker", "postgres-terminate-idle-in-transaction"],
   },
   {
     id: "postgres-low-connections",
@@ -195,7 +195,7 @@ export const caches: readonly FailureMode[] = [
       textPatterns: [/\bOOM command not allowed\b/i, /\bused memory > 'maxmemory'/i, /\bmaxmemory\b/i, /\bredis\b[^\n]{0,30}\bevict(ing|ions?)\b/i],
     },
     defences: ["an eviction policy that fits the data (allkeys-lru for caches)", "TTLs on every cache key", "alert at 80% of maxmemory"],
-    playbooks: ["redis-maxmemory-policy"],
+    playbooks: ["redis-big-keys", "redis-maxmemory-policy"],
   },
   {
     id: "redis-host-memory",
@@ -207,7 +207,7 @@ export const caches: readonly FailureMode[] = [
       textPatterns: [/\bredis\b[^\n]{0,40}\b(out of|running out of) system memory\b/i],
     },
     defences: ["maxmemory set below the host's memory", "fork headroom for persistence"],
-    playbooks: ["redis-maxmemory-policy"],
+    playbooks: ["redis-big-keys"],
   },
   {
     id: "redis-connections",
@@ -248,7 +248,7 @@ export const caches: readonly FailureMode[] = [
       textPatterns: [/\bhot ?keys?\b/i, /\bhot shard\b/i, /\b(one|single) (key|shard)\b[^\n]{0,40}\b(most|majority) of (the )?(traffic|load|requests)\b/i],
     },
     defences: ["key sharding or local caching of hot keys", "per-key metrics"],
-    playbooks: [],
+    playbooks: ["redis-big-keys"],
   },
   {
     id: "stale-cache",

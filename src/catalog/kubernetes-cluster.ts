@@ -31,7 +31,7 @@ export const kubernetesCluster: readonly FailureMode[] = [
       textPatterns: [/node\.kubernetes\.io\/unreachable/i, /\bnode\b[^\n]{0,60}\bunreachable\b/i, /\bunreachable and some workloads may be rescheduled\b/i],
     },
     defences: ["tolerationSeconds tuned for unreachable nodes", "workloads spread across zones", "node auto-repair"],
-    playbooks: ["node-cordon-drain", "node-relabel-move"],
+    playbooks: ["node-cordon-drain"],
   },
   {
     id: "node-disk-pressure",
@@ -43,7 +43,7 @@ export const kubernetesCluster: readonly FailureMode[] = [
       textPatterns: [/\bDiskPressure\b/i, /\bdisk pressure\b/i, /\blow on resource: ephemeral-storage\b/i, /\bevict\w*\b[^\n]{0,60}\b(ephemeral-storage|nodefs|imagefs)\b/i],
     },
     defences: ["ephemeral-storage requests and limits", "log rotation", "image garbage collection thresholds"],
-    playbooks: ["node-cordon-drain"],
+    playbooks: ["node-cordon-drain", "node-relabel-move"],
   },
   {
     id: "node-memory-pressure",
@@ -58,7 +58,7 @@ export const kubernetesCluster: readonly FailureMode[] = [
       textPatterns: [/\bMemoryPressure\b/i, /\bmemory pressure\b/i, /\blow on resource: memory\b/i, /\bmajor page faults\b/i],
     },
     defences: ["memory requests equal to limits for critical pods", "kube-reserved and system-reserved", "eviction thresholds with headroom"],
-    playbooks: ["node-cordon-drain"],
+    playbooks: ["node-cordon-drain", "node-relabel-move"],
   },
   {
     id: "node-memory-high",
@@ -70,7 +70,7 @@ export const kubernetesCluster: readonly FailureMode[] = [
       textPatterns: [/\bhost is running out of memory\b/i, /\bnode memory is filling up\b/i, /\bhost out of memory\b/i, /\bmemory is filling up at\b/i],
     },
     defences: ["requests that reflect real usage", "cluster autoscaler headroom", "alert before the OOM killer acts"],
-    playbooks: ["node-cordon-drain"],
+    playbooks: [],
   },
   {
     id: "kubelet-down",
@@ -215,7 +215,7 @@ export const kubernetesCluster: readonly FailureMode[] = [
       textPatterns: [
         /\btargets?\b[^\n]{0,60}\b(are down|is down|are unreachable|has disappeared|disappeared)\b/i,
         /\bdisappeared from prometheus target discovery\b/i,
-        /\bup\s*==\s*0\b/,
+        /\bup == 0\b/,
       ],
     },
     defences: ["alert on absent() as well as up == 0", "scrape targets behind stable Services"],
@@ -231,7 +231,7 @@ export const kubernetesCluster: readonly FailureMode[] = [
       textPatterns: [/\berror budget\b/i, /\bburn(ing)? rate\b/i],
     },
     defences: ["multi-window, multi-burn-rate alerts", "release freezes tied to remaining budget"],
-    playbooks: ["bad-deploy-rollback"],
+    playbooks: [],
   },
   {
     id: "cert-expiry",

@@ -15,7 +15,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       textPatterns: [/\bCrashLoopBackOff\b/i, /\bcrash[- ]?loop(ing)?\b/i, /back-off restarting failed container/i],
     },
     defences: ["startup probes sized to real start time", "progressive rollouts that halt on restarts", "last termination reason and previous logs on the alert"],
-    playbooks: ["pod-crashloop", "bad-deploy-rollback"],
+    playbooks: ["pod-crashloop"],
   },
   {
     id: "pod-not-ready",
@@ -45,7 +45,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       textPatterns: [/\b(ImagePullBackOff|ErrImagePull)\b/i, /\bCreateContainer(Config)?Error\b/i, /\bfailed to pull image\b/i, /\bInvalidImageName\b/],
     },
     defences: ["immutable image tags verified in CI", "registry pull secrets checked before deploy", "ConfigMaps and Secrets created before the workload"],
-    playbooks: ["bad-deploy-rollback"],
+    playbooks: ["image-pull-diagnose"],
   },
   {
     id: "oom-killed",
@@ -76,7 +76,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       ],
     },
     defences: ["PodDisruptionBudgets", "capacity headroom for a zone loss", "alert on availability, not on pod count"],
-    playbooks: ["pod-crashloop", "rollout-stuck-undo"],
+    playbooks: ["rollout-stuck-undo"],
   },
   {
     id: "deployment-rollout-stuck",
@@ -141,7 +141,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       textPatterns: [/\bjob\b[^\n]{0,80}\bfailed to complete\b/i, /\bBackoffLimitExceeded\b/i, /\bjob has reached the specified backoff limit\b/i],
     },
     defences: ["idempotent jobs with a sane backoffLimit", "activeDeadlineSeconds", "alert on the last successful run time"],
-    playbooks: [],
+    playbooks: ["job-failed-diagnose"],
   },
   {
     id: "hpa-maxed-out",
@@ -150,7 +150,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
     signals: {
       alertnames: [...from("kubernetes-mixin", "KubeHpaMaxedOut"), ...from("awesome-prometheus-alerts", "KubernetesHpaScaleCapability")],
       labelHints: [{ label: "horizontalpodautoscaler" }],
-      textPatterns: [/\bHPA\b[^\n]{0,80}\brunning at max replicas\b/i, /\b(at|hit) (its |the )?max(imum)? (number of )?(desired )?(replicas|pods)\b/i, /\bmaximum number of desired pods has been hit\b/i],
+      textPatterns: [/\bHPA\b[^\n]{0,80}\brunning at max replicas\b/i, /\bat max(imum)? replicas\b/i, /\bmaximum number of desired pods has been hit\b/i],
     },
     defences: ["maxReplicas sized with the cluster's capacity", "load shedding before saturation", "alert on time spent at max"],
     playbooks: [],
@@ -177,7 +177,7 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       textPatterns: [/\bliveness probe failed\b/i, /\bfailed liveness probe, will be restarted\b/i, /\bstartup probe failed\b/i, /\bliveness probes?\b[^\n]{0,60}\b(kill|restart)/i],
     },
     defences: ["startupProbe for slow starts", "liveness that checks only the process, not dependencies", "generous failureThreshold"],
-    playbooks: ["pod-crashloop"],
+    playbooks: [],
   },
   {
     id: "api-deadlock",
@@ -194,6 +194,6 @@ export const kubernetesWorkloads: readonly FailureMode[] = [
       ],
     },
     defences: ["request timeouts on every call", "readiness probes that exercise the request path", "watchdog on in-flight request age"],
-    playbooks: ["api-deadlock-restart"],
+    playbooks: ["api-deadlock-restart", "worker-restart"],
   },
 ];

@@ -20,7 +20,7 @@ export const performance: readonly FailureMode[] = [
       ],
     },
     defences: ["latency SLOs with burn-rate alerts", "timeouts and load shedding", "capacity headroom"],
-    playbooks: ["api-deadlock-restart"],
+    playbooks: ["api-deadlock-restart", "bad-deploy-rollback"],
   },
   {
     id: "error-rate-5xx",
@@ -98,7 +98,7 @@ export const performance: readonly FailureMode[] = [
       ],
     },
     defences: ["bounded queues with rejection", "timeouts on blocking calls", "separate pools for slow dependencies"],
-    playbooks: ["worker-restart"],
+    playbooks: ["api-deadlock-restart", "worker-restart"],
   },
   {
     id: "memory-leak",
@@ -122,7 +122,7 @@ export const performance: readonly FailureMode[] = [
       textPatterns: [/\b(re)?connect(ion)? storm\b/i, /\b(flood|surge|spike|burst) of (new )?connections\b/i, /\bconnections?\b[^\n]{0,20}\b(spiked|surged|flooded)\b/i],
     },
     defences: ["a connection pooler in front of the database", "jittered pool warm-up", "rolling restarts with a small surge"],
-    playbooks: ["db-pooler-failover"],
+    playbooks: ["postgres-terminate-idle-in-transaction"],
   },
 ];
 
@@ -175,7 +175,7 @@ export const operations: readonly FailureMode[] = [
       ],
     },
     defences: ["canary releases with automatic rollback", "feature flags", "one change at a time"],
-    playbooks: ["bad-deploy-rollback"],
+    playbooks: ["bad-deploy-rollback", "pod-crashloop"],
   },
   {
     id: "secret-leak",

@@ -40,7 +40,7 @@ interface NameEntry {
 
 export interface Classifier {
   /** Every failure mode with any evidence, best first (not thresholded). */
-  classify(alert: Alert, text: string, alertname: string | null, nameFromLabel: boolean): ModeScore[];
+  classify(alert: Alert, text: string, lower: string, alertname: string | null, nameFromLabel: boolean): ModeScore[];
   /** True for an alert name some failure mode lists. */
   knowsAlertname(name: string): boolean;
 }
@@ -104,7 +104,7 @@ export function compileClassifier(catalog: Catalog, options: ClassifierOptions =
   const presentModes: number[] = [];
   const presentLabels: string[] = [];
 
-  function classify(alert: Alert, text: string, alertname: string | null, nameFromLabel: boolean): ModeScore[] {
+  function classify(alert: Alert, text: string, lower: string, alertname: string | null, nameFromLabel: boolean): ModeScore[] {
     for (const i of touched) (scores[i] = 0), (reasons[i] = null), (named[i] = 0);
     touched.length = 0;
 
@@ -123,7 +123,7 @@ export function compileClassifier(catalog: Catalog, options: ClassifierOptions =
     if (text) {
       if (stamp === 0xffffffff) (stamp = 0), marks.fill(0);
       stamp++;
-      forEachTokenKey(text.toLowerCase(), mark);
+      forEachTokenKey(lower, mark);
       for (const i of alwaysRun) marks[i] = stamp;
       let lastMode = -1;
       let hits = 0;

@@ -34,10 +34,11 @@ function prefixKey(s: string, i: number): number {
   return (s.charCodeAt(i) << 16) | (s.charCodeAt(i + 1) << 8) | s.charCodeAt(i + 2);
 }
 
+/* A whole word as prefix, length and last character: cheap, and collisions only let more through. */
 function wordKey(s: string, start: number, end: number): number {
-  let h = 0x811c9dc5;
-  for (let i = start; i < end; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return WORD_KEYS + (h >>> 0);
+  const len = Math.min(end - start, 63);
+  const first = len >= 3 ? prefixKey(s, start) : (s.charCodeAt(start) << 16) | (s.charCodeAt(start + 1) << 8);
+  return WORD_KEYS + ((len << 7) | (s.charCodeAt(end - 1) & 127)) * 2 ** 24 + first;
 }
 
 function isWordCode(c: number): boolean {
@@ -209,4 +210,84 @@ function branchGate(branch: string, startsAtWord: boolean): number[] | null {
   }
   if (prefix !== null) return [prefixKey(prefix, 0)];
   return groupKeys;
+}
+
+/**
+ * For patterns that may match inside a word (no \b): substrings, one per top-level
+ * alternative, of which the lowercase text must contain at least one. Null when some
+ * alternative has no literal run of three or more characters.
+ */
+export function requiredSubstrings(source: string): string[] | null {
+  const out: string[] = [];
+  for (const branch of splitTopLevel(source)) {
+    let best = "";
+    let run = "";
+    const cut = () => {
+      if (run.length > best.length) best = run;
+      run = "";
+    };
+    let i = 0;
+    while (i < branch.length) {
+      const c = branch[i]!;
+      let next = i + 1;
+      let literal: string | null = null;
+      if (c === "\\") {
+        const e = branch[i + 1] ?? "";
+        next = i + 2;
+        if (/[A-Za-z0-9]/.test(e)) {
+          cut();
+          if (e === "x") next += 2;
+          if (e === "u") next += 4;
+          next = quantifierAt(branch, next).end;
+        } else literal = e;
+      } else if (c === "(" || c === "[") {
+        cut();
+        next = quantifierAt(branch, skipBracketed(branch, i)).end;
+      } else if (c === "^" || c === "$" || c === ".") {
+        cut();
+        next = quantifierAt(branch, next).end;
+      } else literal = c;
+      if (literal !== null) {
+        const q = quantifierAt(branch, next);
+        if (q.kind === "optional") cut();
+        else {
+          run += literal.toLowerCase();
+          if (q.kind === "repeat") cut();
+        }
+        next = q.end;
+      }
+      i = next;
+    }
+    cut();
+    if (best.length < 3) return null;
+    out.push(best);
+  }
+  return out;
+}
+
+/**
+ * The character trigrams of one text, hashed into a small stamped table: a superset test
+ * for "may this text contain that substring?" at a few table reads, instead of a scan.
+ * Reused across alerts (load() forgets the previous text in O(1)).
+ */
+export class Trigrams {
+  private readonly table = new Uint32Array(1 << 16);
+  private stamp = 0;
+
+  /** Remembers the trigrams of lowercase `text`. */
+  load(text: string): void {
+    if (this.stamp === 0xffffffff) (this.stamp = 0), this.table.fill(0);
+    const stamp = ++this.stamp;
+    for (let i = 0; i + 2 < text.length; i++) this.table[hash3(text, i)] = stamp;
+  }
+
+  /** False only if lowercase `needle` (three or more characters) cannot occur in the text. */
+  mayContain(needle: string): boolean {
+    const last = needle.length - 3;
+    return this.table[hash3(needle, 0)] === this.stamp && this.table[hash3(needle, last >> 1)] === this.stamp && this.table[hash3(needle, last)] === this.stamp;
+  }
+}
+
+function hash3(s: string, i: number): number {
+  return (Math.imul(s.charCodeAt(i), 961) + Math.imul(s.charCodeAt(i + 1), 31) + s.charCodeAt(i + 2)) & 0xffff;
 }

@@ -4,6 +4,7 @@ import type { Alert } from "../sdk/alert.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import { alertText, combine, effectiveAlertname } from "./alert-text.ts";
 import { compileClassifier, MODE_THRESHOLD, type ModeScore } from "./classify.ts";
+import { Trigrams } from "./gate.ts";
 import { compileRule, type CompiledRule } from "./rules.ts";
 import type { Candidate, Matcher, MatchResult } from "./types.ts";
 
@@ -37,25 +38,28 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
     return { id: p.id, failureModes: p.failureModes, answers, rules };
   });
 
-  function rank(modes: readonly ModeScore[], alert: Alert, text: string, alertname: string | null): Candidate[] {
+  const grams = new Trigrams(); // scratch, reused: match is synchronous
+
+  function rank(modes: readonly ModeScore[], alert: Alert, text: string, lower: string, alertname: string | null): Candidate[] {
     const candidates: Candidate[] = [];
+    grams.load(lower);
     for (const p of compiled) {
       let score = 0;
-      const reasons: string[] = [];
+      let reasons: string[] | null = null;
       for (let i = 0; i < modes.length; i++) {
         const m = modes[i]!;
         if (!p.answers.has(m.mode.id)) continue;
         score = i === 0 ? m.score : m.score * RUNNER_UP_SHARE;
-        reasons.push(i === 0 ? `failure mode ${m.mode.id}` : `failure mode ${m.mode.id} (runner-up)`, ...m.reasons);
+        reasons = [i === 0 ? `failure mode ${m.mode.id}` : `failure mode ${m.mode.id} (runner-up)`, ...m.reasons];
         break;
       }
       for (const rule of p.rules) {
-        const evidence = rule.test(alert, text, alertname);
+        const evidence = rule.test(alert, text, grams, alertname);
         if (!evidence) continue;
         score = combine(score, evidence.strength);
-        reasons.push(evidence.reason);
+        (reasons ??= []).push(evidence.reason);
       }
-      if (score >= CANDIDATE_THRESHOLD) candidates.push({ playbook: p.id, score: round(score), reasons });
+      if (score >= CANDIDATE_THRESHOLD) candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [] });
     }
     return candidates.sort((a, b) => b.score - a.score || (a.playbook < b.playbook ? -1 : a.playbook > b.playbook ? 1 : 0));
   }
@@ -63,10 +67,11 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
   return {
     match(alert: Alert): MatchResult {
       const text = alertText(alert);
+      const lower = text.toLowerCase();
       const alertname = effectiveAlertname(alert, classifier.knowsAlertname);
-      const scored = classifier.classify(alert, text, alertname, alert.labels.alertname !== undefined);
+      const scored = classifier.classify(alert, text, lower, alertname, alert.labels.alertname !== undefined);
       const modes = scored.filter((s) => s.score >= MODE_THRESHOLD);
-      const candidates = rank(modes, alert, text, alertname);
+      const candidates = rank(modes, alert, text, lower, alertname);
 
       let failureMode: FailureModeId | null = modes[0]?.mode.id ?? null;
       if (failureMode === null && candidates.length > 0) {

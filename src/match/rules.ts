@@ -1,6 +1,7 @@
 import type { Alert } from "../sdk/alert.ts";
 import type { MatchRule } from "../sdk/types.ts";
 import { quote } from "./alert-text.ts";
+import { requiredSubstrings, type Trigrams } from "./gate.ts";
 import type { Evidence } from "./types.ts";
 
 /*
@@ -10,8 +11,8 @@ import type { Evidence } from "./types.ts";
 const RULE_STRENGTH = { alertname: 0.9, text: 0.6, labels: 0.4 } as const;
 
 export interface CompiledRule {
-  /** The evidence when every field of the rule holds, else null. */
-  test(alert: Alert, text: string, alertname: string | null): Evidence | null;
+  /** The evidence when every field of the rule holds, else null. `grams` holds the trigrams of `text` lowercased. */
+  test(alert: Alert, text: string, grams: Trigrams, alertname: string | null): Evidence | null;
 }
 
 function describe(value: string | RegExp): string {
@@ -37,23 +38,28 @@ export function compileRule(rule: MatchRule): CompiledRule | null {
   const strength = base * weight;
   if (strength <= 0) return null;
 
+  // Fixed parts of the reason, built once; only a quoted text match varies per alert.
+  const head = alertname !== undefined ? [`alertname ${describe(alertname)}`] : [];
+  const tail = [...labels.map(([key, expected]) => `label ${key}=${describe(expected)}`), ...(rule.source !== undefined ? [`source ${rule.source}`] : [])];
+  const fixedReason = `rule: ${[...head, ...tail].join(", ")}`;
+  // Text rules often lack \b and alternate many phrases: skip the regexp unless a literal it needs is present.
+  const needs = text !== undefined ? requiredSubstrings(text.source) : null;
+
   return {
-    test(alert, alertText, effectiveName) {
+    test(alert, alertText, grams, effectiveName) {
       if (rule.source !== undefined && alert.source !== rule.source) return null;
       if (alertname !== undefined && (effectiveName === null || !holds(alertname, effectiveName))) return null;
       for (const [key, expected] of labels) if (!holds(expected, alert.labels[key])) return null;
-      let quoted: string | null = null;
-      if (text !== undefined) {
-        const found = text.exec(alertText);
-        if (!found) return null;
-        quoted = quote(found[0]);
-      }
-      const parts: string[] = [];
-      if (alertname !== undefined) parts.push(`alertname ${describe(alertname)}`);
-      if (quoted !== null) parts.push(`text '${quoted}'`);
-      for (const [key, expected] of labels) parts.push(`label ${key}=${describe(expected)}`);
-      if (rule.source !== undefined) parts.push(`source ${rule.source}`);
-      return { strength, reason: `rule: ${parts.join(", ")}` };
+      if (text === undefined) return { strength, reason: fixedReason };
+      if (needs !== null && !mayContainAny(grams, needs)) return null;
+      const found = text.exec(alertText);
+      if (!found) return null;
+      return { strength, reason: `rule: ${[...head, `text '${quote(found[0])}'`, ...tail].join(", ")}` };
     },
   };
+}
+
+function mayContainAny(grams: Trigrams, needles: readonly string[]): boolean {
+  for (const n of needles) if (grams.mayContain(n)) return true;
+  return false;
 }
