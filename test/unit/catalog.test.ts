@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { FAILURE_MODE_IDS, catalog, failureMode, findFailureMode, isFailureModeId } from "../../src/catalog/index.ts";
@@ -19,6 +19,7 @@ cache-stampede hot-key stale-cache metrics-pipeline-down config-reload-failure b
 `.split(/\s+/).filter(Boolean);
 
 const SHARED_DOC = fileURLToPath(new URL("../../../shared/failure-modes.md", import.meta.url));
+const PLAYBOOKS_DIR = fileURLToPath(new URL("../../playbooks/", import.meta.url));
 
 function idsInDocument(markdown: string): string[] {
   return [...markdown.matchAll(/^- `([a-z0-9-]+)`/gm)].map((m) => m[1]!);
@@ -84,5 +85,10 @@ describe("failure-mode catalog", () => {
     expect(names("postgres-connections-exhausted")).toContain("PostgresqlTooManyConnections");
     expect(names("cert-expiry")).toContain("CertManagerCertExpirySoon");
     expect(catalog.flatMap((m) => m.signals.alertnames.map((a) => a.name))).not.toContain("Watchdog");
+  });
+
+  it.runIf(existsSync(PLAYBOOKS_DIR))("names only playbooks that exist (one file per playbook id)", () => {
+    const existing = new Set(readdirSync(PLAYBOOKS_DIR).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts")).map((f) => f.slice(0, -3)));
+    for (const mode of catalog) for (const id of mode.playbooks) expect(existing.has(id), `${mode.id} -> ${id}`).toBe(true);
   });
 });
