@@ -1,6 +1,6 @@
 import { newId } from "../ids.ts";
 import type { Core } from "../main.ts";
-import { pagerDutyFromConfig } from "../pagerduty/index.ts";
+import { acknowledgeIncident, pagerDutyFromConfig } from "../pagerduty/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
 import { createIngestion } from "./pipeline.ts";
 import { splitSecrets } from "./webhook-auth.ts";
@@ -9,7 +9,14 @@ import { splitSecrets } from "./webhook-auth.ts";
  * Alert webhooks for `belay serve`: `POST /webhooks/pagerduty` and `POST /webhooks/alertmanager`
  * on the shared port, and the worker that turns stored alerts into triaged incidents.
  */
-export async function createIngestIntegrations(core: Core, deps: { notifier: IncidentNotifier }): Promise<Integration[]> {
+export async function createIngestIntegrations(
+  core: Core,
+  deps: {
+    notifier: IncidentNotifier;
+    /** The Slack app's hook for buttons it does not own: given, the "Acknowledge in PagerDuty" button works. */
+    registerAction?: (action: string, handler: (input: { incidentId: string | null; userId: string }) => Promise<string | void>) => void;
+  },
+): Promise<Integration[]> {
   const env = core.config.env;
   const pagerduty = pagerDutyFromConfig(env);
   const secrets = splitSecrets(env.PAGERDUTY_WEBHOOK_SECRET);
@@ -37,6 +44,12 @@ export async function createIngestIntegrations(core: Core, deps: { notifier: Inc
       if (r.opened.length) core.metrics.inc("belay_incidents_opened_total", "Incidents opened from alerts.", {}, r.opened.length);
       if (r.resolved.length) core.metrics.inc("belay_incidents_resolved_total", "Incidents resolved when their alerts resolved.", {}, r.resolved.length);
     },
+  });
+  const acknowledge = acknowledgeIncident({ db: core.db, client: pagerduty, clock: () => new Date(), newId, onEvents: (e) => core.engine.deps.onEvents?.(e) });
+  deps.registerAction?.("pagerduty.acknowledge", async ({ incidentId, userId }) => {
+    if (!incidentId) return "this button names no incident";
+    const r = await acknowledge(incidentId, { id: userId, surface: "slack" });
+    return r.ok ? `:white_check_mark: ${r.message}` : `:warning: ${r.message}`;
   });
   const byPath = (p: string) => ingestion.routes.filter((r) => r.path === p);
   const pdNote = pagerduty ? `notes as ${env.PAGERDUTY_FROM}` : "no notes (set PAGERDUTY_TOKEN and PAGERDUTY_FROM)";

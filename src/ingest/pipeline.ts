@@ -11,7 +11,7 @@ import { createMatcher } from "../match/index.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import type { Route } from "../server/http.ts";
-import type { Db } from "../store/driver.ts";
+import type { Db, Queryable } from "../store/driver.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
 import { alertmanagerHandler, pagerDutyHandler } from "./handlers.ts";
 import { Inbox } from "./inbox.ts";
@@ -44,6 +44,8 @@ export interface IngestionDeps {
   /** Metrics hooks. */
   countWebhook?: (source: string, status: number, alerts: number) => void;
   onDrained?: (r: DrainResult) => void;
+  /** Where webhooks are stored, when not `db` (tests put a failing store here). */
+  inboxDb?: Queryable;
 }
 
 export interface Ingestion {
@@ -98,7 +100,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
       },
     },
   });
-  const inbox = new Inbox({ db: deps.db, clock: deps.clock, newId: deps.newId, onStored: () => worker.kick() });
+  const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, onStored: () => worker.kick() });
   const common = { inbox, logger: deps.logger, bodyLimit: deps.bodyLimit ?? 1024 * 1024, count: deps.countWebhook };
   const routes: Route[] = [];
   if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets }) });
