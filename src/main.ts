@@ -10,7 +10,6 @@ import type { AnyPlaybook } from "./sdk/playbook.ts";
 import { createHttpServer, listen } from "./server/http.ts";
 import type { Integration } from "./surfaces.ts";
 import type { AuditEvent } from "./audit/events.ts";
-import { integrations as buildIntegrations } from "./integrations.ts";
 import { Metrics } from "./server/metrics.ts";
 import type { Db } from "./store/driver.ts";
 import { openStore } from "./store/open.ts";
@@ -103,7 +102,9 @@ export interface Serving {
 /** `belay serve`: the engine loop plus the HTTP server on PORT. */
 export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving> {
   const core = await openCore(config, { command: "belay serve" });
-  const integrations = await buildIntegrations(core).catch(async (err) => {
+  // Loaded here, not at the top: Bolt and the webhook code are for the server, not the CLI.
+  const { integrations: buildIntegrations } = await import("./integrations.ts");
+  const integrations = await buildIntegrations(core).catch(async (err: unknown) => {
     await core.close();
     throw err;
   });

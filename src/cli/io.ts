@@ -11,6 +11,8 @@ export interface CliIo {
   ask(question: string): Promise<string | null>;
   /** The OS user: the default identity for `--as`. */
   user(): string;
+  /** Lets go of stdin so the process can exit. */
+  close(): void;
 }
 
 export function processIo(): CliIo {
@@ -33,6 +35,9 @@ export function processIo(): CliIo {
       const answer = await Promise.race([answered, ended]);
       if (answer === null) return null;
       return answer.trim();
+    },
+    close: () => {
+      rl?.close();
     },
     user: () => {
       try {

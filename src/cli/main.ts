@@ -1,12 +1,5 @@
 import { BelayError, describeError } from "../errors.ts";
-import { auditCommand } from "./audit.ts";
-import { decideCommand } from "./decide.ts";
-import { docsCommand } from "./docs.ts";
 import { processIo, UsageError, type CliIo } from "./io.ts";
-import { playbooksCommand } from "./playbooks.ts";
-import { runCommand } from "./run.ts";
-import { runsCommand } from "./runs.ts";
-import { serveCommand } from "./serve.ts";
 
 const HELP = `belay: incident runbooks you can trust at 3 a.m.
 
@@ -18,6 +11,7 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
   belay approve RUN STEP --as USER       approve a step (also: deny, skip, retry)
   belay abort RUN --as USER              stop a run
   belay runs [--limit N] | belay status RUN
+  belay match --alert FILE [--json]      the failure mode and ranked playbooks for an alert file
   belay audit verify                     check the whole hash chain
   belay audit export --run ID | --incident ID [--format md|json]
   belay docs [--check]                   write (or check) runbooks/<id>.md
@@ -26,19 +20,26 @@ Configuration is read from the environment (see .env.example) and BELAY_CONFIG.`
 
 type Command = (args: string[], io: CliIo) => Promise<number>;
 
+// Each command's module is imported when it runs: `belay --help` should not load Bolt or
+// the Kubernetes client.
 const COMMANDS: Record<string, Command> = {
-  serve: serveCommand,
-  playbooks: playbooksCommand,
-  run: runCommand,
-  approve: (a, io) => decideCommand("approve", a, io),
-  deny: (a, io) => decideCommand("deny", a, io),
-  skip: (a, io) => decideCommand("skip", a, io),
-  retry: (a, io) => decideCommand("retry", a, io),
-  abort: (a, io) => decideCommand("abort", a, io),
-  runs: (a, io) => runsCommand("runs", a, io),
-  status: (a, io) => runsCommand("status", a, io),
-  audit: auditCommand,
-  docs: docsCommand,
+  serve: async (a, io) => (await import("./serve.ts")).serveCommand(a, io),
+  playbooks: async (a, io) => (await import("./playbooks.ts")).playbooksCommand(a, io),
+  run: async (a, io) => (await import("./run.ts")).runCommand(a, io),
+  approve: async (a, io) => (await import("./decide.ts")).decideCommand("approve", a, io),
+  deny: async (a, io) => (await import("./decide.ts")).decideCommand("deny", a, io),
+  skip: async (a, io) => (await import("./decide.ts")).decideCommand("skip", a, io),
+  retry: async (a, io) => (await import("./decide.ts")).decideCommand("retry", a, io),
+  abort: async (a, io) => (await import("./decide.ts")).decideCommand("abort", a, io),
+  runs: async (a, io) => (await import("./runs.ts")).runsCommand("runs", a, io),
+  status: async (a, io) => (await import("./runs.ts")).runsCommand("status", a, io),
+  audit: async (a, io) => (await import("./audit.ts")).auditCommand(a, io),
+  docs: async (a, io) => (await import("./docs.ts")).docsCommand(a, io),
+  match: async (a, io) => {
+    const [{ matchCommand }, { loadPlaybooks }, { configFrom }] = await Promise.all([import("./match.ts"), import("../plan/registry.ts"), import("./io.ts")]);
+    const dir = configFrom(io).env.BELAY_PLAYBOOKS_DIR;
+    return matchCommand(a, { out: io.out, err: io.err, loadPlaybooks: async () => [...(await loadPlaybooks(dir)).values()] });
+  },
 };
 
 /** Registers a command from another module (match, drill, ...). */
@@ -74,5 +75,7 @@ export async function runCli(argv: string[], io: CliIo = processIo()): Promise<n
     }
     io.err(`unexpected error: ${(err as Error).stack ?? describeError(err)}`);
     return 1;
+  } finally {
+    io.close();
   }
 }

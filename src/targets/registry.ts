@@ -1,10 +1,9 @@
 import type { TargetConfig } from "../config.ts";
 import { BelayError } from "../errors.ts";
-import { buildKubeConfig } from "./kube-config.ts";
-import { createKubeTarget, type KubeTargetDeps } from "./kube.ts";
+import type { KubeTargetDeps } from "./kube.ts";
 import { createPostgresTarget } from "./postgres.ts";
 import { createRedisTarget } from "./redis.ts";
-import type { Targets } from "./types.ts";
+import type { KubeTarget, Targets } from "./types.ts";
 
 export interface TargetsDeps extends KubeTargetDeps {
   logger?: { warn(obj: object, msg: string): void };
@@ -45,7 +44,7 @@ export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Tar
   return {
     redis: (name) => get("redis", name, () => createRedisTarget(name, config.redis[name]!.url, deps), "url"),
     postgres: (name) => get("postgres", name, () => createPostgresTarget(name, config.postgres[name]!.url, deps), "url"),
-    kube: (name) => get("kube", name, () => createKubeTarget(name, () => buildKubeConfig(name, config.kube[name]!), deps), "server"),
+    kube: (name) => get("kube", name, () => lazyKubeTarget(name, config.kube[name]!, deps), "server"),
     async close() {
       const all = [...open.values()];
       open.clear();
@@ -54,4 +53,27 @@ export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Tar
       if (failed) throw (failed as PromiseRejectedResult).reason;
     },
   };
+}
+
+/**
+ * @kubernetes/client-node takes seconds to import; a CLI command that never touches a
+ * cluster should not pay for it. The real target is built on the first call.
+ */
+function lazyKubeTarget(name: string, config: TargetConfig["kube"][string], deps: TargetsDeps): Closable<KubeTarget> {
+  let real: Promise<Closable<KubeTarget>> | null = null;
+  const load = () =>
+    (real ??= Promise.all([import("./kube.ts"), import("./kube-config.ts")]).then(
+      ([k, c]) => k.createKubeTarget(name, () => c.buildKubeConfig(name, config), deps) as Closable<KubeTarget>,
+    ));
+  return new Proxy({} as Closable<KubeTarget>, {
+    get(_t, prop) {
+      if (prop === "name") return name;
+      if (prop === "then") return undefined; // not a thenable
+      if (prop === "close") return async () => (real ? (await real).close?.() : undefined);
+      return async (...args: unknown[]) => {
+        const target = (await load()) as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
+        return target[prop]!(...args);
+      };
+    },
+  });
 }
