@@ -257,8 +257,11 @@ export class Runner {
       if (s.preview !== null) previews.set(s.idx, s.preview);
       if (s.kind !== "act" || s.idx < from.idx || s.preview !== null || FINISHED.has(s.status)) continue;
       const def = pb.steps[s.idx]!;
-      const input = { ...this.ctxInput(state, s), outputs: knownOutputs(state.outputs, state.finished) };
+      const known = knownOutputs(state.outputs, state.finished);
+      const input = { ...this.ctxInput(state, s), outputs: known };
       try {
+        // A later step its own condition will skip is not previewed (a preview may call a target).
+        if (s.idx > from.idx && def.when && !def.when({ params: state.params, outputs: known })) continue;
         const value = await withTimeout(`preview of ${s.name}`, def.timeoutMs, (signal) => def.preview!(makeContext(input, signal)));
         const p = normalisePreview(value);
         const text = redact(p.text);
