@@ -1,4 +1,5 @@
-import { describeParams, type ParamIssue } from "../../plan/bind.ts";
+import type { z } from "zod";
+import { describeParams, paramShape, type ParamIssue } from "../../plan/bind.ts";
 import type { AnyPlaybook } from "../../sdk/playbook.ts";
 import { clip, esc } from "./text.ts";
 
@@ -12,6 +13,17 @@ export interface ModalMeta {
 }
 
 const blockId = (name: string) => `param:${name}`;
+
+/** Whether a number param only takes whole numbers (`z.number().int()`), seen through optional/default. */
+export function isIntegerParam(schema: z.ZodType, name: string): boolean {
+  let cur: unknown = paramShape(schema)[name];
+  for (let i = 0; i < 10 && cur; i++) {
+    const s = cur as { isInt?: boolean; unwrap?: () => unknown; def?: { innerType?: unknown } };
+    if (s.isInt === true) return true;
+    cur = typeof s.unwrap === "function" ? s.unwrap() : s.def?.innerType;
+  }
+  return false;
+}
 
 function display(v: unknown): string {
   if (v === undefined || v === null) return "";
@@ -39,7 +51,7 @@ export function paramsModal(pb: AnyPlaybook, meta: ModalMeta, given: Readonly<Re
       const opt = (o: string) => ({ text: { type: "plain_text", text: clip(o, 75) }, value: o });
       element = { type: "static_select", action_id: "value", options: options.map(opt), ...(initial && options.includes(initial) ? { initial_option: opt(initial) } : {}) };
     } else if (p.type === "number" || p.type === "int") {
-      element = { type: "number_input", action_id: "value", is_decimal_allowed: p.type === "number", ...(initial && !Number.isNaN(Number(initial)) ? { initial_value: initial } : {}) };
+      element = { type: "number_input", action_id: "value", is_decimal_allowed: !isIntegerParam(pb.params, p.name), ...(initial && !Number.isNaN(Number(initial)) ? { initial_value: initial } : {}) };
     } else {
       element = { type: "plain_text_input", action_id: "value", ...(initial ? { initial_value: initial } : {}), ...(p.type === "object" || p.type === "record" ? { multiline: true } : {}) };
     }

@@ -4,6 +4,7 @@ import type { MatchResult } from "../../match/types.ts";
 import { describeParams } from "../../plan/bind.ts";
 import type { AnyPlaybook } from "../../sdk/playbook.ts";
 import type { RunRecord } from "../../store/runs.ts";
+import { isIntegerParam } from "./modal.ts";
 import { clip, codeBlock, context, esc, hhmm, RISK_BADGE, RUN_MARK, section, STEP_MARK, who } from "./text.ts";
 
 /** An ephemeral reply to a slash command (only the person who typed it sees it). */
@@ -46,7 +47,7 @@ export function listReply(playbooks: readonly AnyPlaybook[], query: string | nul
 export function showReply(pb: AnyPlaybook, command: string): Reply {
   const steps = pb.steps.map((s, i) => `${i + 1}. *${esc(s.name)}* · ${s.kind}${s.risk ? ` · ${RISK_BADGE[s.risk]}` : ""}${s.description ? ` — ${esc(s.description)}` : ""}${s.kind === "act" ? (s.rollback ? " _(rollback)_" : ` _(irreversible: ${esc(s.irreversible ?? "")})_`) : ""}`);
   const params = describeParams(pb.params).map(
-    (p) => `\`${p.name}\` ${p.type}${p.options ? ` (${p.options.join(" | ")})` : ""}${p.required ? " *required*" : ""}${p.default !== undefined ? ` default \`${esc(JSON.stringify(p.default))}\`` : ""}${p.secret ? " _secret_" : ""}${p.description ? ` — ${esc(p.description)}` : ""}`,
+    (p) => `\`${p.name}\` ${p.type === "number" && isIntegerParam(pb.params, p.name) ? "integer" : p.type}${p.options ? ` (${p.options.join(" | ")})` : ""}${p.required ? " *required*" : ""}${p.default !== undefined ? ` default \`${esc(JSON.stringify(p.default))}\`` : ""}${p.secret ? " _secret_" : ""}${p.description ? ` — ${esc(p.description)}` : ""}`,
   );
   return reply(`${pb.id}: ${pb.title}`, [
     section(`*${esc(pb.title)}* (\`${esc(pb.id)}\`)\n${esc(pb.summary)}`),
