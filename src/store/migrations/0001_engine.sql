@@ -89,7 +89,9 @@ CREATE TABLE audit_events (
   run_id      text,
   incident_id text,
   step        text,
-  data        jsonb NOT NULL,
+  -- The event's details as canonical JSON text: exactly what was hashed, so verifying the
+  -- chain needs no parsing (and a jsonb round trip can never change a hashed value).
+  data        text NOT NULL,
   prev_hash   text NOT NULL,
   hash        text NOT NULL
 );
