@@ -6,6 +6,11 @@ import { classifySlackError } from "./errors.ts";
 export interface MessageBody {
   text: string;
   blocks: readonly unknown[];
+  /**
+   * Render again after this long even if no event arrives (a run still moving: not every
+   * state change is an audit event, and another replica may be the one moving it).
+   */
+  recheckMs?: number;
 }
 
 /** The two Web API writes the publisher makes. */
@@ -34,6 +39,9 @@ interface Entry {
   owner: boolean;
   /** The ts this process got from chat.postMessage (kept even if writing it to the store failed). */
   ts: string | null;
+  /** What Slack shows now, as this process last wrote it: an identical render is not sent again. */
+  lastSent: string | null;
+  recheck: NodeJS.Timeout | null;
   failures: number;
   waiters: ((ts: string | null) => void)[];
 }
@@ -123,6 +131,7 @@ export class Publisher {
   async stop(graceMs = 5_000): Promise<void> {
     await Promise.race([this.idle(), this.sleep(graceMs)]);
     this.stopped = true;
+    for (const e of this.entries.values()) if (e.recheck) clearTimeout(e.recheck);
     const unsent = [...this.lanes.values()].flatMap((l) => [...l.queue]);
     if (unsent.length > 0) this.deps.logger.warn({ unsent }, "stopping with Slack messages not yet updated; they are re-rendered on the next event");
   }
@@ -130,7 +139,7 @@ export class Publisher {
   private entry(key: string, channel: string): Entry {
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, channel, owner: false, ts: null, failures: 0, waiters: [] };
+      e = { key, channel, owner: false, ts: null, lastSent: null, recheck: null, failures: 0, waiters: [] };
       this.entries.set(key, e);
     }
     return e;
@@ -186,11 +195,15 @@ export class Publisher {
     }
     const ts = row?.ts ?? entry.ts;
     if (!row || !body) return this.done(entry, ts);
+    this.scheduleRecheck(entry, body.recheckMs);
+    const payload = JSON.stringify([body.text, body.blocks]);
+    if (ts && payload === entry.lastSent) return this.done(entry, ts);
     if (!ts && !entry.owner) return this.done(entry, null); // another process posts it
     try {
       if (!ts) {
         const posted = await this.deps.api.post(row.channel, row.threadTs, body);
         entry.ts = posted.ts;
+        entry.lastSent = payload;
         // The message exists now: from here on only updates, even if recording the ts fails.
         await setMessageTs(this.deps.db, row.key, posted.ts, this.deps.clock()).catch((err) =>
           this.deps.logger.error({ err, key: row.key }, "recording a posted Slack message failed; this process keeps updating it"),
@@ -199,6 +212,7 @@ export class Publisher {
       }
       await this.takeUpdateToken();
       await this.deps.api.update(row.channel, ts, body);
+      entry.lastSent = payload;
       return this.done(entry, ts);
     } catch (err) {
       const kind = classifySlackError(err);
@@ -210,6 +224,17 @@ export class Publisher {
       this.deps.logger.error({ key: entry.key, err, code: kind.code }, "Slack refused a message write; it will not be retried");
       return this.done(entry, ts);
     }
+  }
+
+  private scheduleRecheck(entry: Entry, ms: number | undefined): void {
+    if (entry.recheck) clearTimeout(entry.recheck);
+    entry.recheck = null;
+    if (ms === undefined || this.stopped) return;
+    entry.recheck = setTimeout(() => {
+      entry.recheck = null;
+      if (!this.stopped) this.enqueue(entry);
+    }, ms);
+    entry.recheck.unref();
   }
 
   private done(entry: Entry, ts: string | null): null {

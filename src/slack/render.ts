@@ -16,6 +16,8 @@ export function messageRenderer(deps: {
   policy: ApprovalPolicy;
   clock: () => Date;
   hasExternal: (action: string) => boolean;
+  /** How soon a message of a run that is still moving is rendered again. */
+  recheckMs: number;
 }): (row: SlackMessageRow) => Promise<MessageBody | null> {
   return async (row) => {
     const [kind] = row.key.split(":");
@@ -28,7 +30,9 @@ export function messageRenderer(deps: {
       const events = await eventsForRun(deps.engine.deps.db, row.runId);
       const tokens = new Map<string, string>();
       for (const b of buttonsFor(view)) tokens.set(buttonKey(b.action, b.stepIdx), await deps.tokens.issue(b));
-      return renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now: deps.clock(), tokens });
+      const body = renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now: deps.clock(), tokens });
+      const moving = ["pending", "running", "waiting"].includes(view.run.status);
+      return moving ? { ...body, recheckMs: deps.recheckMs } : body;
     }
     if (kind === "incident") {
       const ctx = row.context as unknown as IncidentContext;

@@ -28,6 +28,8 @@ export interface SlackSurfaceDeps {
   /** Extra WebClient options (tests pass `retryConfig: { retries: 0 }`). */
   clientOptions?: WebClientOptions;
   publisher?: Partial<PublisherOptions>;
+  /** How soon the message of a run still moving is rendered again without an event (default 2 s). */
+  recheckMs?: number;
   /** Buttons other surfaces own, by action (`pagerduty.acknowledge`). */
   actions?: Record<string, ExternalActionHandler>;
 }
@@ -81,7 +83,7 @@ export class SlackSurface {
       api: chatApi(web),
       logger,
       clock: () => new Date(),
-      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a) }),
+      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a), recheckMs: deps.recheckMs ?? 2_000 }),
       ...(deps.publisher ? { options: deps.publisher } : {}),
     });
     const usergroups = new UserGroups({

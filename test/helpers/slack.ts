@@ -193,6 +193,7 @@ export async function startSlack(opts: {
     },
     clientOptions: { retryConfig: { retries: 0 } },
     publisher: { paceMs: 5, backoffBaseMs: 20, backoffMaxMs: 200, ...opts.publisher },
+    recheckMs: 100,
   });
   await surface.start();
   const server: Server = createHttpServer({ routes: surface.routes, metrics: new Metrics(), logger: silentLogger, ready: async () => ({ ok: true, detail: "" }) });

@@ -485,5 +485,86 @@ describe("a slow store", () => {
       expect(a.ms).toBeLessThan(1_000);
     }
     delay = 0;
+    await h.settled();
+    for (const r of await listRuns(store.db, { limit: 50, statuses: ["pending", "running", "waiting", "awaiting_approval", "awaiting_decision"] })) {
+      await h.engine.decide({ kind: "abort", runId: r.id, actor: { id: "UALICE", surface: "slack" } });
+    }
   }, 30_000);
+});
+
+describe("incident threads (the IncidentNotifier ingestion calls)", () => {
+  beforeAll(async () => {
+    slack = fakeSlackApi();
+    h = await startSlack({ db: store.db, playbooks: playbooks() });
+  });
+  afterAll(async () => {
+    await h.close();
+    slack.done();
+  });
+
+  it("postTriage posts the incident root, then the proposal in its thread; postResolved updates both; the PagerDuty hook gets its click", async () => {
+    const acked: unknown[] = [];
+    h.surface.registerAction("pagerduty.acknowledge", async (input) => {
+      acked.push(input);
+      return "Acknowledged in PagerDuty.";
+    });
+    const now = new Date();
+    await store.db.query(`INSERT INTO incidents (id, title, service, created_at, updated_at) VALUES ('inc_cache1', 'Cache refuses writes', 'checkout', $1, $1)`, [now]);
+    const { runId } = await h.engine.propose({ playbookId: "cache-fix", params: { replicas: 2 }, requestedBy: "belay", surface: "alertmanager", incidentId: "inc_cache1" });
+    const alert = {
+      source: "alertmanager" as const,
+      fingerprint: "f1",
+      status: "firing" as const,
+      title: "RedisOutOfConfiguredMaxmemory",
+      service: "checkout",
+      severity: "critical" as const,
+      labels: { alertname: "RedisOutOfConfiguredMaxmemory" },
+      annotations: {},
+      links: [],
+      startsAt: null,
+      endsAt: null,
+      groupKey: "g1",
+      externalId: null,
+      drill: false,
+    };
+    const report = {
+      incident: { id: "inc_cache1", title: "Cache refuses writes", service: "checkout", drill: false, pagerdutyIncidentId: "PD123" },
+      alerts: [alert],
+      failureMode: "redis-maxmemory",
+      reasons: ["alertname RedisOutOfConfiguredMaxmemory"],
+      candidates: [{ playbook: "cache-fix", score: 0.9, reasons: ["alertname RedisOutOfConfiguredMaxmemory"] }],
+      runId,
+      closest: [],
+    };
+    const thread = await h.surface.notifier.postTriage(report);
+    const root = slack.posted().find((p) => p.text === "Cache refuses writes (incident inc_cache1)")!;
+    expect(thread).toEqual({ channel: CHANNEL, ts: root.ts });
+    expect(root.channel).toBe(CHANNEL);
+    expect(root.text).toBe("Cache refuses writes (incident inc_cache1)");
+    expect(textOf(root)).toContain("*Failure mode* `redis-maxmemory`\n• alertname RedisOutOfConfiguredMaxmemory");
+    expect(textOf(root)).toContain("1. `cache-fix` 0.90 — alertname RedisOutOfConfiguredMaxmemory");
+    await eventually(() => slack.posted().some((p) => p.thread_ts === root.ts));
+    const proposal = slack.posted().find((p) => p.thread_ts === root.ts)!;
+    expect(proposal.channel).toBe(CHANNEL);
+    await eventually(() => buttonValue(slack.latest(proposal.ts)!.blocks, "belay.approve"));
+    expect(textOf(slack.latest(proposal.ts))).toContain(":rotating_light: *Incident* Cache refuses writes (`inc_cache1`, service checkout)\n*Alert* RedisOutOfConfiguredMaxmemory (alertmanager)");
+
+    // Asked twice (a retried webhook): nothing is posted again.
+    await h.surface.notifier.postTriage(report);
+    await h.settled();
+    expect(slack.posted().filter((p) => p.ts === root.ts || p.thread_ts === root.ts)).toHaveLength(2);
+
+    await h.click(buttonValue(root.blocks, "belay.pagerduty.acknowledge")!, "UBOB", "belay.pagerduty.acknowledge");
+    await eventually(() => ephemerals().length === 1);
+    expect(acked).toEqual([{ action: "pagerduty.acknowledge", incidentId: "inc_cache1", runId: null, userId: "UBOB", channel: CHANNEL }]);
+    expect(ephemerals()[0]).toEqual({ channel: CHANNEL, user: "UBOB", text: "Acknowledged in PagerDuty." });
+
+    await h.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "alertmanager" }, reason: "all alerts resolved" });
+    await h.surface.notifier.postResolved(report.incident, [runId]);
+    await eventually(() => slack.posted().filter((p) => p.thread_ts === root.ts).length === 2);
+    expect(slack.posted().filter((p) => p.thread_ts === root.ts)[1]).toMatchObject({ channel: CHANNEL, thread_ts: root.ts, text: `:white_check_mark: All alerts of *Cache refuses writes* resolved. Proposals withdrawn: \`${runId}\`.` });
+    await eventually(() => slack.latest(root.ts)!.text === "Resolved: Cache refuses writes (incident inc_cache1)");
+    expect(buttonValue(slack.latest(root.ts)!.blocks, "belay.")).toBeUndefined();
+    await eventually(() => textOf(slack.latest(proposal.ts)).includes(":no_entry: *aborted*"));
+  });
 });
