@@ -1,0 +1,28 @@
+# belay: `docker build -t belay . && docker run -p 3000:3000 -v belay-data:/data belay`
+FROM node:20-bookworm-slim
+
+ENV NODE_ENV=production \
+    PORT=3000 \
+    BELAY_DATA_DIR=/data \
+    BELAY_PLAYBOOKS_DIR=/app/playbooks
+
+WORKDIR /app
+COPY package.json package-lock.json ./
+# tsx is a runtime dependency: playbooks are TypeScript the team edits, run without a build step.
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+
+COPY bin ./bin
+COPY src ./src
+COPY playbooks ./playbooks
+COPY runbooks ./runbooks
+COPY tsconfig.json ./
+
+RUN mkdir -p /data && chown node:node /data
+USER node
+VOLUME ["/data"]
+EXPOSE 3000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+
+CMD ["node", "bin/belay.mjs", "serve"]
