@@ -10,6 +10,7 @@ export const AUDIT_KINDS = [
   "step.approved",
   "step.denied",
   "approval.refused",
+  "approval.expired",
   "step.started",
   "step.executed",
   "step.succeeded",

@@ -315,7 +315,12 @@ export class Runner {
     });
     if (!verdict.satisfied) {
       const need = verdict.required - verdict.counted.length;
-      await this.block(run, s, "awaiting_approval", "awaiting_approval", `step ${s.name} (${def.risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}`, null);
+      // Approvals on record that no longer count (expired, for an older plan) are audited as such.
+      const lapsed: AuditInput | null =
+        verdict.ignored.length > 0
+          ? { kind: "approval.expired", actor: "belay", surface: "engine", step: s.name, data: { ignored: verdict.ignored, planHash: previewed.planHash } }
+          : null;
+      await this.block(run, s, "awaiting_approval", "awaiting_approval", `step ${s.name} (${def.risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}`, lapsed);
       return "stop";
     }
     const lockKeys = def.locks ? [...def.locks({ params: state.params, outputs: state.outputs })] : [];

@@ -117,6 +117,9 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     view = await engine.drive(runId);
     expect(view.run.status).toBe("awaiting_approval");
     expect(view.run.statusReason).toMatch(/needs 1 more approval/);
+    const lapsed = (await eventsForRun(store.db, runId)).filter((e) => e.kind === "approval.expired");
+    expect(lapsed).toHaveLength(1);
+    expect(lapsed[0]!.data.ignored).toEqual([{ actor: "bob", reason: expect.stringMatching(/^expired at /) }]);
   });
 
   it("rolls back when verify fails and stops the run as rolled_back", async () => {
