@@ -100,8 +100,12 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
         const need = verdict.required - verdict.counted.length;
         await updateRun(tx, run.id, { statusReason: `step ${step.name} (${risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}` }, now);
       }
+      const lapsed: AuditInput[] = verdict.ignored.length
+        ? [{ actor: "belay", surface: "engine", kind: "approval.expired", step: step.name, data: { ignored: verdict.ignored, planHash: run.planHash } }]
+        : [];
       return {
         events: [
+          ...lapsed,
           {
             ...base,
             kind: "step.approved",
