@@ -1,0 +1,280 @@
+/**
+ * `npm run bench:ingest`: an alert storm against `belay serve`, and the same load against a
+ * bare node:http server that only parses the JSON and answers 202 (the physical baseline).
+ *
+ * 10,000 Alertmanager alerts in 10 s across 20 groups (2,000 webhooks of 5 alerts, one every
+ * 5 ms, open loop: a slow answer does not slow the sender). belay runs on a fresh database
+ * on the machine's Postgres, with Slack and PagerDuty as stub servers on loopback. After the
+ * storm it waits for the drain and triage to finish, then counts what was stored. Prints JSON.
+ */
+import { randomBytes } from "node:crypto";
+import { writeFileSync, rmSync } from "node:fs";
+import { Agent, createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { performance } from "node:perf_hooks";
+import { loadConfig } from "../src/config.ts";
+import { serve } from "../src/main.ts";
+import { openPg } from "../src/store/pg.ts";
+
+const ALERTS = Number(process.env.BENCH_ALERTS ?? 10_000);
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const GROUPS = Number(process.env.BENCH_GROUPS ?? 20);
+const PER_REQUEST = Number(process.env.BENCH_ALERTS_PER_REQUEST ?? 5);
+const PG_ADMIN = process.env.BELAY_TEST_PG_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
+const TOKEN = "bench-am-token";
+
+interface LoadResult {
+  requests: number;
+  acceptedRequests: number;
+  acceptedAlerts: number;
+  statuses: Record<string, number>;
+  seconds: number;
+  alertsPerSecond: number;
+  ackMs: { p50: number; p99: number; max: number };
+  peakRssMb: number;
+}
+
+function payload(i: number, run: string): string {
+  const g = i % GROUPS;
+  const alerts = Array.from({ length: PER_REQUEST }, (_, k) => {
+    const n = i * PER_REQUEST + k;
+    return {
+      status: "firing",
+      labels: { alertname: "KubePodCrashLooping", namespace: `storm-${g}`, pod: `api-${run}-${n}`, container: "api", severity: "critical", job: "kube-state-metrics" },
+      annotations: { summary: `Pod storm-${g}/api-${n} is crash looping`, description: "Pod is in waiting state (reason: CrashLoopBackOff)." },
+      startsAt: new Date().toISOString(),
+      endsAt: "0001-01-01T00:00:00Z",
+      generatorURL: "http://prometheus-0:9090/graph?g0.expr=kube_pod_container_status_waiting_reason",
+      fingerprint: `${run}${n.toString(16).padStart(8, "0")}`,
+    };
+  });
+  return JSON.stringify({
+    receiver: "belay\\-webhook",
+    status: "firing",
+    alerts,
+    groupLabels: { alertname: "KubePodCrashLooping", namespace: `storm-${g}` },
+    commonLabels: { alertname: "KubePodCrashLooping", namespace: `storm-${g}`, severity: "critical" },
+    commonAnnotations: {},
+    externalURL: "http://alertmanager-0:9093",
+    version: "4",
+    groupKey: `{}/{severity="critical"}:{alertname="KubePodCrashLooping", namespace="storm-${g}"}`,
+    truncatedAlerts: 0,
+  });
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return 0;
+  return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
+}
+
+/** Sends the storm, open loop, and measures each answer's latency. */
+async function storm(url: string): Promise<LoadResult> {
+  const target = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: 128 });
+  const run = randomBytes(3).toString("hex");
+  const requests = Math.ceil(ALERTS / PER_REQUEST);
+  const intervalMs = (SECONDS * 1000) / requests;
+  const latencies: number[] = [];
+  const statuses: Record<string, number> = {};
+  let acceptedAlerts = 0;
+  let acceptedRequests = 0;
+  let peakRss = process.memoryUsage().rss;
+  const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
+  const started = performance.now();
+  let lastAck = started;
+  const sends: Promise<void>[] = [];
+  for (let i = 0; i < requests; i++) {
+    const due = started + i * intervalMs;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const body = payload(i, run);
+    sends.push(
+      new Promise<void>((resolve) => {
+        const t0 = performance.now();
+        const req = request(
+          { host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${TOKEN}` } },
+          (res) => {
+            res.resume();
+            res.on("end", () => {
+              const now = performance.now();
+              latencies.push(now - t0);
+              statuses[res.statusCode!] = (statuses[res.statusCode!] ?? 0) + 1;
+              if (res.statusCode === 202) {
+                acceptedRequests++;
+                acceptedAlerts += PER_REQUEST;
+                lastAck = Math.max(lastAck, now);
+              }
+              resolve();
+            });
+          },
+        );
+        req.on("error", () => {
+          statuses.error = (statuses.error ?? 0) + 1;
+          resolve();
+        });
+        req.end(body);
+      }),
+    );
+  }
+  await Promise.all(sends);
+  clearInterval(sampler);
+  agent.destroy();
+  const seconds = (lastAck - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  return {
+    requests,
+    acceptedRequests,
+    acceptedAlerts,
+    statuses,
+    seconds: Math.round(seconds * 100) / 100,
+    alertsPerSecond: Math.round(acceptedAlerts / seconds),
+    ackMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
+    peakRssMb: Math.round(peakRss / 1048576),
+  };
+}
+
+/** The baseline: parse the JSON, answer 202. */
+async function bareServer(): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      JSON.parse(Buffer.concat(chunks).toString("utf8"));
+      res.writeHead(202, { "content-type": "application/json" });
+      res.end('{"accepted":true}');
+    });
+  });
+  await new Promise<void>((r) => server.listen(0, "127.0.0.1", r));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/webhooks/alertmanager`, close: () => closeServer(server) };
+}
+
+/** Slack's Web API and PagerDuty's REST API as stubs that count calls. */
+async function stubs() {
+  const slackCalls: Record<string, number> = {};
+  const pdCalls: Record<string, number> = {};
+  let ts = 0;
+  const slack = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const method = (req.url ?? "").replace(/^\/api\//, "");
+      slackCalls[method] = (slackCalls[method] ?? 0) + 1;
+      res.writeHead(200, { "content-type": "application/json" });
+      const body = method === "auth.test" ? { ok: true, user_id: "UBELAY", bot_id: "BBELAY", team_id: "T0001" } : { ok: true, channel: "C0BENCH", ts: `1700000000.${String(++ts).padStart(6, "0")}` };
+      res.end(JSON.stringify(body));
+    });
+  });
+  const pd = createServer((req, res) => {
+    req.resume();
+    req.on("end", () => {
+      const key = `${req.method} ${(req.url ?? "").replace(/\/incidents\/[^/]+/, "/incidents/{id}")}`;
+      pdCalls[key] = (pdCalls[key] ?? 0) + 1;
+      res.writeHead(201, { "content-type": "application/json" });
+      res.end('{"note":{"id":"PNOTE"}}');
+    });
+  });
+  await Promise.all([slack, pd].map((s) => new Promise<void>((r) => s.listen(0, "127.0.0.1", r))));
+  return {
+    slackUrl: `http://127.0.0.1:${(slack.address() as AddressInfo).port}/api/`,
+    pdUrl: `http://127.0.0.1:${(pd.address() as AddressInfo).port}`,
+    slackCalls,
+    pdCalls,
+    close: () => Promise.all([closeServer(slack), closeServer(pd)]),
+  };
+}
+
+function closeServer(s: Server): Promise<void> {
+  const closed = new Promise<void>((r) => s.close(() => r()));
+  s.closeAllConnections();
+  return closed;
+}
+
+async function main(): Promise<void> {
+  // Baseline first, so belay's background work does not share the CPU with it.
+  const bare = await bareServer();
+  const baseline = await storm(bare.url);
+  await bare.close();
+
+  const db = `belay_bench_ingest_${randomBytes(4).toString("hex")}`;
+  const admin = openPg(PG_ADMIN, { max: 1 });
+  await admin.query(`CREATE DATABASE ${db}`);
+  const dbUrl = new URL(PG_ADMIN);
+  dbUrl.pathname = `/${db}`;
+  const stub = await stubs();
+  const configPath = join(tmpdir(), `belay-bench-${db}.yaml`);
+  writeFileSync(configPath, "slack:\n  channel: C0BENCH\n");
+  const config = loadConfig({
+    DATABASE_URL: dbUrl.toString(),
+    BELAY_CONFIG: configPath,
+    BELAY_LOG_LEVEL: "silent",
+    ALERTMANAGER_TOKEN: TOKEN,
+    SLACK_BOT_TOKEN: "xoxb-bench",
+    SLACK_SIGNING_SECRET: "bench-signing-secret",
+    SLACK_API_URL: stub.slackUrl,
+    PAGERDUTY_TOKEN: "bench-pd-token",
+    PAGERDUTY_FROM: "belay@example.com",
+    PAGERDUTY_API_URL: stub.pdUrl,
+    PAGERDUTY_WEBHOOK_SECRET: "bench-pd-secret",
+  });
+  const belay = await serve(config, { port: 0, host: "127.0.0.1" });
+  let result: Record<string, unknown>;
+  try {
+    const slackAtStart = Object.values(stub.slackCalls).reduce((a, b) => a + b, 0);
+    const load = await storm(`${belay.url}/webhooks/alertmanager`);
+
+    // Wait for the drain and triage of everything acknowledged.
+    const settleStart = performance.now();
+    let pending = 1;
+    while (pending > 0 && performance.now() - settleStart < 120_000) {
+      await new Promise((r) => setTimeout(r, 100));
+      const r = await belay.core.db.query<{ n: number }>(
+        `SELECT (SELECT count(*) FROM ingest_deliveries WHERE processed_at IS NULL) + (SELECT count(*) FROM incident_jobs WHERE status IN ('pending', 'running')) AS n`,
+      );
+      pending = Number(r.rows[0]!.n);
+    }
+    const settleSeconds = (performance.now() - settleStart) / 1000;
+    await new Promise((r) => setTimeout(r, 1000)); // let the Slack publisher flush its paced queue
+    const q = async (sql: string) => Number((await belay.core.db.query<{ n: number }>(sql)).rows[0]!.n);
+    const storedInInbox = await q(`SELECT coalesce(sum(jsonb_array_length(alerts)), 0)::int AS n FROM ingest_deliveries`);
+    const storedAlerts = await q(`SELECT count(*)::int AS n FROM incident_alerts`);
+    const incidents = await q(`SELECT count(*)::int AS n FROM incidents`);
+    const slackCalls = Object.values(stub.slackCalls).reduce((a, b) => a + b, 0) - slackAtStart;
+    const pdCalls = Object.values(stub.pdCalls).reduce((a, b) => a + b, 0);
+    result = {
+      load: { alerts: ALERTS, seconds: SECONDS, groups: GROUPS, alertsPerRequest: PER_REQUEST },
+      belay: { ...load, store: "pg" },
+      baseline,
+      ratio: {
+        throughput: Math.round((load.alertsPerSecond / baseline.alertsPerSecond) * 1000) / 1000,
+        ackP50: Math.round((load.ackMs.p50 / baseline.ackMs.p50) * 100) / 100,
+        ackP99: Math.round((load.ackMs.p99 / baseline.ackMs.p99) * 100) / 100,
+      },
+      incidentsCreated: incidents,
+      alertsStored: { inbox: storedInInbox, incidentAlerts: storedAlerts },
+      alertsLost: load.acceptedAlerts - Math.min(storedInInbox, storedAlerts),
+      drainAndTriageSeconds: Math.round(settleSeconds * 100) / 100,
+      slackCalls: { total: slackCalls, byMethod: stub.slackCalls },
+      pagerdutyCalls: { total: pdCalls, byEndpoint: stub.pdCalls, note: "Alertmanager incidents have no PagerDuty incident to note" },
+      peakRssMb: Math.max(load.peakRssMb, Math.round(process.memoryUsage().rss / 1048576)),
+      aims: {
+        allStored: load.acceptedAlerts === ALERTS && storedAlerts === ALERTS,
+        twentyIncidents: incidents === GROUPS,
+        ackP99Under50ms: load.ackMs.p99 < 50,
+        throughputAtLeastHalf: load.alertsPerSecond >= baseline.alertsPerSecond / 2,
+      },
+    };
+  } finally {
+    await belay.close();
+    await stub.close();
+    rmSync(configPath, { force: true });
+    await admin.query(`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+    await admin.close();
+  }
+  console.log(JSON.stringify(result, null, 2));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
