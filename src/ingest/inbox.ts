@@ -51,7 +51,7 @@ export class Inbox {
 
   constructor(private readonly deps: InboxDeps) {
     this.maxBatch = deps.maxBatch ?? 256;
-    this.maxInFlight = deps.maxInFlight ?? 2;
+    this.maxInFlight = deps.maxInFlight ?? 4;
   }
 
   store(delivery: NewDelivery): Promise<StoreResult> {

@@ -100,7 +100,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
       },
     },
   });
-  const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, onStored: () => worker.kick() });
+  const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, onStored: () => worker.wake() });
   const common = { inbox, logger: deps.logger, bodyLimit: deps.bodyLimit ?? 1024 * 1024, count: deps.countWebhook };
   const routes: Route[] = [];
   if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets }) });
