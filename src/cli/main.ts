@@ -15,6 +15,10 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
   belay audit verify                     check the whole hash chain
   belay audit export --run ID | --incident ID [--format md|json]
   belay docs [--check]                   write (or check) runbooks/<id>.md
+  belay drill list | belay drill run ID [--target ...]
+                                         game-day drills
+  belay postmortem INCIDENT [--format md|json]
+                                         a post-incident review draft from the audit trail
 
 Configuration is read from the environment (see .env.example) and BELAY_CONFIG.`;
 
@@ -35,6 +39,8 @@ const COMMANDS: Record<string, Command> = {
   status: async (a, io) => (await import("./runs.ts")).runsCommand("status", a, io),
   audit: async (a, io) => (await import("./audit.ts")).auditCommand(a, io),
   docs: async (a, io) => (await import("./docs.ts")).docsCommand(a, io),
+  drill: async (a, io) => (await import("./drill.ts")).drillCommand(a, io),
+  postmortem: async (a, io) => (await import("./postmortem.ts")).postmortemCommand(a, io),
   match: async (a, io) => {
     const [{ matchCommand }, { loadPlaybooks }, { configFrom }] = await Promise.all([import("./match.ts"), import("../plan/registry.ts"), import("./io.ts")]);
     const dir = configFrom(io).env.BELAY_PLAYBOOKS_DIR;
