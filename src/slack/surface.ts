@@ -28,6 +28,8 @@ export interface SlackSurfaceDeps {
   /** Extra WebClient options (tests pass `retryConfig: { retries: 0 }`). */
   clientOptions?: WebClientOptions;
   publisher?: Partial<PublisherOptions>;
+  /** Handed-on work run at once (default 4). */
+  backgroundConcurrency?: number;
   /** How soon the message of a run still moving is rendered again without an event (default 2 s). */
   recheckMs?: number;
   /** Buttons other surfaces own, by action (`pagerduty.acknowledge`). */
@@ -45,6 +47,9 @@ export class SlackSurface {
   readonly notifier: IncidentNotifier & { notify(run: { id: string; incidentId: string | null }, message: string): Promise<void> };
   private readonly receiver: HTTPReceiver | null;
   private readonly pending = new Set<Promise<unknown>>();
+  /** Work handed on by handlers, waiting for a slot: acks never queue behind it. */
+  private readonly queue: (() => void)[] = [];
+  private running = 0;
   private readonly runMessages = new Map<string, { key: string; channel: string }>();
   private readonly noMessage = new Map<string, number>();
   private ready = false;
@@ -178,12 +183,32 @@ export class SlackSurface {
     await this.ctx.publisher.idle();
   }
 
+  /**
+   * Runs work after the ack, a few at a time and only once the event loop has turned: with
+   * an in-process store (PGlite runs queries on this thread) a burst of clicks would
+   * otherwise hold back the acks of the requests still arriving.
+   */
   private background(label: string, fn: () => Promise<unknown>): void {
-    const p = Promise.resolve()
-      .then(fn)
-      .catch((err) => this.deps.logger.error({ err }, `${label} failed`))
-      .finally(() => this.pending.delete(p));
+    const p = new Promise<void>((resolve) => {
+      this.queue.push(() => {
+        this.running++;
+        Promise.resolve()
+          .then(fn)
+          .catch((err) => this.deps.logger.error({ err }, `${label} failed`))
+          .finally(() => {
+            this.running--;
+            resolve();
+            this.drain();
+          });
+      });
+    }).finally(() => this.pending.delete(p));
     this.pending.add(p);
+    setImmediate(() => this.drain());
+  }
+
+  private drain(): void {
+    const limit = this.deps.backgroundConcurrency ?? 4;
+    while (this.running < limit && this.queue.length > 0) this.queue.shift()!();
   }
 
   /** Committed audit events: re-render the messages that show these runs (coalesced by the publisher). */
