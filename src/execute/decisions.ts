@@ -188,9 +188,17 @@ async function abort(
       value: accepted(`abort requested by ${d.actor.id}; the step in progress finishes and is verified, then the run stops`, false),
     };
   }
+  // A step its dead owner left in flight stays on record as what it is: a change that may have happened.
+  const events: AuditInput[] = [];
+  for (const s of steps.filter((x) => x.status === "running" || x.status === "verifying" || x.status === "rolling_back")) {
+    const status = s.kind === "act" && s.status !== "verifying" ? "uncertain" : "failed";
+    await updateStep(tx, run.id, s.idx, { status, error: `interrupted (${s.status}) when the run was aborted`, finishedAt: now });
+    if (status === "uncertain") events.push({ ...base, kind: "step.uncertain", step: s.name, data: { interrupted: s.status, reason: "the run was aborted while the step was in flight" } });
+  }
   await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
   await releaseTargetLocks(tx, run.id);
-  return { events: [{ ...base, kind: "run.aborted", data: { reason: d.reason ?? null } }], value: accepted(`run ${run.id} ${reason}`, false) };
+  events.push({ ...base, kind: "run.aborted", data: { reason: d.reason ?? null } });
+  return { events, value: accepted(`run ${run.id} ${reason}`, false) };
 }
 
 export function assertDecisionAccepted(r: DecisionResult): void {

@@ -62,9 +62,12 @@ export function openPg(url: string, opts: { max?: number; applicationName?: stri
         client.release();
         return result;
       } catch (err) {
-        await client.query("ROLLBACK").catch(() => {});
-        // A broken connection is destroyed rather than returned to the pool.
-        client.release(err instanceof Error && !("code" in err) ? err : undefined);
+        let broken = false;
+        await client.query("ROLLBACK").catch(() => {
+          broken = true;
+        });
+        // A connection that cannot even roll back is destroyed rather than returned to the pool.
+        client.release(broken ? (err instanceof Error ? err : new Error(String(err))) : undefined);
         throw err;
       }
     },

@@ -161,6 +161,24 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     });
   });
 
+  it("aborting a run whose owner died mid-change keeps the change on record as uncertain", async () => {
+    const { engine } = setup();
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: {}, requestedBy: "alice", surface: "cli" });
+    const view = await engine.drive(runId);
+    await engine.decide({ kind: "approve", runId, step: "set-policy", actor: bob, planHash: view.run.planHash });
+    // A process claims the run, marks set-policy running, and dies (its lease already lapsed).
+    const { claimRuns } = await import("../../src/store/runs.ts");
+    const past = new Date(Date.now() - 1000);
+    expect(await claimRuns(store.db, { owner: "ghost", now: new Date(), leaseUntil: past, limit: 1, runId })).toHaveLength(1);
+    await store.db.query("UPDATE steps SET status = 'running' WHERE run_id = $1 AND name = 'set-policy'", [runId]);
+    expect(await engine.decide({ kind: "abort", runId, actor: carol })).toMatchObject({ accepted: true });
+    const after = await engine.view(runId);
+    expect(after.run.status).toBe("aborted");
+    expect(after.steps[2]!.status).toBe("uncertain");
+    const kinds = (await eventsForRun(store.db, runId)).map((e) => e.kind);
+    expect(kinds.slice(-2)).toEqual(["step.uncertain", "run.aborted"]);
+  });
+
   it("a second run on the same target waits for the lock and goes on when it is free", async () => {
     const svc = fakeService();
     let open!: () => void;
