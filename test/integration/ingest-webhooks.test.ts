@@ -280,6 +280,7 @@ describe("durability", () => {
   });
 
   it("triages after a crash between the 202 and the drain: a new worker finds the stored delivery", async () => {
+    await h.ingestion.worker.stop(); // the shared harness's worker must not drain this one first
     const first = recordingNotifier();
     const a = await startIngest({ db: store.db, notifier: first.notifier, pagerduty: null });
     await a.ingestion.worker.stop(); // the worker "dies" before it drains anything
