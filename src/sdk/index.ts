@@ -7,3 +7,4 @@ export { secret } from "./secret.ts";
 export { alertSchema, type Alert } from "./alert.ts";
 export type * from "./types.ts";
 export type { Targets, RedisTarget, PostgresTarget, KubeTarget } from "../targets/types.ts";
+export { drill, isDrill, Drill, type DrillMeta, type DrillContext, type DrillFaults, type InjectionSpec, type DrillMode, type DrillAlert, type DrillCriteria, type DrillProbe, type ProbeStats, type RedisFaults, type Simulation, type SimulatedFault, type CheckValue } from "./drill.ts";
