@@ -3,9 +3,6 @@ import { canonicalJson, sha256Hex } from "./canonical.ts";
 import { GENESIS_HASH, type AuditEvent, type AuditInput } from "./events.ts";
 import { redact } from "./redact.ts";
 
-/** A fixed key for the advisory lock that serialises appends to the chain ("belayaud"). */
-const AUDIT_LOCK_KEY = "7090463286741590372";
-
 const str = JSON.stringify;
 const nullable = (v: string | null) => (v === null ? "null" : JSON.stringify(v));
 
@@ -79,11 +76,11 @@ export async function appendAudit(
   deps: { now: Date; newId: () => string },
 ): Promise<AuditEvent[]> {
   if (events.length === 0) return [];
-  // Appends are serialised: each event's hash covers the one before, so two writers must
-  // never read the same tail. The transaction-scoped lock is released at commit.
-  await tx.query("SELECT pg_advisory_xact_lock($1)", [AUDIT_LOCK_KEY]);
-  const tail = await tx.query<{ hash: string }>("SELECT hash FROM audit_events ORDER BY seq DESC LIMIT 1");
-  let prev = tail.rows[0]?.hash ?? GENESIS_HASH;
+  // Appends take turns on the head row: each event's hash covers the one before, so two
+  // writers must never read the same head. FOR UPDATE in READ COMMITTED waits for a
+  // concurrent append to commit and then returns the head it wrote.
+  const head = await tx.query<{ hash: string }>("SELECT hash FROM audit_head WHERE id = 1 FOR UPDATE");
+  let prev = head.rows[0]?.hash ?? GENESIS_HASH;
   const at = deps.now.toISOString();
   const out: AuditEvent[] = [];
   const rows: unknown[][] = [];
@@ -105,12 +102,19 @@ export async function appendAudit(
     out.push({ ...rowToEvent({ ...row, seq: 0, prev_hash: prev, hash }) });
     prev = hash;
   }
-  // One multi-row INSERT: seq (bigserial) follows the VALUES order, which is the chain's order.
+  // One statement: a multi-row INSERT (seq follows the VALUES order, the chain's order) and
+  // the head moved to the last new event.
+  const n = rows.length * 11;
   const values = rows.map((_, i) => `(${Array.from({ length: 11 }, (_, j) => `$${i * 11 + j + 1}`).join(", ")})`).join(", ");
-  const r = await tx.query<{ seq: number }>(
-    `INSERT INTO audit_events (id, at, kind, actor, surface, run_id, incident_id, step, data, prev_hash, hash) VALUES ${values} RETURNING seq`,
-    rows.flat(),
+  const written = await tx.query<{ seqs: string[] }>(
+    `WITH ins AS (
+       INSERT INTO audit_events (id, at, kind, actor, surface, run_id, incident_id, step, data, prev_hash, hash) VALUES ${values} RETURNING seq
+     )
+     UPDATE audit_head SET hash = $${n + 1}, events = events + $${n + 2} WHERE id = 1
+     RETURNING (SELECT array_agg(seq::text ORDER BY seq) FROM ins) AS seqs`,
+    [...rows.flat(), prev, rows.length],
   );
+  const r = { rows: written.rows[0]!.seqs.map((x) => ({ seq: Number(x) })) };
   r.rows.forEach((x, i) => (out[i]!.seq = x.seq));
   return out;
 }
@@ -120,7 +124,7 @@ export interface VerifyResult {
   events: number;
   headHash: string;
   /** The first event that breaks the chain, and how. */
-  broken: { seq: number; id: string; problem: "edited" | "deleted_before" | "reordered"; message: string } | null;
+  broken: { seq: number; id: string; problem: "edited" | "deleted_before" | "reordered" | "truncated"; message: string } | null;
 }
 
 /**
@@ -167,6 +171,21 @@ export async function verifyChain(db: Queryable, opts: { pageSize?: number } = {
       seenHashes.add(row.hash);
       expectedPrev = row.hash;
     }
+  }
+  const head = (await db.query<{ hash: string; events: number }>("SELECT hash, events FROM audit_head WHERE id = 1")).rows[0];
+  if (head && (head.hash !== expectedPrev || head.events !== count)) {
+    const last = (await db.query<AuditRow>("SELECT seq, id, kind FROM audit_events ORDER BY seq DESC LIMIT 1")).rows[0];
+    return {
+      ok: false,
+      events: count,
+      headHash: expectedPrev,
+      broken: {
+        seq: last?.seq ?? 0,
+        id: last?.id ?? "",
+        problem: "truncated",
+        message: `the chain ends at event #${last?.seq ?? 0} (${count} events) but its head records ${head.events} events ending in ${head.hash.slice(0, 12)}: events were removed from the end`,
+      },
+    };
   }
   return { ok: true, events: count, headHash: expectedPrev, broken: null };
 

@@ -23,6 +23,7 @@ describe.each(["pg", "pglite"] as const)("audit chain on %s", (kind) => {
   });
   beforeEach(async () => {
     await tamper(store, "DELETE FROM audit_events");
+    await store.db.query("UPDATE audit_head SET hash = repeat('0', 64), events = 0");
     await store.db.transaction((tx) =>
       appendAudit(
         tx,
@@ -84,6 +85,14 @@ describe.each(["pg", "pglite"] as const)("audit chain on %s", (kind) => {
     const r = await verifyChain(store.db);
     expect(r.broken).toMatchObject({ seq: s[2], problem: "reordered" });
     expect(r.broken!.message).toMatch(/out of order/);
+  });
+
+  it("notices events cut off the end of the chain", async () => {
+    const s = await seqs();
+    await tamper(store, `DELETE FROM audit_events WHERE seq >= $1`, [s[8]]);
+    const r = await verifyChain(store.db);
+    expect(r.broken).toMatchObject({ seq: s[7], problem: "truncated" });
+    expect(r.broken!.message).toMatch(/\(8 events\) but its head records 10 events/);
   });
 
   it("names the first event of a rewritten chain whose hashes were recomputed from the middle on", async () => {

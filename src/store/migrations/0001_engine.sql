@@ -98,6 +98,16 @@ CREATE TABLE audit_events (
 CREATE INDEX audit_events_run ON audit_events (run_id, seq);
 CREATE INDEX audit_events_incident ON audit_events (incident_id, seq);
 
+-- The chain's head: the hash and count of the last event. Appends lock this row, so they
+-- take turns; verify checks the last event against it, so events cut off the end of the
+-- chain are noticed too.
+CREATE TABLE audit_head (
+  id     integer PRIMARY KEY CHECK (id = 1),
+  hash   text NOT NULL,
+  events bigint NOT NULL
+);
+INSERT INTO audit_head (id, hash, events) VALUES (1, repeat('0', 64), 0);
+
 -- The trail is append-only: the database itself refuses UPDATE, DELETE and TRUNCATE.
 CREATE FUNCTION belay_audit_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
@@ -107,4 +117,8 @@ $$;
 CREATE TRIGGER audit_events_no_update_delete BEFORE UPDATE OR DELETE ON audit_events
   FOR EACH ROW EXECUTE FUNCTION belay_audit_refuse();
 CREATE TRIGGER audit_events_no_truncate BEFORE TRUNCATE ON audit_events
+  FOR EACH STATEMENT EXECUTE FUNCTION belay_audit_refuse();
+CREATE TRIGGER audit_head_no_delete BEFORE DELETE ON audit_head
+  FOR EACH ROW EXECUTE FUNCTION belay_audit_refuse();
+CREATE TRIGGER audit_head_no_truncate BEFORE TRUNCATE ON audit_head
   FOR EACH STATEMENT EXECUTE FUNCTION belay_audit_refuse();
