@@ -1,0 +1,55 @@
+import { eventsForIncident } from "../audit/chain.ts";
+import type { AuditEvent } from "../audit/events.ts";
+import type { Queryable } from "../store/driver.ts";
+
+/** What belay did about a drill's alert so far, read from the store and the audit trail. */
+export interface Observation {
+  incidentId: string | null;
+  incidentOpenedAt: Date | null;
+  triagedAt: Date | null;
+  /** Closest failure modes the triage named (when no playbook fit). */
+  failureMode: string | null;
+  run: { id: string; playbookId: string; status: string; proposedAt: Date } | null;
+  /** The first thing a human did: an approval, a refusal, an acknowledgement, an abort. */
+  ackAt: Date | null;
+  ackBy: string | null;
+  approvedAt: Date | null;
+  approvedBy: string[];
+  events: AuditEvent[];
+}
+
+const HUMAN_KINDS = new Set(["step.approved", "step.denied", "approval.refused", "step.skipped", "step.decided", "run.aborted", "run.abort_requested", "pagerduty.acknowledged"]);
+
+/** `actor` is a human unless it is belay itself (or a drill acting as belay). */
+const isHuman = (e: AuditEvent) => e.actor !== "belay" && !e.actor.startsWith("belay-") && HUMAN_KINDS.has(e.kind);
+
+export async function observe(db: Queryable, fingerprint: string): Promise<Observation> {
+  const none: Observation = { incidentId: null, incidentOpenedAt: null, triagedAt: null, failureMode: null, run: null, ackAt: null, ackBy: null, approvedAt: null, approvedBy: [], events: [] };
+  const inc = await db.query<{ incident_id: string | null }>(`SELECT incident_id FROM incident_alerts WHERE source = 'alertmanager' AND fingerprint = $1`, [fingerprint]);
+  const incidentId = inc.rows[0]?.incident_id ?? null;
+  if (!incidentId) return none;
+  const events = await eventsForIncident(db, incidentId);
+  const at = (e: AuditEvent | undefined) => (e ? new Date(e.at) : null);
+  const opened = events.find((e) => e.kind === "incident.opened");
+  const triaged = events.find((e) => e.kind === "incident.triaged");
+  const proposed = events.find((e) => e.kind === "run.proposed");
+  let run: Observation["run"] = null;
+  if (proposed?.runId) {
+    const r = await db.query<{ status: string }>(`SELECT status FROM runs WHERE id = $1`, [proposed.runId]);
+    run = { id: proposed.runId, playbookId: String(proposed.data.playbook), status: r.rows[0]?.status ?? "unknown", proposedAt: new Date(proposed.at) };
+  }
+  const ack = events.find(isHuman);
+  const approved = events.find((e) => e.kind === "step.approved" && e.data.satisfied === true);
+  return {
+    incidentId,
+    incidentOpenedAt: at(opened),
+    triagedAt: at(triaged),
+    failureMode: (opened?.data.failureMode as string | null | undefined) ?? null,
+    run,
+    ackAt: at(ack),
+    ackBy: ack?.actor ?? null,
+    approvedAt: at(approved),
+    approvedBy: approved ? ((approved.data.approvers as { id?: string }[] | string[] | undefined) ?? []).map((a) => (typeof a === "string" ? a : String(a.id))) : [],
+    events,
+  };
+}

@@ -1,0 +1,265 @@
+import type { Logger } from "../execute/deps.ts";
+import type { Drill, DrillContext, DrillFaults, DrillProbe, ProbeStats } from "../sdk/drill.ts";
+import type { Db } from "../store/driver.ts";
+import type { Targets } from "../targets/types.ts";
+import { drillAlertPayload, drillFingerprint } from "./alert.ts";
+import { judgeCriteria, scoresOf } from "./criteria.ts";
+import { observe, type Observation } from "./observe.ts";
+import { HttpProbe } from "./probe.ts";
+import type { DrillReport, TimelineItem } from "./report.ts";
+import { insertDrillRun, listDrillRuns, renewDrillLease, saveUndo, setDrillLinks, setDrillStatus, type UndoEntry } from "./store.ts";
+
+export interface DrillDeps {
+  db: Db;
+  clock: () => Date;
+  newId: (prefix: string) => string;
+  logger: Logger;
+  targets: Targets;
+  faults: DrillFaults;
+  /** This process's name for drill leases. */
+  owner: string;
+  /** Sends an Alertmanager webhook payload through belay's real ingest route; the HTTP status. */
+  sendAlert: (payload: unknown) => Promise<number>;
+  /** Stops a belay run the drill leaves unfinished, so nothing runs after the undo. */
+  abortRun?: (runId: string, reason: string) => Promise<void>;
+  /** The loopback URL a probe of `simulated` points at (a rehearsal's stand-in service). */
+  simulatedUrl?: () => Promise<string>;
+  /** A drill whose lease lapses this long is presumed dead and undone by the next belay (default 15 s). */
+  leaseMs?: number;
+  tickMs?: number;
+  /** Progress lines, each starting with [DRILL]. */
+  progress?: (line: string) => void;
+  /** Test hook: a test may stop the process here. */
+  onPhase?: (phase: "captured" | "injected" | "alerted", drillRunId: string) => void | Promise<void>;
+}
+
+export function drillContext(deps: Pick<DrillDeps, "targets" | "faults" | "logger">, drill: Drill, drillRunId: string, target: string, signal: AbortSignal): DrillContext {
+  return {
+    target,
+    targets: deps.targets,
+    faults: deps.faults,
+    drillRunId,
+    mode: drill.meta.mode,
+    scratch: `belay:drill:${drillRunId}:`,
+    signal,
+    log: (message) => deps.logger.info({ drill: drill.id, drillRunId }, message),
+  };
+}
+
+/** Undoes every injection that may have changed something, newest first; records each result durably. */
+export async function undoInjections(db: Db, drill: Drill, ctx: DrillContext, undo: UndoEntry[]): Promise<UndoEntry[]> {
+  for (const entry of [...undo].reverse()) {
+    if (!entry.injected || entry.undone) continue;
+    const def = drill.injections.find((i) => i.name === entry.name);
+    try {
+      if (!def) throw new Error(`drill ${drill.id} no longer has an injection "${entry.name}"; undo it by hand`);
+      await def.undo({ ...ctx, undo: entry.state });
+      entry.undone = true;
+      entry.error = null;
+    } catch (err) {
+      entry.error = (err as Error).message;
+    }
+    await saveUndo(db, ctx.drillRunId, undo);
+  }
+  return undo;
+}
+
+class DrillStopped extends Error {}
+
+/**
+ * Runs one drill: injects (each injection's undo state stored before it runs), sends the
+ * synthetic DRILL alert through the real webhook, watches belay detect, propose, get approved
+ * and recover, checks the abort conditions, always undoes, and writes the report.
+ */
+export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string }): Promise<DrillReport> {
+  const id = opts.drillRunId ?? deps.newId("drl");
+  const target = opts.target ?? drill.meta.target.name;
+  const leaseMs = deps.leaseMs ?? 15_000;
+  const tickMs = deps.tickMs ?? 250;
+  const started = deps.clock();
+  const ms = (d: Date) => (d.getTime() - started.getTime()) / 1000;
+  const timeline: TimelineItem[] = [];
+  const say = (event: string, detail: string, at = deps.clock()) => {
+    timeline.push({ at: at.toISOString(), t: ms(at), event, detail });
+    deps.progress?.(`[DRILL ${id}] ${event}: ${detail}`);
+  };
+  const abortController = new AbortController();
+  const ctx = drillContext(deps, drill, id, target, abortController.signal);
+  await insertDrillRun(deps.db, { id, drillId: drill.id, mode: drill.meta.mode, target, startedBy: opts.startedBy, owner: deps.owner, leaseUntil: new Date(started.getTime() + leaseMs), now: started });
+  say("drill.started", `${drill.id} (${drill.meta.mode}${drill.meta.mode === "rehearsal" ? ": effects SIMULATED" : ""}) against ${target} by ${opts.startedBy}`);
+
+  let abortReason: string | null = null;
+  const heartbeat = setInterval(() => {
+    renewDrillLease(deps.db, id, deps.owner, new Date(deps.clock().getTime() + leaseMs))
+      .then((r) => {
+        if (r?.abortRequested && !abortReason) abortReason = `aborted by ${r.abortRequested}`;
+      })
+      .catch((err) => deps.logger.warn({ err, drillRunId: id }, "renewing the drill lease failed"));
+  }, Math.max(50, Math.floor(leaseMs / 3)));
+
+  const undo: UndoEntry[] = [];
+  let injectedAt: Date | null = null;
+  let alertedAt: Date | null = null;
+  let recoveredAt: Date | null = null;
+  let recoveryDetail = "not recovered";
+  let failure: string | null = null;
+  let obs: Observation = await observe(deps.db, drillFingerprint(id));
+  let probe: HttpProbe | null = null;
+  let probeSpec: DrillProbe | null = null;
+  let probeStats: ProbeStats | null = null;
+  const seen = new Set<string>();
+  const checkStop = () => {
+    if (abortReason) throw new DrillStopped(abortReason);
+  };
+
+  try {
+    for (const inj of drill.injections) {
+      checkStop();
+      const preview = await inj.preview(ctx);
+      say(inj.simulated ? "injection.previewed (SIMULATED)" : "injection.previewed", `${inj.name}: ${preview}`);
+      const entry: UndoEntry = { name: inj.name, state: await inj.capture(ctx), injected: true, undone: false };
+      undo.push(entry);
+      // Durable before anything changes: a crash from here on is undone by the next belay.
+      await saveUndo(deps.db, id, undo);
+      await deps.onPhase?.("captured", id);
+      await inj.run({ ...ctx, undo: entry.state });
+      say(inj.simulated ? "injection.applied (SIMULATED)" : "injection.applied", inj.name);
+    }
+    injectedAt = deps.clock();
+    await deps.onPhase?.("injected", id);
+
+    if (drill.meta.probe) {
+      const spec = typeof drill.meta.probe === "function" ? drill.meta.probe({ target }) : drill.meta.probe;
+      const url = opts.probeUrl ?? (spec.url === "simulated" && deps.simulatedUrl ? await deps.simulatedUrl() : spec.url);
+      probeSpec = { ...spec, url };
+      probe = new HttpProbe(probeSpec);
+      probe.start();
+      say("probe.started", `GET ${url} x${spec.concurrency ?? 1}`);
+    }
+
+    checkStop();
+    const status = await deps.sendAlert(drillAlertPayload(drill, { drillRunId: id, target, status: "firing", startsAt: injectedAt }));
+    alertedAt = deps.clock();
+    say("alert.sent", `DRILL alert ${drillAlertPayloadName(drill, target)} -> /webhooks/alertmanager: HTTP ${status}`);
+    if (status !== 202) throw new Error(`belay refused the drill alert (HTTP ${status}); is ALERTMANAGER_TOKEN set?`);
+    await deps.onPhase?.("alerted", id);
+
+    const x = drill.meta.expect;
+    const horizonS = Math.min(drill.meta.maxDurationS ?? 600, Math.max(x.proposedWithinS + (x.approvedWithinS ?? 0), x.recoveredWithinS ?? 0) + 2);
+    for (;;) {
+      checkStop();
+      const now = deps.clock();
+      obs = await observe(deps.db, drillFingerprint(id));
+      if (obs.incidentId && !seen.has("incident")) {
+        seen.add("incident");
+        await setDrillLinks(deps.db, id, { incidentId: obs.incidentId });
+        say("incident.opened", `${obs.incidentId}${obs.failureMode ? ` (failure mode ${obs.failureMode})` : ""}`, obs.incidentOpenedAt ?? now);
+      }
+      if (obs.run && !seen.has("run")) {
+        seen.add("run");
+        await setDrillLinks(deps.db, id, { runId: obs.run.id });
+        say("run.proposed", `${obs.run.playbookId} (run ${obs.run.id})`, obs.run.proposedAt);
+      }
+      if (obs.triagedAt && !seen.has("triaged")) {
+        seen.add("triaged");
+        say("incident.triaged", obs.run ? `proposal posted` : "no playbook fits", obs.triagedAt);
+      }
+      if (obs.ackAt && !seen.has("ack")) {
+        seen.add("ack");
+        say("human.acknowledged", `first human action by ${obs.ackBy}`, obs.ackAt);
+      }
+      if (obs.approvedAt && !seen.has("approved")) {
+        seen.add("approved");
+        say("run.approved", `by ${obs.approvedBy.join(", ")}`, obs.approvedAt);
+      }
+      if (!recoveredAt && (drill.recoveredCheck || obs.run)) {
+        const run = obs.run ? { id: obs.run.id, status: obs.run.status, playbookId: obs.run.playbookId } : null;
+        const v = drill.recoveredCheck ? await drill.recoveredCheck({ ...ctx, run }) : run?.status === "succeeded";
+        const ok = typeof v === "boolean" ? v : v.ok;
+        recoveryDetail = typeof v === "boolean" ? (ok ? "recovery check holds" : "not recovered") : (v.detail ?? (ok ? "recovered" : "not recovered"));
+        if (ok) {
+          recoveredAt = deps.clock();
+          say("system.recovered", recoveryDetail, recoveredAt);
+        }
+      }
+      const elapsedS = (now.getTime() - injectedAt.getTime()) / 1000;
+      for (const cond of drill.abortConditions) {
+        const reason = await cond.check({ ...ctx, elapsedS, probe: probe?.stats() ?? null });
+        if (reason) abortReason = `abort condition ${cond.name}: ${reason}`;
+      }
+      if (elapsedS > (drill.meta.maxDurationS ?? 600)) abortReason = `ran past its ${drill.meta.maxDurationS ?? 600} s limit`;
+      checkStop();
+      const runOver = obs.run !== null && ["succeeded", "failed", "rolled_back", "aborted"].includes(obs.run.status);
+      const measuring = x.recoveredWithinS !== undefined;
+      if (measuring ? recoveredAt !== null && (!obs.run || runOver) : x.playbook ? runOver || (obs.run !== null && x.approvedWithinS === undefined) : obs.triagedAt !== null) break;
+      if (obs.run && ["failed", "rolled_back", "aborted"].includes(obs.run.status) && !recoveredAt) {
+        say("run.finished", `run ${obs.run.id} ended ${obs.run.status} before the system recovered`);
+        break;
+      }
+      if ((now.getTime() - (alertedAt?.getTime() ?? now.getTime())) / 1000 > horizonS) {
+        say("drill.timed_out", `no ${recoveredAt ? "end" : "recovery"} within ${Math.round(horizonS)} s`);
+        break;
+      }
+      await new Promise((r) => setTimeout(r, tickMs));
+    }
+  } catch (err) {
+    if (err instanceof DrillStopped) say("drill.aborted", err.message);
+    else {
+      failure = (err as Error).message;
+      say("drill.failed", failure);
+    }
+  } finally {
+    clearInterval(heartbeat);
+    abortController.abort();
+    await setDrillStatus(deps.db, id, "undoing", abortReason ?? failure, null);
+    const stats = probe ? await probe.stop() : null;
+    if (stats) say("probe.stopped", `${stats.requests} requests, error rate ${(stats.errorRate * 100).toFixed(1)}%, p95 ${stats.p95Ms === null ? "—" : Math.round(stats.p95Ms)} ms`);
+    await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal), undo);
+    for (const u of undo) say(u.undone ? "injection.undone" : "injection.undo_failed", `${u.name}${u.error ? `: ${u.error}` : ""}`);
+    obs = await observe(deps.db, drillFingerprint(id)).catch(() => obs);
+    if (obs.run && !["succeeded", "failed", "rolled_back", "aborted", "previewed"].includes(obs.run.status) && deps.abortRun) {
+      await deps.abortRun(obs.run.id, `drill ${id} ended`).catch((err) => deps.logger.warn({ err }, "could not abort the drill's run"));
+      say("run.aborted", `run ${obs.run.id} was still ${obs.run.status}: aborted so nothing runs after the undo`);
+    }
+    if (alertedAt) {
+      const status = await deps.sendAlert(drillAlertPayload(drill, { drillRunId: id, target, status: "resolved", startsAt: injectedAt ?? started, endsAt: deps.clock() })).catch(() => 0);
+      say("alert.resolved", `DRILL alert resolved: HTTP ${status}`);
+    }
+    probeStats = stats;
+  }
+
+  const measured = { injectedAt, alertedAt, recoveredAt, recoveryDetail, probe: probeStats, probeSpec, obs };
+  const criteria = judgeCriteria(drill, measured);
+  const undoneAll = undo.every((u) => u.undone || !u.injected);
+  const status: DrillReport["status"] = abortReason ? "aborted" : !failure && undoneAll && criteria.every((c) => c.ok) ? "passed" : "failed";
+  const earlier = (await listDrillRuns(deps.db, { drillId: drill.id, limit: 6 })).filter((r) => r.id !== id && r.report);
+  const finished = deps.clock();
+  const report: DrillReport = {
+    drill: { id: drill.id, title: drill.meta.title, hypothesis: drill.meta.hypothesis, mode: drill.meta.mode, target, blastRadius: drill.meta.blastRadius, rehearsalNote: drill.meta.rehearsalNote ?? null },
+    drillRunId: id,
+    status,
+    reason: abortReason ?? failure ?? (undoneAll ? null : "an injection could not be undone: check the target by hand"),
+    startedBy: opts.startedBy,
+    startedAt: started.toISOString(),
+    finishedAt: finished.toISOString(),
+    incidentId: obs.incidentId,
+    runId: obs.run?.id ?? null,
+    proposedPlaybook: obs.run?.playbookId ?? null,
+    hypothesisHeld: abortReason ? null : status === "passed",
+    criteria,
+    scores: scoresOf(measured),
+    probe: probeStats,
+    simulated: drill.meta.mode === "rehearsal" ? [...deps.faults.simulation.effects] : [],
+    undo: undo.map((u) => ({ name: u.name, undone: u.undone, error: u.error ?? null })),
+    timeline,
+    trend: earlier.map((r) => ({ drillRunId: r.id, startedAt: r.startedAt.toISOString(), status: r.status, scores: (r.report?.scores as DrillReport["scores"] | undefined) ?? null })),
+  };
+  await setDrillStatus(deps.db, id, status, report.reason, finished, report as unknown as Record<string, unknown>);
+  return report;
+}
+
+function drillAlertPayloadName(drill: Drill, target: string): string {
+  const a = typeof drill.meta.alert === "function" ? drill.meta.alert({ target }) : drill.meta.alert;
+  return a.alertname;
+}
+
