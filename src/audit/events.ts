@@ -7,6 +7,7 @@ export const AUDIT_KINDS = [
   "run.proposed",
   "params.bound",
   "step.previewed",
+  "step.awaiting_approval",
   "step.approved",
   "step.denied",
   "approval.refused",

@@ -315,12 +315,20 @@ export class Runner {
     });
     if (!verdict.satisfied) {
       const need = verdict.required - verdict.counted.length;
+      const events: AuditInput[] = [];
       // Approvals on record that no longer count (expired, for an older plan) are audited as such.
-      const lapsed: AuditInput | null =
-        verdict.ignored.length > 0
-          ? { kind: "approval.expired", actor: "belay", surface: "engine", step: s.name, data: { ignored: verdict.ignored, planHash: previewed.planHash } }
-          : null;
-      await this.block(run, s, "awaiting_approval", "awaiting_approval", `step ${s.name} (${def.risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}`, lapsed);
+      if (verdict.ignored.length > 0) {
+        events.push({ kind: "approval.expired", actor: "belay", surface: "engine", step: s.name, data: { ignored: verdict.ignored, planHash: previewed.planHash } });
+      }
+      // Surfaces re-render from events: the moment a run starts waiting on people is one.
+      events.push({
+        kind: "step.awaiting_approval",
+        actor: "belay",
+        surface: "engine",
+        step: s.name,
+        data: { risk: def.risk, required: verdict.required, approvers: verdict.counted, planHash: previewed.planHash },
+      });
+      await this.block(run, s, "awaiting_approval", "awaiting_approval", `step ${s.name} (${def.risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}`, events);
       return "stop";
     }
     const lockKeys = def.locks ? [...def.locks({ params: state.params, outputs: state.outputs })] : [];
@@ -463,11 +471,11 @@ export class Runner {
   }
 
   /** Parks the run: the step waits for humans, and the lease is given up. */
-  private async block(run: RunRecord, s: StepRecord, stepStatus: StepRecord["status"], runStatus: RunStatus, reason: string, event: AuditInput | null): Promise<void> {
+  private async block(run: RunRecord, s: StepRecord, stepStatus: StepRecord["status"], runStatus: RunStatus, reason: string, events: AuditInput | AuditInput[]): Promise<void> {
     await this.commit(run.id, async (tx, _r, now) => {
       await updateStep(tx, run.id, s.idx, { status: stepStatus });
       await updateRun(tx, run.id, { status: runStatus, statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
-      return { events: event ? [event] : [] };
+      return { events: Array.isArray(events) ? events : [events] };
     });
   }
 

@@ -268,7 +268,10 @@ export async function insertApproval(tx: Queryable, a: ApprovalRow): Promise<boo
   const r = await tx.query(
     `INSERT INTO approvals (id, run_id, step_idx, plan_hash, actor, groups, surface, created_at, expires_at)
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-     ON CONFLICT (run_id, step_idx, plan_hash, actor) DO NOTHING`,
+     ON CONFLICT (run_id, step_idx, plan_hash, actor) DO UPDATE
+       SET id = EXCLUDED.id, groups = EXCLUDED.groups, surface = EXCLUDED.surface, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+       -- A live approval is not given twice (a double click approves once); an expired one is renewed.
+       WHERE approvals.expires_at <= EXCLUDED.created_at`,
     [a.id, a.runId, a.stepIdx, a.planHash, a.actor, JSON.stringify(a.groups), a.surface, a.createdAt, a.expiresAt],
   );
   return r.rowCount > 0;

@@ -104,6 +104,7 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
       "step.started",
       "step.succeeded",
       "step.previewed",
+      "step.awaiting_approval",
       "approval.refused",
       "step.approved",
       "step.approved",
