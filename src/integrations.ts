@@ -9,6 +9,6 @@ import { createSlackIntegration } from "./slack/integration.ts";
  */
 export async function integrations(core: Core): Promise<Integration[]> {
   const slack = await createSlackIntegration(core);
-  const ingest = await createIngestIntegrations(core, { notifier: slack.notifier });
+  const ingest = await createIngestIntegrations(core, { notifier: slack.notifier, registerAction: slack.registerAction });
   return [slack.integration, ...ingest];
 }
