@@ -40,6 +40,12 @@ export function createRedisFaults(url: string): RedisFaults & { close(): Promise
         throw err;
       }
       const payload = await r.dumpBuffer(seed);
+      try {
+        await r.restore(seed, ttlMs, payload, "REPLACE", "IDLETIME", LONG_IDLE_SEC);
+      } catch (err) {
+        if (isOom(err)) return { keys: 0, oom: true, error: (err as Error).message };
+        throw err;
+      }
       // RESTORE ... IDLETIME: the copies look long unused, so eviction picks them first.
       for (let n = 0; n < maxKeys; n += 16) {
         const pipe = r.pipeline();

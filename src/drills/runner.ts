@@ -145,7 +145,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     await deps.onPhase?.("alerted", id);
 
     const x = drill.meta.expect;
-    const horizonS = Math.min(drill.meta.maxDurationS ?? 600, Math.max(x.proposedWithinS + (x.approvedWithinS ?? 0), x.recoveredWithinS ?? 0) + 2);
+    const horizonS = Math.min(drill.meta.maxDurationS ?? 600, Math.max(x.proposedWithinS + (x.approvedWithinS ?? 0), x.recoveredWithinS ?? 0, drill.meta.holdS ?? 0) + 2);
     for (;;) {
       checkStop();
       const now = deps.clock();
@@ -189,6 +189,10 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       }
       if (elapsedS > (drill.meta.maxDurationS ?? 600)) abortReason = `ran past its ${drill.meta.maxDurationS ?? 600} s limit`;
       checkStop();
+      if (elapsedS < (drill.meta.holdS ?? 0)) {
+        await new Promise((r) => setTimeout(r, tickMs));
+        continue;
+      }
       const runOver = obs.run !== null && ["succeeded", "failed", "rolled_back", "aborted"].includes(obs.run.status);
       const measuring = x.recoveredWithinS !== undefined;
       if (measuring ? recoveredAt !== null && (!obs.run || runOver) : x.playbook ? runOver || (obs.run !== null && x.approvedWithinS === undefined) : obs.triagedAt !== null) break;

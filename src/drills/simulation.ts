@@ -80,11 +80,15 @@ export class RehearsalWorld implements Simulation {
   /** A loopback HTTP endpoint for probes: 200 when healthy, slow (hung) or 503 (other faults) while degraded. */
   async serveStub(): Promise<string> {
     if (!this.stub) {
+      let served = 0;
       this.stub = createServer((_req, res) => {
         const f = this.degraded();
-        const delay = f?.kind === "hung" ? 400 : 2;
+        const n = ++served;
+        const delay = f?.kind === "hung" ? 400 : f?.kind === "degraded" ? f.latencyMs : 2;
+        // A degraded service fails a steady share of requests: every k-th, deterministically.
+        const failEvery = f?.kind === "degraded" && f.errorRate > 0 ? Math.max(1, Math.round(1 / f.errorRate)) : 0;
         setTimeout(() => {
-          const failing = f !== null && f.kind !== "hung";
+          const failing = f !== null && f.kind !== "hung" && (f.kind !== "degraded" || (failEvery > 0 && n % failEvery === 0));
           res.writeHead(failing ? 503 : 200, { "content-type": "text/plain" });
           res.end(failing ? `SIMULATED ${f!.kind}` : "ok");
         }, delay);
@@ -109,7 +113,7 @@ export class RehearsalWorld implements Simulation {
     return [0, 1].map((i) => {
       const container: KubeContainerStatus = {
         name: d.name,
-        ready: f === null || f.kind === "hung",
+        ready: f === null || f.kind === "hung" || f.kind === "degraded",
         restarts: d.restarts + (f?.kind === "oom-killed" || f?.kind === "crashing" ? 4 : 0),
         state: f?.kind === "crashing" ? "waiting" : "running",
         reason: f?.kind === "crashing" ? "CrashLoopBackOff" : null,
@@ -140,7 +144,7 @@ export class RehearsalWorld implements Simulation {
   }
 
   private deployment(d: SimDeployment): KubeDeployment {
-    const ready = d.fault && d.fault.kind !== "hung" ? 0 : 2;
+    const ready = d.fault && d.fault.kind !== "hung" && d.fault.kind !== "degraded" ? 0 : 2;
     return {
       namespace: d.namespace,
       name: d.name,

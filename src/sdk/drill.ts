@@ -27,10 +27,12 @@ export interface DrillAlert {
 export interface DrillCriteria {
   /** The playbook belay should propose; null when the drill expects no playbook to fit (a gap to find). */
   playbook: string | null;
+  /** Seconds from the alert until the proposal (or, with no playbook expected, the triage). */
   proposedWithinS: number;
-  approvedWithinS: number;
-  /** Seconds from the injection until the recovery check holds. */
-  recoveredWithinS: number;
+  /** Seconds from the proposal until its first mutating step is approved (omit when no playbook is expected). */
+  approvedWithinS?: number;
+  /** Seconds from the injection until the recovery check holds (omit to measure no recovery). */
+  recoveredWithinS?: number;
 }
 
 /** An HTTP endpoint probed during the drill (GET, loopback or staging), judged against thresholds. */
@@ -88,7 +90,9 @@ export type SimulatedFault =
   | { kind: "oom-killed"; container?: string; limit?: string }
   | { kind: "crashing"; reason: string; logs?: string }
   | { kind: "hung"; logs?: string }
-  | { kind: "unreachable"; logs?: string };
+  | { kind: "unreachable"; logs?: string }
+  /** Serving from a fallback: slower, some errors; no restart fixes it. */
+  | { kind: "degraded"; latencyMs: number; errorRate: number; logs?: string };
 
 export interface DrillFaults {
   redis(name: string): RedisFaults;
@@ -145,6 +149,8 @@ export interface DrillMeta {
   alert: DrillAlert | ((ctx: { target: string }) => DrillAlert);
   expect: DrillCriteria;
   probe?: DrillProbe | ((ctx: { target: string }) => DrillProbe);
+  /** Keep the injection on at least this long, e.g. for a load to mean something (default 0). */
+  holdS?: number;
   /** The drill is aborted (and undone) past this (default 10 minutes). */
   maxDurationS?: number;
 }
