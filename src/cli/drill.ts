@@ -1,7 +1,92 @@
-import type { CliIo } from "./io.ts";
+import { writeFileSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { drillsDirOf, getDrill, loadDrills } from "../drills/registry.ts";
+import { drillReportMarkdown, type DrillReport } from "../drills/report.ts";
+import { listDrillRuns, requestDrillAbort } from "../drills/store.ts";
+import { openStore } from "../store/open.ts";
+import { configFrom, UsageError, type CliIo } from "./io.ts";
 
-/** `belay drill list | run ID`. (Placeholder until the drills land.) */
-export async function drillCommand(_args: string[], io: CliIo): Promise<number> {
-  io.err("drills are not built into this version yet");
-  return 1;
+const USAGE = `usage: belay drill list [--json]
+       belay drill run ID [--target NAME|URL] [--as USER] [--json] [--report FILE]
+       belay drill abort [DRILLRUN] [--as USER]
+       belay drill report DRILLRUN [--format md|json]`;
+
+/** `belay drill list | run ID | abort | report`: game-day drills from playbooks/drills/. */
+export async function drillCommand(args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  const config = configFrom(io);
+  const drills = await loadDrills(drillsDirOf(config.env.BELAY_PLAYBOOKS_DIR));
+  if (sub === "list") {
+    const { values } = parseArgs({ args: rest, options: { json: { type: "boolean" } } });
+    const list = [...drills.values()].map((d) => ({ id: d.id, title: d.meta.title, mode: d.meta.mode, target: d.meta.target, expects: d.meta.expect.playbook, hypothesis: d.meta.hypothesis }));
+    if (values.json) io.out(JSON.stringify({ drills: list }, null, 2));
+    else for (const d of list) io.out(`${d.id.padEnd(26)} ${d.mode === "rehearsal" ? "REHEARSAL" : "live     "} ${d.target.kind}:${d.target.name.padEnd(26)} ${d.title}`);
+    return 0;
+  }
+  if (sub === "abort" || sub === "report") {
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { as: { type: "string" }, format: { type: "string", default: "md" } } });
+    const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay drill ${sub}` });
+    try {
+      if (sub === "abort") {
+        const stopped = await requestDrillAbort(db, positionals[0] ?? null, values.as ?? io.user());
+        if (stopped.length === 0) {
+          io.err(positionals[0] ? `drill run ${positionals[0]} is not running` : "no drill is running");
+          return 1;
+        }
+        for (const r of stopped) io.out(`[DRILL] abort requested for ${r.id} (${r.drillId}); its injection is undone on the runner's next tick`);
+        return 0;
+      }
+      const id = positionals[0];
+      if (!id) throw new UsageError(USAGE);
+      const run = (await listDrillRuns(db, { limit: 200 })).find((r) => r.id === id);
+      if (!run?.report) {
+        io.err(run ? `drill run ${id} has no report (status ${run.status}${run.statusReason ? `: ${run.statusReason}` : ""})` : `no drill run ${id}`);
+        return 1;
+      }
+      const report = run.report as unknown as DrillReport;
+      io.out(values.format === "json" ? JSON.stringify(report, null, 2) : drillReportMarkdown(report));
+      return 0;
+    } finally {
+      await db.close();
+    }
+  }
+  if (sub !== "run") throw new UsageError(USAGE);
+  const { values, positionals } = parseArgs({
+    args: rest,
+    allowPositionals: true,
+    options: { target: { type: "string" }, as: { type: "string" }, json: { type: "boolean" }, report: { type: "string" } },
+  });
+  const id = positionals[0];
+  if (!id) throw new UsageError(USAGE);
+  const drill = getDrill(drills, id);
+  const who = values.as ?? io.user();
+  // Loaded here: the server (and Bolt) are for `drill run` only.
+  const [{ serve }, { drillConfig, openDrillSession }, { driveInteractively }] = await Promise.all([import("../main.ts"), import("../drills/launch.ts"), import("./run.ts")]);
+  const serving = await serve(drillConfig(config), { port: 0, host: "127.0.0.1" });
+  const slackOn = serving.integrations.some((i) => i.name.toLowerCase().includes("slack") && i.status.startsWith("on"));
+  let driving: Promise<number> | null = null;
+  const session = await openDrillSession(serving, drills, {
+    progress: (line) => {
+      if (!values.json) io.out(line);
+      // Without Slack the terminal is the approval surface, as in `belay run`.
+      const m = /run\.proposed: \S+ \(run (\S+)\)/.exec(line);
+      if (m && !slackOn && !driving) driving = driveInteractively(serving.core.engine, m[1]!, who, io);
+    },
+  });
+  const stop = () => void requestDrillAbort(serving.core.db, null, who);
+  process.once("SIGINT", stop);
+  try {
+    for (const r of session.recovered) io.out(`[DRILL] undid ${r.undone.join(", ") || "nothing"} left by drill run ${r.drillRunId} (${r.drillId}), whose process had stopped${r.failed.length ? `; FAILED: ${r.failed.map((f) => `${f.name}: ${f.error}`).join("; ")}` : ""}`);
+    io.out(`[DRILL] ${drill.id}: ${drill.meta.hypothesis}${slackOn ? "" : "\n[DRILL] Slack is not configured: approve here when asked."}`);
+    const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who });
+    if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
+    const md = drillReportMarkdown(report);
+    if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(report, null, 2) : md);
+    io.out(values.json ? JSON.stringify(report, null, 2) : `\n${md}`);
+    return report.status === "passed" ? 0 : 1;
+  } finally {
+    process.removeListener("SIGINT", stop);
+    await session.close();
+    await serving.close();
+  }
 }

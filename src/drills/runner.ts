@@ -255,7 +255,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     probe: probeStats,
     simulated: drill.meta.mode === "rehearsal" ? [...deps.faults.simulation.effects] : [],
     undo: undo.map((u) => ({ name: u.name, undone: u.undone, error: u.error ?? null })),
-    timeline,
+    timeline: [...timeline].sort((a, b) => a.at.localeCompare(b.at)),
     trend: earlier.map((r) => ({ drillRunId: r.id, startedAt: r.startedAt.toISOString(), status: r.status, scores: (r.report?.scores as DrillReport["scores"] | undefined) ?? null })),
   };
   await setDrillStatus(deps.db, id, status, report.reason, finished, report as unknown as Record<string, unknown>);

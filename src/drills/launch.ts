@@ -1,0 +1,69 @@
+import { randomBytes } from "node:crypto";
+import type { Config } from "../config.ts";
+import { newId } from "../ids.ts";
+import type { Serving } from "../main.ts";
+import type { Drill } from "../sdk/drill.ts";
+import { createDrillFaults } from "./faults.ts";
+import { recoverOrphanedDrills, type RecoveredDrill } from "./recover.ts";
+import { runDrill, type DrillDeps } from "./runner.ts";
+import { RehearsalWorld, withRehearsal } from "./simulation.ts";
+import type { DrillReport } from "./report.ts";
+
+/** Config for a drill's own belay: the webhook route is on even without ALERTMANAGER_TOKEN (a one-off token). */
+export function drillConfig(config: Config): Config {
+  return { ...config, env: { ...config.env, ALERTMANAGER_TOKEN: config.env.ALERTMANAGER_TOKEN ?? `drill-${randomBytes(16).toString("hex")}` } };
+}
+
+export interface DrillSession {
+  deps: DrillDeps;
+  world: RehearsalWorld;
+  recovered: RecoveredDrill[];
+  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string }): Promise<DrillReport>;
+  close(): Promise<void>;
+}
+
+/**
+ * Wires drills into a serving belay: alerts go to its own Alertmanager route over HTTP, the
+ * rehearsal's simulated cluster is added to the engine's targets under its own name (nothing
+ * else changes), and drills a dead process left injected are undone first.
+ */
+export async function openDrillSession(serving: Serving, drills: ReadonlyMap<string, Drill>, opts: { progress?: (line: string) => void; leaseMs?: number } = {}): Promise<DrillSession> {
+  const { core } = serving;
+  const token = core.config.env.ALERTMANAGER_TOKEN;
+  const world = new RehearsalWorld();
+  const faults = createDrillFaults(core.config.file.targets, world);
+  // The engine reads its targets at each step: the rehearsal's cluster is one more name.
+  core.engine.deps.targets = withRehearsal(core.targets, world);
+  const deps: DrillDeps = {
+    db: core.db,
+    clock: () => new Date(),
+    newId,
+    logger: core.logger,
+    targets: core.engine.deps.targets,
+    faults,
+    owner: core.engine.deps.owner,
+    leaseMs: opts.leaseMs,
+    progress: opts.progress,
+    simulatedUrl: () => world.serveStub(),
+    sendAlert: async (payload) => {
+      const res = await fetch(`${serving.url}/webhooks/alertmanager`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "user-agent": "belay-drill" },
+        body: JSON.stringify(payload),
+      });
+      await res.arrayBuffer();
+      return res.status;
+    },
+    abortRun: async (runId, reason) => {
+      await core.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "drill" }, reason });
+    },
+  };
+  const recovered = await recoverOrphanedDrills(deps, drills);
+  return {
+    deps,
+    world,
+    recovered,
+    run: (drill, o) => runDrill(deps, drill, o),
+    close: () => faults.close(),
+  };
+}
