@@ -16,10 +16,13 @@ import {
   renewLease,
   updateRun,
   updateStep,
+  type RunPatch,
   type RunRecord,
   type RunStatus,
+  type StepPatch,
   type StepRecord,
 } from "../store/runs.ts";
+import type { Queryable } from "../store/driver.ts";
 import { commitRun } from "./commit.ts";
 import {
   jsonRoundTrip,
@@ -97,17 +100,64 @@ export class Runner {
       this.deps.logger.error({ runId, err }, "run processing failed; it will be recovered when its lease expires");
     } finally {
       clearInterval(heartbeat);
+      this.mirrors.delete(runId);
     }
   }
 
-  private commit(runId: string, fn: Parameters<typeof commitRun>[3]): Promise<unknown> {
-    return commitRun(this.deps, runId, { lease: true }, fn);
+  /**
+   * What this process knows of the runs it is working: the run row and its steps as last
+   * committed. While a process holds a run's lease only it changes the steps, and every
+   * commit re-reads the run row under its lock, so the mirror saves two reads per step.
+   */
+  private readonly mirrors = new Map<string, { run: RunRecord; steps: StepRecord[] }>();
+  private readonly pending = new Map<string, { steps: [number, StepPatch][]; run: RunPatch[] }>();
+
+  private async stepUpdate(tx: Queryable, runId: string, idx: number, patch: StepPatch): Promise<void> {
+    await updateStep(tx, runId, idx, patch);
+    this.pending.get(runId)?.steps.push([idx, patch]);
+  }
+
+  private async runUpdate(tx: Queryable, runId: string, patch: RunPatch, now: Date): Promise<void> {
+    await updateRun(tx, runId, patch, now);
+    this.pending.get(runId)?.run.push(patch);
+  }
+
+  private async commit(runId: string, fn: Parameters<typeof commitRun>[3]): Promise<unknown> {
+    const pending = { steps: [] as [number, StepPatch][], run: [] as RunPatch[] };
+    this.pending.set(runId, pending);
+    let locked: RunRecord | null = null;
+    try {
+      const value = await commitRun(this.deps, runId, { lease: true }, (tx, run, now) => {
+        locked = run;
+        return fn(tx, run, now);
+      });
+      const mirror = this.mirrors.get(runId);
+      if (mirror && locked) {
+        mirror.run = Object.assign({ ...(locked as RunRecord) }, ...pending.run);
+        for (const [idx, patch] of pending.steps) {
+          const step = mirror.steps.find((x) => x.idx === idx);
+          if (step) Object.assign(step, patch);
+        }
+      }
+      return value;
+    } catch (err) {
+      this.mirrors.delete(runId); // unknown state: read it again if we go on
+      throw err;
+    } finally {
+      this.pending.delete(runId);
+    }
   }
 
   private async load(runId: string): Promise<State | null> {
-    const run = await getRun(this.deps.db, runId);
-    if (!run || run.leaseOwner !== this.deps.owner || run.status !== "running") return null;
-    const steps = await getSteps(this.deps.db, runId);
+    let mirror = this.mirrors.get(runId);
+    if (!mirror) {
+      const fresh = await getRun(this.deps.db, runId);
+      if (!fresh) return null;
+      mirror = { run: fresh, steps: await getSteps(this.deps.db, runId) };
+      this.mirrors.set(runId, mirror);
+    }
+    const { run, steps } = mirror;
+    if (run.leaseOwner !== this.deps.owner || run.status !== "running") return null;
     const pb = this.deps.playbooks.get(run.playbookId);
     if (!pb) {
       await this.finish(run, "failed", `playbook ${run.playbookId} is not loaded in this belay; it may have been removed`);
@@ -158,7 +208,7 @@ export class Runner {
     const def = state.pb.steps[next.idx]!;
     if (def.when && !def.when({ params: state.params, outputs: state.outputs })) {
       await this.commit(run.id, async (tx, _r, now) => {
-        await updateStep(tx, run.id, next.idx, { status: "skipped", finishedAt: now });
+        await this.stepUpdate(tx, run.id, next.idx, { status: "skipped", finishedAt: now });
         return { events: [{ kind: "step.skipped", actor: "belay", surface: "engine", step: next.name, data: { reason: "its when condition is false" } }] };
       });
       return "continue";
@@ -172,7 +222,7 @@ export class Runner {
     const { run } = state;
     if (s.kind !== "act") {
       await this.commit(run.id, async (tx) => {
-        await updateStep(tx, run.id, s.idx, { status: "pending" });
+        await this.stepUpdate(tx, run.id, s.idx, { status: "pending" });
         return { events: [{ kind: "step.resumed", actor: "belay", surface: "engine", step: s.name, data: { reason: "read-only step interrupted; running it again" } }] };
       });
       return "continue";
@@ -195,7 +245,7 @@ export class Runner {
   private async readOnly(state: State, s: StepRecord, def: StepDef): Promise<Next> {
     const { run } = state;
     await this.commit(run.id, async (tx, _r, now) => {
-      await updateStep(tx, run.id, s.idx, { status: "running", attempts: s.attempts + 1, startedAt: s.startedAt ?? now, error: null });
+      await this.stepUpdate(tx, run.id, s.idx, { status: "running", attempts: s.attempts + 1, startedAt: s.startedAt ?? now, error: null });
       return { events: [{ kind: "step.started", actor: "belay", surface: "engine", step: s.name, data: { kind: s.kind, attempt: s.attempts + 1 } }] };
     });
     const input = this.ctxInput(state, s);
@@ -213,8 +263,8 @@ export class Runner {
     } catch (err) {
       const reason = `step ${s.name} failed: ${describeError(err)}`;
       await this.commit(run.id, async (tx, _r, now) => {
-        await updateStep(tx, run.id, s.idx, { status: "failed", error: describeError(err), finishedAt: now });
-        await updateRun(tx, run.id, { status: "failed", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+        await this.stepUpdate(tx, run.id, s.idx, { status: "failed", error: describeError(err), finishedAt: now });
+        await this.runUpdate(tx, run.id, { status: "failed", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
         return {
           events: [
             { kind: "step.failed", actor: "belay", surface: "engine", step: s.name, data: { error: describeError(err) } },
@@ -226,7 +276,7 @@ export class Runner {
     }
     const stored = jsonRoundTrip(redact(output));
     await this.commit(run.id, async (tx, _r, now) => {
-      await updateStep(tx, run.id, s.idx, { status: "succeeded", output: stored, finishedAt: now });
+      await this.stepUpdate(tx, run.id, s.idx, { status: "succeeded", output: stored, finishedAt: now });
       const events: AuditInput[] = [{ kind: "step.succeeded", actor: "belay", surface: "engine", step: s.name, data: outputDigest(stored) }];
       if (def.kind === "notify") events.push({ kind: "notify.sent", actor: "belay", surface: "engine", step: s.name, data: { message: (stored as { message: string }).message } });
       return { events };
@@ -276,8 +326,8 @@ export class Runner {
     if (fresh.length === 0) return { ok: true, planHash: run.planHash };
     const plan = buildPlan(pb, run.params, previews);
     await this.commit(run.id, async (tx, _r, now) => {
-      for (const f of fresh) await updateStep(tx, run.id, f.idx, { preview: f.text, previewData: f.data });
-      await updateRun(tx, run.id, { planHash: plan.hash }, now);
+      for (const f of fresh) await this.stepUpdate(tx, run.id, f.idx, { preview: f.text, previewData: f.data });
+      await this.runUpdate(tx, run.id, { planHash: plan.hash }, now);
       return {
         events: fresh.map((f) => ({ kind: "step.previewed", actor: "belay", surface: "engine", step: f.name, data: { preview: f.text, planHash: plan.hash } })),
       };
@@ -299,7 +349,7 @@ export class Runner {
     }
     if (run.dryRun) {
       await this.commit(run.id, async (tx, _r, now) => {
-        await updateStep(tx, run.id, s.idx, { status: "previewed", finishedAt: now });
+        await this.stepUpdate(tx, run.id, s.idx, { status: "previewed", finishedAt: now });
         return { events: [] };
       });
       return "continue";
@@ -337,15 +387,15 @@ export class Runner {
       if (!got.ok) {
         const reason = `waiting for ${got.heldBy.target}, held by run ${got.heldBy.runId}`;
         await this.commit(run.id, async (tx, r, at) => {
-          await updateRun(tx, run.id, { status: "waiting", statusReason: reason, nextAt: new Date(at.getTime() + 1000), leaseOwner: null, leaseExpiresAt: null }, at);
+          await this.runUpdate(tx, run.id, { status: "waiting", statusReason: reason, nextAt: new Date(at.getTime() + 1000), leaseOwner: null, leaseExpiresAt: null }, at);
           return { events: r.statusReason === reason ? [] : [{ kind: "lock.waited", actor: "belay", surface: "engine", step: s.name, data: got.heldBy }] };
         });
         return "stop";
       }
     }
     await this.commit(run.id, async (tx, _r, at) => {
-      await updateStep(tx, run.id, s.idx, { status: "running", attempts: s.attempts + 1, startedAt: at, error: null });
-      await updateRun(tx, run.id, { statusReason: null }, at);
+      await this.stepUpdate(tx, run.id, s.idx, { status: "running", attempts: s.attempts + 1, startedAt: at, error: null });
+      await this.runUpdate(tx, run.id, { statusReason: null }, at);
       return {
         events: [{ kind: "step.started", actor: "belay", surface: "engine", step: s.name, data: { risk: def.risk, approvedBy: verdict.counted, planHash: previewed.planHash, locks: lockKeys, attempt: s.attempts + 1 } }],
       };
@@ -375,7 +425,7 @@ export class Runner {
     await this.phase("act.ran", run.id, s);
     const stored = jsonRoundTrip(redact(result));
     await this.commit(run.id, async (tx) => {
-      await updateStep(tx, run.id, s.idx, { status: "verifying", output: stored });
+      await this.stepUpdate(tx, run.id, s.idx, { status: "verifying", output: stored });
       return { events: [{ kind: "step.executed", actor: "belay", surface: "engine", step: s.name, data: outputDigest(stored) }] };
     });
     await this.phase("act.recorded", run.id, s);
@@ -393,7 +443,7 @@ export class Runner {
     }
     if (verdict.ok) {
       await this.commit(run.id, async (tx, _r, now) => {
-        await updateStep(tx, run.id, s.idx, { status: "succeeded", finishedAt: now });
+        await this.stepUpdate(tx, run.id, s.idx, { status: "succeeded", finishedAt: now });
         return {
           events: [
             { kind: "step.verified", actor: "belay", surface: "engine", step: s.name, data: { detail: verdict.detail } },
@@ -408,8 +458,8 @@ export class Runner {
     const detail = verdict.detail ?? "verify returned false";
     if (!def.rollback) {
       await this.commit(run.id, async (tx, _r, now) => {
-        await updateStep(tx, run.id, s.idx, { status: "failed", error: `verify failed: ${detail}`, finishedAt: now });
-        await updateRun(tx, run.id, { status: "failed", statusReason: `verify of ${s.name} failed (${detail}); the step is irreversible: ${def.irreversible}`, leaseOwner: null, leaseExpiresAt: null }, now);
+        await this.stepUpdate(tx, run.id, s.idx, { status: "failed", error: `verify failed: ${detail}`, finishedAt: now });
+        await this.runUpdate(tx, run.id, { status: "failed", statusReason: `verify of ${s.name} failed (${detail}); the step is irreversible: ${def.irreversible}`, leaseOwner: null, leaseExpiresAt: null }, now);
         return {
           events: [
             { kind: "step.verify_failed", actor: "belay", surface: "engine", step: s.name, data: { detail } },
@@ -421,15 +471,15 @@ export class Runner {
       return "stop";
     }
     await this.commit(run.id, async (tx) => {
-      await updateStep(tx, run.id, s.idx, { status: "rolling_back", error: `verify failed: ${detail}` });
+      await this.stepUpdate(tx, run.id, s.idx, { status: "rolling_back", error: `verify failed: ${detail}` });
       return { events: [{ kind: "step.verify_failed", actor: "belay", surface: "engine", step: s.name, data: { detail, rollingBack: true } }] };
     });
     try {
       await withTimeout(`rollback of ${s.name}`, def.timeoutMs, (signal) => def.rollback!({ ...makeContext(input, signal), result }));
     } catch (err) {
       await this.commit(run.id, async (tx, _r, now) => {
-        await updateStep(tx, run.id, s.idx, { status: "failed", error: `verify failed (${detail}); rollback failed: ${describeError(err)}`, finishedAt: now });
-        await updateRun(tx, run.id, { status: "failed", statusReason: `rollback of ${s.name} failed: ${describeError(err)}; check the target by hand`, leaseOwner: null, leaseExpiresAt: null }, now);
+        await this.stepUpdate(tx, run.id, s.idx, { status: "failed", error: `verify failed (${detail}); rollback failed: ${describeError(err)}`, finishedAt: now });
+        await this.runUpdate(tx, run.id, { status: "failed", statusReason: `rollback of ${s.name} failed: ${describeError(err)}; check the target by hand`, leaseOwner: null, leaseExpiresAt: null }, now);
         return {
           events: [
             { kind: "step.rollback_failed", actor: "belay", surface: "engine", step: s.name, data: { error: describeError(err) } },
@@ -441,8 +491,8 @@ export class Runner {
       return "stop";
     }
     await this.commit(run.id, async (tx, _r, now) => {
-      await updateStep(tx, run.id, s.idx, { status: "rolled_back", finishedAt: now });
-      await updateRun(tx, run.id, { status: "rolled_back", statusReason: `verify of ${s.name} failed (${detail}); rolled back`, leaseOwner: null, leaseExpiresAt: null }, now);
+      await this.stepUpdate(tx, run.id, s.idx, { status: "rolled_back", finishedAt: now });
+      await this.runUpdate(tx, run.id, { status: "rolled_back", statusReason: `verify of ${s.name} failed (${detail}); rolled back`, leaseOwner: null, leaseExpiresAt: null }, now);
       return {
         events: [
           { kind: "step.rolled_back", actor: "belay", surface: "engine", step: s.name, data: { detail } },
@@ -473,16 +523,16 @@ export class Runner {
   /** Parks the run: the step waits for humans, and the lease is given up. */
   private async block(run: RunRecord, s: StepRecord, stepStatus: StepRecord["status"], runStatus: RunStatus, reason: string, events: AuditInput | AuditInput[]): Promise<void> {
     await this.commit(run.id, async (tx, _r, now) => {
-      await updateStep(tx, run.id, s.idx, { status: stepStatus });
-      await updateRun(tx, run.id, { status: runStatus, statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+      await this.stepUpdate(tx, run.id, s.idx, { status: stepStatus });
+      await this.runUpdate(tx, run.id, { status: runStatus, statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
       return { events: Array.isArray(events) ? events : [events] };
     });
   }
 
   private async fail(run: RunRecord, s: StepRecord, reason: string): Promise<void> {
     await this.commit(run.id, async (tx, _r, now) => {
-      await updateStep(tx, run.id, s.idx, { status: "failed", error: reason, finishedAt: now });
-      await updateRun(tx, run.id, { status: "failed", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+      await this.stepUpdate(tx, run.id, s.idx, { status: "failed", error: reason, finishedAt: now });
+      await this.runUpdate(tx, run.id, { status: "failed", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
       return {
         events: [
           { kind: "step.failed", actor: "belay", surface: "engine", step: s.name, data: { error: reason } },
@@ -495,7 +545,7 @@ export class Runner {
   private async finish(run: RunRecord, status: RunStatus, reason: string | null, actor = "belay"): Promise<void> {
     const kind = status === "succeeded" ? "run.succeeded" : status === "previewed" ? "run.previewed" : status === "aborted" ? "run.aborted" : "run.failed";
     await this.commit(run.id, async (tx, _r, now) => {
-      await updateRun(tx, run.id, { status, statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+      await this.runUpdate(tx, run.id, { status, statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
       return { events: [{ kind, actor, surface: "engine", data: reason ? { reason } : {} }] };
     });
     await releaseTargetLocks(this.deps.db, run.id);
