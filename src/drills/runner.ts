@@ -228,6 +228,12 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     if (alertedAt) {
       const status = await deps.sendAlert(drillAlertPayload(drill, { drillRunId: id, target, status: "resolved", startsAt: injectedAt ?? started, endsAt: deps.clock() })).catch(() => 0);
       say("alert.resolved", `DRILL alert resolved: HTTP ${status}`);
+      // Give ingestion a moment to close the incident, so its review has an end.
+      for (let i = 0; i < 30 && obs.incidentId; i++) {
+        const r = await deps.db.query<{ status: string }>(`SELECT status FROM incidents WHERE id = $1`, [obs.incidentId]);
+        if (r.rows[0]?.status !== "open") break;
+        await new Promise((res) => setTimeout(res, 100));
+      }
     }
     probeStats = stats;
   }
