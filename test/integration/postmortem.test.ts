@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, expect, it } from "vitest";
 import { appendAudit, eventsForIncident } from "../../src/audit/chain.ts";
+import type { AuditKind } from "../../src/audit/events.ts";
 import { toTimeline } from "../../src/audit/timeline.ts";
 import { newId } from "../../src/ids.ts";
 import { buildPostmortem } from "../../src/postmortem/draft.ts";
@@ -54,7 +55,7 @@ it("the timeline is the incident's audit events, event by event; action items fo
     `INSERT INTO incident_alerts (source, fingerprint, incident_id, status, alert, first_seen_at, last_seen_at) VALUES ('alertmanager', 'fp-1', $1, 'firing', $2, $3, $3)`,
     [incidentId, JSON.stringify({ source: "alertmanager", fingerprint: "fp-1", status: "firing", title: "RedisOutOfConfiguredMaxmemory: OOM command not allowed", labels: {}, annotations: {} }), t0],
   );
-  const audit = (kind: string, actor: string, data: Record<string, unknown> = {}) =>
+  const audit = (kind: AuditKind, actor: string, data: Record<string, unknown> = {}) =>
     db.transaction((tx) => appendAudit(tx, [{ kind, actor, surface: "alertmanager", incidentId, data }], { now: clock.now(), newId: () => newId("evt") }));
   await audit("incident.opened", "belay", { failureMode: "redis-maxmemory" });
   await audit("alert.received", "alertmanager", { fingerprint: "fp-1" });
