@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, z } from "../src/sdk/index.ts";
 
 function deploymentOfPod(pod: string | undefined): string | undefined {
   const m = pod ? /^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$/.exec(pod) : null;
@@ -67,24 +67,7 @@ export default playbook({
       return { pod: p.name, logs: await targets.kube(params.kube).logs(params.namespace, p.name, { container: p.containers[0]?.name, tailLines: 200 }) };
     },
   })
-  .act("restart", {
-    description: "kubectl rollout restart: replaces pods one by one under the rollout strategy.",
-    risk: "low",
-    permissions: ["apps/deployments:patch"],
-    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
-    manual: ["kubectl -n {namespace} rollout restart deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=5m"],
-    preview: async ({ params, targets }) => {
-      const c = await targets.kube(params.kube).rolloutRestart(params.namespace, params.deployment, { dryRun: true });
-      return { summary: c.summary, diff: c.diff };
-    },
-    run: ({ params, targets }) => targets.kube(params.kube).rolloutRestart(params.namespace, params.deployment),
-    verifyTimeoutMs: 330_000,
-    verify: async ({ params, targets, signal }) => {
-      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
-      return { ok: s.done, detail: s.message };
-    },
-    irreversible: "a restart replaces pods with identical ones; there is nothing to undo",
-  })
+  .act("restart", rolloutRestartStep({ description: "kubectl rollout restart: replaces pods one by one under the rollout strategy.", irreversible: "a restart replaces pods with identical ones; there is nothing to undo" }))
   .notify("follow-up", {
     message: ({ params }) =>
       `Restarted ${params.namespace}/${params.deployment}. Take a thread/heap dump next time before restarting, and add a probe that exercises the real request path.`,

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, z } from "../src/sdk/index.ts";
 
 /** `api-7c9d6b5f4-x2x7k` -> `api`: a Deployment's pod carries its ReplicaSet hash and a suffix. */
 function deploymentOfPod(pod: string | undefined): string | undefined {
@@ -110,23 +110,8 @@ export default playbook({
       result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
   })
   .act("restart", {
-    description: "kubectl rollout restart: new pods, same revision.",
-    risk: "low",
-    permissions: ["apps/deployments:patch"],
+    ...rolloutRestartStep({ description: "kubectl rollout restart: new pods, same revision.", irreversible: "a restart replaces pods with identical ones; there is nothing to undo" }),
     when: ({ outputs }) => !outputs.rollout.beganWithRollout,
-    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
-    manual: ["kubectl -n {namespace} rollout restart deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=5m"],
-    preview: async ({ params, targets }) => {
-      const c = await targets.kube(params.kube).rolloutRestart(params.namespace, params.deployment, { dryRun: true });
-      return { summary: c.summary, diff: c.diff };
-    },
-    run: ({ params, targets }) => targets.kube(params.kube).rolloutRestart(params.namespace, params.deployment),
-    verifyTimeoutMs: 330_000,
-    verify: async ({ params, targets, signal }) => {
-      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
-      return { ok: s.done, detail: s.message };
-    },
-    irreversible: "a restart replaces pods with identical ones; there is nothing to undo",
   })
   .diagnose("after", {
     description: "Pods after the change: restarts should stop climbing.",

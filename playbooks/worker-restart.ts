@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, z } from "../src/sdk/index.ts";
 
 function deploymentOfPod(pod: string | undefined): string | undefined {
   const m = pod ? /^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$/.exec(pod) : null;
@@ -49,24 +49,7 @@ export default playbook({
       return out;
     },
   })
-  .act("restart", {
-    description: "kubectl rollout restart of the workers; jobs in flight are retried by the queue.",
-    risk: "low",
-    permissions: ["apps/deployments:patch"],
-    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
-    manual: ["kubectl -n {namespace} rollout restart deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=5m"],
-    preview: async ({ params, targets }) => {
-      const c = await targets.kube(params.kube).rolloutRestart(params.namespace, params.deployment, { dryRun: true });
-      return { summary: c.summary, diff: c.diff };
-    },
-    run: ({ params, targets }) => targets.kube(params.kube).rolloutRestart(params.namespace, params.deployment),
-    verifyTimeoutMs: 330_000,
-    verify: async ({ params, targets, signal }) => {
-      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
-      return { ok: s.done, detail: s.message };
-    },
-    irreversible: "a restart replaces worker pods with identical ones; there is nothing to undo",
-  })
+  .act("restart", rolloutRestartStep({ description: "kubectl rollout restart of the workers; jobs in flight are retried by the queue.", irreversible: "a restart replaces worker pods with identical ones; there is nothing to undo" }))
   .notify("summary", {
     message: ({ params }) => `Restarted ${params.namespace}/${params.deployment}. Watch the queue drain; if it stalls again, capture a thread dump first.`,
   });
