@@ -74,6 +74,8 @@ export function normaliseAlertmanagerAlert(a: AlertmanagerAlert, webhook: Pick<A
     endsAt: a.endsAt && !ZERO_TIME.test(a.endsAt) ? a.endsAt : null,
     groupKey: webhook.groupKey,
     externalId: a.fingerprint ?? null,
+    // belay's own game-day alerts carry belay_drill=<drill run>: never page anyone for them.
+    drill: labels.belay_drill !== undefined && labels.belay_drill !== "",
   });
 }
 
