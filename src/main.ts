@@ -10,6 +10,8 @@ import type { AnyPlaybook } from "./sdk/playbook.ts";
 import { createHttpServer, listen } from "./server/http.ts";
 import type { Integration } from "./surfaces.ts";
 import type { AuditEvent } from "./audit/events.ts";
+import type { DrillSession } from "./drills/launch.ts";
+import type { Drill } from "./sdk/drill.ts";
 import { Metrics } from "./server/metrics.ts";
 import type { Db } from "./store/driver.ts";
 import { openStore } from "./store/open.ts";
@@ -30,6 +32,8 @@ export interface Core {
   metrics: Metrics;
   /** Subscribe to committed audit events (surfaces re-render from these). */
   subscribe(fn: (events: readonly AuditEvent[]) => void): void;
+  /** Game-day drills, when `belay serve` opened a drill session (surfaces start them from here). */
+  drills?: { defs: ReadonlyMap<string, Drill>; session: DrillSession };
   /** Where notify steps deliver; surfaces add themselves. */
   addNotifier(fn: (run: { id: string; incidentId: string | null }, message: string) => Promise<void>): void;
   close(): Promise<void>;

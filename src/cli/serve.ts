@@ -15,12 +15,22 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   io.out(`belay listening on ${s.url}  (store: ${store}; ${s.core.playbooks.size} playbooks)`);
   io.out(`  GET ${s.url}/healthz  /readyz  /metrics`);
   for (const i of s.integrations) io.out(`  ${i.name}: ${i.status}`);
+  // Drills: undo whatever a stopped belay left injected, and let surfaces start drills.
+  const [{ loadDrills, drillsDirOf }, { openDrillSession }] = await Promise.all([import("../drills/registry.ts"), import("../drills/launch.ts")]);
+  const drills = await loadDrills(drillsDirOf(config.env.BELAY_PLAYBOOKS_DIR));
+  const session = await openDrillSession(s, drills);
+  s.core.drills = { defs: drills, session };
+  for (const r of session.recovered) {
+    io.out(`  [DRILL] ${r.drillRunId} (${r.drillId}) was left injected by a stopped belay: undid ${r.undone.join(", ") || "nothing"}${r.failed.length ? `; FAILED to undo ${r.failed.map((f) => f.name).join(", ")}: fix by hand` : ""}`);
+  }
+  io.out(`  Drills: ${drills.size} (belay drill list)${config.env.ALERTMANAGER_TOKEN ? "" : "; starting one from Slack needs ALERTMANAGER_TOKEN (its alert goes through that webhook)"}`);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once("SIGINT", stop);
     process.once("SIGTERM", stop);
   });
   io.out("shutting down: finishing steps in progress");
+  await session.close();
   await s.close();
   return 0;
 }
