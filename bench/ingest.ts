@@ -3,17 +3,20 @@
  * bare node:http server that only parses the JSON and answers 202 (the physical baseline).
  *
  * 10,000 Alertmanager alerts in 10 s across 20 groups (2,000 webhooks of 5 alerts, one every
- * 5 ms, open loop: a slow answer does not slow the sender). belay runs on a fresh database
- * on the machine's Postgres, with Slack and PagerDuty as stub servers on loopback. After the
- * storm it waits for the drain and triage to finish, then counts what was stored. Prints JSON.
+ * 5 ms, open loop: a slow answer does not slow the sender), sent from a worker thread so the
+ * sender never shares an event loop with the server it measures. belay runs on a fresh
+ * database on the machine's Postgres, with Slack and PagerDuty as stub servers on loopback.
+ * After the storm it waits for the drain and triage to finish, then counts what was stored.
+ * Prints JSON.
  */
 import { randomBytes } from "node:crypto";
 import { writeFileSync, rmSync } from "node:fs";
-import { Agent, createServer, request, type Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { performance } from "node:perf_hooks";
+import { Worker } from "node:worker_threads";
 import { loadConfig } from "../src/config.ts";
 import { serve } from "../src/main.ts";
 import { openPg } from "../src/store/pg.ts";
@@ -36,100 +39,125 @@ interface LoadResult {
   peakRssMb: number;
 }
 
-function payload(i: number, run: string): string {
-  const g = i % GROUPS;
-  const alerts = Array.from({ length: PER_REQUEST }, (_, k) => {
-    const n = i * PER_REQUEST + k;
+/**
+ * The load generator runs in a worker thread: its own event loop, as Alertmanager's would
+ * be, so what is measured is when the ack arrives, not when a thread shared with the server
+ * got round to reading it. Both servers are measured the same way. Open loop: one webhook
+ * every `intervalMs`, whatever the answers; each webhook's latency is from its send to the
+ * end of its answer.
+ */
+const CLIENT = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { Agent, request } = require("node:http");
+const { performance } = require("node:perf_hooks");
+const { url, token, requests, intervalMs, groups, perRequest, run } = workerData;
+
+function payload(i) {
+  const g = i % groups;
+  const alerts = Array.from({ length: perRequest }, (_, k) => {
+    const n = i * perRequest + k;
     return {
       status: "firing",
-      labels: { alertname: "KubePodCrashLooping", namespace: `storm-${g}`, pod: `api-${run}-${n}`, container: "api", severity: "critical", job: "kube-state-metrics" },
-      annotations: { summary: `Pod storm-${g}/api-${n} is crash looping`, description: "Pod is in waiting state (reason: CrashLoopBackOff)." },
+      labels: { alertname: "KubePodCrashLooping", namespace: "storm-" + g, pod: "api-" + run + "-" + n, container: "api", severity: "critical", job: "kube-state-metrics" },
+      annotations: { summary: "Pod storm-" + g + "/api-" + n + " is crash looping", description: "Pod is in waiting state (reason: CrashLoopBackOff)." },
       startsAt: new Date().toISOString(),
       endsAt: "0001-01-01T00:00:00Z",
       generatorURL: "http://prometheus-0:9090/graph?g0.expr=kube_pod_container_status_waiting_reason",
-      fingerprint: `${run}${n.toString(16).padStart(8, "0")}`,
+      fingerprint: run + n.toString(16).padStart(8, "0"),
     };
   });
   return JSON.stringify({
-    receiver: "belay\\-webhook",
+    receiver: "belay\\\\-webhook",
     status: "firing",
     alerts,
-    groupLabels: { alertname: "KubePodCrashLooping", namespace: `storm-${g}` },
-    commonLabels: { alertname: "KubePodCrashLooping", namespace: `storm-${g}`, severity: "critical" },
+    groupLabels: { alertname: "KubePodCrashLooping", namespace: "storm-" + g },
+    commonLabels: { alertname: "KubePodCrashLooping", namespace: "storm-" + g, severity: "critical" },
     commonAnnotations: {},
     externalURL: "http://alertmanager-0:9093",
     version: "4",
-    groupKey: `{}/{severity="critical"}:{alertname="KubePodCrashLooping", namespace="storm-${g}"}`,
+    groupKey: '{}/{severity="critical"}:{alertname="KubePodCrashLooping", namespace="storm-' + g + '"}',
     truncatedAlerts: 0,
   });
 }
+
+(async () => {
+  const target = new URL(url);
+  const agent = new Agent({ keepAlive: true, maxSockets: 128 });
+  const latencies = [];
+  const statuses = {};
+  let accepted = 0;
+  const started = performance.now();
+  let lastAck = started;
+  const sends = [];
+  for (let i = 0; i < requests; i++) {
+    const wait = started + i * intervalMs - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+    const body = payload(i);
+    sends.push(new Promise((resolve) => {
+      const t0 = performance.now();
+      const req = request(
+        { host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent,
+          headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: "Bearer " + token } },
+        (res) => {
+          res.resume();
+          res.on("end", () => {
+            const now = performance.now();
+            latencies.push(now - t0);
+            statuses[res.statusCode] = (statuses[res.statusCode] || 0) + 1;
+            if (res.statusCode === 202) {
+              accepted++;
+              lastAck = Math.max(lastAck, now);
+            }
+            resolve();
+          });
+        },
+      );
+      req.on("error", () => {
+        statuses.error = (statuses.error || 0) + 1;
+        resolve();
+      });
+      req.end(body);
+    }));
+  }
+  await Promise.all(sends);
+  agent.destroy();
+  parentPort.postMessage({ latencies, statuses, accepted, seconds: (lastAck - started) / 1000 });
+})();
+`;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]! * 100) / 100;
 }
 
-/** Sends the storm, open loop, and measures each answer's latency. */
+/** Sends the storm from a client thread, open loop, and measures each answer's latency. */
 async function storm(url: string): Promise<LoadResult> {
-  const target = new URL(url);
-  const agent = new Agent({ keepAlive: true, maxSockets: 128 });
-  const run = randomBytes(3).toString("hex");
   const requests = Math.ceil(ALERTS / PER_REQUEST);
-  const intervalMs = (SECONDS * 1000) / requests;
-  const latencies: number[] = [];
-  const statuses: Record<string, number> = {};
-  let acceptedAlerts = 0;
-  let acceptedRequests = 0;
+  const workerData = { url, token: TOKEN, requests, intervalMs: (SECONDS * 1000) / requests, groups: GROUPS, perRequest: PER_REQUEST, run: randomBytes(3).toString("hex") };
+  // RSS is the whole process's (the client thread's included), sampled on this thread.
   let peakRss = process.memoryUsage().rss;
   const sampler = setInterval(() => (peakRss = Math.max(peakRss, process.memoryUsage().rss)), 20);
-  const started = performance.now();
-  let lastAck = started;
-  const sends: Promise<void>[] = [];
-  for (let i = 0; i < requests; i++) {
-    const due = started + i * intervalMs;
-    const wait = due - performance.now();
-    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    const body = payload(i, run);
-    sends.push(
-      new Promise<void>((resolve) => {
-        const t0 = performance.now();
-        const req = request(
-          { host: target.hostname, port: target.port, path: target.pathname, method: "POST", agent, headers: { "content-type": "application/json", "content-length": Buffer.byteLength(body), authorization: `Bearer ${TOKEN}` } },
-          (res) => {
-            res.resume();
-            res.on("end", () => {
-              const now = performance.now();
-              latencies.push(now - t0);
-              statuses[res.statusCode!] = (statuses[res.statusCode!] ?? 0) + 1;
-              if (res.statusCode === 202) {
-                acceptedRequests++;
-                acceptedAlerts += PER_REQUEST;
-                lastAck = Math.max(lastAck, now);
-              }
-              resolve();
-            });
-          },
-        );
-        req.on("error", () => {
-          statuses.error = (statuses.error ?? 0) + 1;
-          resolve();
-        });
-        req.end(body);
-      }),
-    );
+  const client = new Worker(CLIENT, { eval: true, workerData });
+  let out: { latencies: number[]; statuses: Record<string, number>; accepted: number; seconds: number };
+  try {
+    out = await new Promise((resolve, reject) => {
+      client.once("message", resolve);
+      client.once("error", reject);
+      client.once("exit", (code) => reject(new Error(`the load client exited (${code}) before reporting`)));
+    });
+  } finally {
+    clearInterval(sampler);
+    await client.terminate();
   }
-  await Promise.all(sends);
-  clearInterval(sampler);
-  agent.destroy();
-  const seconds = (lastAck - started) / 1000;
-  latencies.sort((a, b) => a - b);
+  const latencies = out.latencies.sort((a, b) => a - b);
+  const acceptedAlerts = out.accepted * PER_REQUEST;
   return {
     requests,
-    acceptedRequests,
+    acceptedRequests: out.accepted,
     acceptedAlerts,
-    statuses,
-    seconds: Math.round(seconds * 100) / 100,
-    alertsPerSecond: Math.round(acceptedAlerts / seconds),
+    statuses: out.statuses,
+    seconds: Math.round(out.seconds * 100) / 100,
+    alertsPerSecond: Math.round(acceptedAlerts / out.seconds),
     ackMs: { p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: percentile(latencies, 100) },
     peakRssMb: Math.round(peakRss / 1048576),
   };
