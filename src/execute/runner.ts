@@ -206,7 +206,15 @@ export class Runner {
       return "stop";
     }
     const def = state.pb.steps[next.idx]!;
-    if (def.when && !def.when({ params: state.params, outputs: state.outputs })) {
+    let skip = false;
+    try {
+      skip = def.when !== null && !def.when({ params: state.params, outputs: state.outputs });
+    } catch (err) {
+      // A condition that throws is a playbook bug: the run stops here, saying so.
+      await this.fail(run, next, `the when condition of ${next.name} failed: ${describeError(err)}`);
+      return "stop";
+    }
+    if (skip) {
       await this.commit(run.id, async (tx, _r, now) => {
         await this.stepUpdate(tx, run.id, next.idx, { status: "skipped", finishedAt: now });
         return { events: [{ kind: "step.skipped", actor: "belay", surface: "engine", step: next.name, data: { reason: "its when condition is false" } }] };
@@ -381,7 +389,13 @@ export class Runner {
       await this.block(run, s, "awaiting_approval", "awaiting_approval", `step ${s.name} (${def.risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}`, events);
       return "stop";
     }
-    const lockKeys = def.locks ? [...def.locks({ params: state.params, outputs: state.outputs })] : [];
+    let lockKeys: string[];
+    try {
+      lockKeys = def.locks ? [...def.locks({ params: state.params, outputs: state.outputs })] : [];
+    } catch (err) {
+      await this.fail(run, s, `the locks of ${s.name} could not be computed: ${describeError(err)}`);
+      return "stop";
+    }
     if (lockKeys.length > 0) {
       const got = await this.takeLocks(run, lockKeys);
       if (!got.ok) {

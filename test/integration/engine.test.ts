@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyChain, eventsForRun } from "../../src/audit/chain.ts";
-import { fakeService, servicePlaybook, slowPlaybook } from "../fixtures/playbooks.ts";
+import { brokenWhenPlaybook, fakeService, servicePlaybook, slowPlaybook } from "../fixtures/playbooks.ts";
 import { alice, bob, carol, manualClock, testEngine } from "../helpers/engine.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 
@@ -16,7 +16,7 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
   function setup(extra: Parameters<typeof testEngine>[0]["policy"] = {}) {
     const svc = fakeService();
     const clock = manualClock(new Date());
-    const { engine, events } = testEngine({ db: store.db, playbooks: [servicePlaybook(svc), slowPlaybook], clock: clock.now, policy: extra });
+    const { engine, events } = testEngine({ db: store.db, playbooks: [servicePlaybook(svc), slowPlaybook, brokenWhenPlaybook], clock: clock.now, policy: extra });
     return { svc, clock, engine, events };
   }
 
@@ -227,6 +227,15 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     expect(JSON.stringify((await store.db.query("SELECT * FROM runs WHERE id = $1", [runId])).rows)).not.toContain("hunter2");
   });
 
+  it("fails the run, saying why, when a step's condition throws", async () => {
+    const { engine } = setup();
+    const { runId } = await engine.propose({ playbookId: "broken-when", params: {}, requestedBy: "alice", surface: "cli" });
+    const view = await engine.drive(runId);
+    expect(view.run.status).toBe("failed");
+    expect(view.run.statusReason).toMatch(/^the when condition of after failed: Cannot read properties of undefined/);
+    expect(view.steps.map((s) => s.status)).toEqual(["skipped", "failed"]);
+  });
+
   it("a dry run runs diagnostics and shows previews but changes nothing", async () => {
     const { svc, engine } = setup();
     const { runId } = await engine.propose({ playbookId: "fix-service", params: {}, requestedBy: "alice", surface: "cli", dryRun: true });
@@ -241,7 +250,7 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     await expect(engine.propose({ playbookId: "fix-service", params: { limit: 0, name: 5, nope: 1 }, requestedBy: "alice", surface: "cli" })).rejects.toThrow(
       /invalid params for fix-service:\n {2}nope: unknown param.*\n {2}name: .*\n {2}limit: /s,
     );
-    await expect(engine.propose({ playbookId: "nope", params: {}, requestedBy: "alice", surface: "cli" })).rejects.toThrow(/no playbook "nope"; known playbooks: fix-service, slow/);
+    await expect(engine.propose({ playbookId: "nope", params: {}, requestedBy: "alice", surface: "cli" })).rejects.toThrow(/no playbook "nope"; known playbooks: broken-when, fix-service, slow/);
   });
 
   it("the database refuses to change or delete audit events", async () => {
