@@ -95,11 +95,19 @@ export async function getToken(db: Queryable, token: string): Promise<ActionToke
   return r.rows[0] ? toToken(r.rows[0]) : null;
 }
 
-/** Records that this user used this token. False when they already had: a replay or a second click. */
-export async function claimTokenUse(db: Queryable, token: string, userId: string, now: Date): Promise<boolean> {
+/**
+ * Records that this user used this token. False when they already had: a replay or a second
+ * click. With `renewableBefore`, a use made before that time is taken again (an approval
+ * given then has expired, and the engine lets the same person give it again).
+ */
+export async function claimTokenUse(db: Queryable, token: string, userId: string, now: Date, renewableBefore: Date | null = null): Promise<boolean> {
+  // The conflict row is locked and the WHERE re-checked under the lock: of two simultaneous
+  // clicks, only one sees the old use and takes it.
   const r = await db.query(
-    `INSERT INTO slack_action_uses (token, user_id, used_at) VALUES ($1, $2, $3) ON CONFLICT (token, user_id) DO NOTHING`,
-    [token, userId, now],
+    `INSERT INTO slack_action_uses (token, user_id, used_at) VALUES ($1, $2, $3)
+     ON CONFLICT (token, user_id) DO UPDATE SET used_at = EXCLUDED.used_at
+       WHERE $4::timestamptz IS NOT NULL AND slack_action_uses.used_at <= $4::timestamptz`,
+    [token, userId, now, renewableBefore],
   );
   return r.rowCount > 0;
 }

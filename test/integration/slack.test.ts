@@ -413,6 +413,26 @@ describe("expiry", () => {
     await h.command(`abort ${runId}`, "UALICE");
     await eventually(async () => (await runStatus(runId)) === "aborted");
   });
+
+  it("an approval that expired can be given again by the same person, with the same button", async () => {
+    const { runId, ts } = await propose("run cache-fix replicas=3", "UALICE");
+    await h.click(approveButton(ts), "UBOB", "belay.approve.1");
+    await eventually(() => textOf(slack.latest(ts)).includes(":raised_hand: *3. restart-writer*"));
+    const high = approveButton(ts);
+    await h.click(high, "UBOB", "belay.approve.2");
+    await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
+    clock.advance(11 * 60_000); // Bob's approval has expired; the button (an hour) has not
+    slack.clear();
+    await h.click(high, "UBOB", "belay.approve.2");
+    await eventually(async () => (await getApprovals(store.db, runId, 2)).some((a) => a.actor === "UBOB" && a.expiresAt > clock.now()));
+    await h.settled();
+    expect(ephemerals()).toEqual([]);
+    expect(textOf(slack.latest(ts))).toMatch(/Approved by <@UBOB> at \d\d:\d\d UTC · 1 of 2 approvals/);
+    // Bob's renewed approval counts: Carol's makes two and the step runs.
+    await h.click(high, "UCAROL", "belay.approve.2");
+    await eventually(async () => (await runStatus(runId)) === "succeeded");
+    expect(state.restarts).toBe(1);
+  });
 });
 
 describe("Slack failing", () => {
@@ -450,7 +470,8 @@ describe("Slack failing", () => {
     slack.fail("chat.postMessage", { status: 500 }, { status: 429, headers: { "retry-after": "1" } });
     await h.command("run ping");
     await eventually(() => slack.posted().length === 1, 8_000);
-    const runId = (await listRuns(store.db, { limit: 1 }))[0]!.id;
+    // From the message, not the newest run: the expiry tests moved their clock into the future.
+    const runId = /Run `(run_[a-z0-9]+)`/.exec(textOf(slack.posted()[0]))![1]!;
     await eventually(async () => (await runStatus(runId)) === "succeeded");
     await h.settled();
     const ts = slack.posted()[0]!.ts;
