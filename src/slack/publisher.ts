@@ -7,10 +7,16 @@ export interface MessageBody {
   text: string;
   blocks: readonly unknown[];
   /**
-   * Render again after this long even if no event arrives (a run still moving: not every
-   * state change is an audit event, and another replica may be the one moving it).
+   * Render again after this long even if no event arrives: what the message shows changes
+   * with time alone (an approval lapsing). State changes arrive as audit events.
    */
   recheckMs?: number;
+  /**
+   * Nothing more will change this message but a new event (a finished run, a note): once it
+   * is written the publisher forgets the key, so a long-lived process does not keep every
+   * message it ever wrote. A later refresh finds it in the store again.
+   */
+  final?: boolean;
 }
 
 /** The two Web API writes the publisher makes. */
@@ -28,9 +34,14 @@ export interface PublisherOptions {
   /** Backoff after a 5xx or a network error: base doubling up to max. Never given up. */
   backoffBaseMs: number;
   backoffMaxMs: number;
+  /**
+   * How long a final message (a finished run, a note) is remembered after its last write: a
+   * late event for it within this time re-renders it without sending an identical update.
+   */
+  forgetAfterMs: number;
 }
 
-export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { paceMs: 1_000, updatesPerMinute: 50, updateBurst: 10, backoffBaseMs: 1_000, backoffMaxMs: 60_000 };
+export const DEFAULT_PUBLISHER_OPTIONS: PublisherOptions = { paceMs: 1_000, updatesPerMinute: 50, updateBurst: 10, backoffBaseMs: 1_000, backoffMaxMs: 60_000, forgetAfterMs: 60_000 };
 
 interface Entry {
   key: string;
@@ -43,6 +54,10 @@ interface Entry {
   lastSent: string | null;
   recheck: NodeJS.Timeout | null;
   failures: number;
+  /** The last write made the message final and its ts is in the store: nothing to keep. */
+  forgettable: boolean;
+  /** When it became forgettable (null while it is not). */
+  doneAt: number | null;
   waiters: ((ts: string | null) => void)[];
 }
 
@@ -139,13 +154,15 @@ export class Publisher {
   private entry(key: string, channel: string): Entry {
     let e = this.entries.get(key);
     if (!e) {
-      e = { key, channel, owner: false, ts: null, lastSent: null, recheck: null, failures: 0, waiters: [] };
+      e = { key, channel, owner: false, ts: null, lastSent: null, recheck: null, failures: 0, forgettable: false, doneAt: null, waiters: [] };
       this.entries.set(key, e);
     }
     return e;
   }
 
   private enqueue(entry: Entry): void {
+    entry.doneAt = null;
+    this.sweep(false);
     let lane = this.lanes.get(entry.channel);
     if (!lane) {
       lane = { queue: new Set(), running: false, nextAt: 0 };
@@ -165,7 +182,10 @@ export class Publisher {
         const key = lane.queue.values().next().value as string;
         lane.queue.delete(key);
         const entry = this.entries.get(key)!;
+        entry.forgettable = false;
         const delay = await this.send(entry);
+        // Queued again while it was being written (a new event): it stays for that write.
+        entry.doneAt = delay === null && entry.forgettable && !lane.queue.has(key) && entry.waiters.length === 0 ? this.now() : null;
         if (delay !== null) {
           // Put it back at the head: it keeps its turn, and the whole channel waits.
           lane.queue = new Set([key, ...lane.queue]);
@@ -194,20 +214,33 @@ export class Publisher {
       return this.backoff(entry, err, "rendering a Slack message failed");
     }
     const ts = row?.ts ?? entry.ts;
-    if (!row || !body) return this.done(entry, ts);
+    if (!row || !body) {
+      entry.forgettable = entry.ts === null || row?.ts === entry.ts;
+      return this.done(entry, ts);
+    }
     this.scheduleRecheck(entry, body.recheckMs);
+    // Forgotten only when the store has the ts: this process's copy of it is then not needed.
+    entry.forgettable = body.final === true && row.ts !== null;
     const payload = JSON.stringify([body.text, body.blocks]);
     if (ts && payload === entry.lastSent) return this.done(entry, ts);
-    if (!ts && !entry.owner) return this.done(entry, null); // another process posts it
+    if (!ts && !entry.owner) {
+      entry.forgettable = true; // another process posts it and keeps it
+      return this.done(entry, null);
+    }
     try {
       if (!ts) {
         const posted = await this.deps.api.post(row.channel, row.threadTs, body);
         entry.ts = posted.ts;
         entry.lastSent = payload;
         // The message exists now: from here on only updates, even if recording the ts fails.
-        await setMessageTs(this.deps.db, row.key, posted.ts, this.deps.clock()).catch((err) =>
-          this.deps.logger.error({ err, key: row.key }, "recording a posted Slack message failed; this process keeps updating it"),
+        const recorded = await setMessageTs(this.deps.db, row.key, posted.ts, this.deps.clock()).then(
+          () => true,
+          (err) => {
+            this.deps.logger.error({ err, key: row.key }, "recording a posted Slack message failed; this process keeps updating it");
+            return false;
+          },
         );
+        entry.forgettable = body.final === true && recorded;
         return this.done(entry, posted.ts);
       }
       await this.takeUpdateToken();
@@ -223,6 +256,26 @@ export class Publisher {
       if (kind.transient) return this.backoff(entry, err, "a Slack message write failed; retrying");
       this.deps.logger.error({ key: entry.key, err, code: kind.code }, "Slack refused a message write; it will not be retried");
       return this.done(entry, ts);
+    }
+  }
+
+  /** How many messages this process is keeping state for (final ones are forgotten after `forgetAfterMs`). */
+  get tracked(): number {
+    this.sweep(true);
+    return this.entries.size;
+  }
+
+  private lastSweep = 0;
+
+  /** Forgets final messages written more than `forgetAfterMs` ago (at most twice per that time unless forced). */
+  private sweep(force: boolean): void {
+    const now = this.now();
+    if (!force && now - this.lastSweep < this.opts.forgetAfterMs / 2) return;
+    this.lastSweep = now;
+    for (const e of this.entries.values()) {
+      if (e.doneAt === null || now - e.doneAt < this.opts.forgetAfterMs) continue;
+      if (e.recheck) clearTimeout(e.recheck);
+      this.entries.delete(e.key);
     }
   }
 

@@ -8,6 +8,21 @@ import type { ActionTokens } from "./tokens.ts";
 import { buttonKey, buttonsFor, renderRunMessage, type RunContext } from "./blocks/run.ts";
 import { renderIncidentMessage, type IncidentContext } from "./blocks/incident.ts";
 import { section } from "./blocks/text.ts";
+import { TERMINAL_RUN_STATUSES } from "../store/runs.ts";
+import type { RunView } from "../execute/engine.ts";
+
+/** Milliseconds until the first live approval of a step waiting on people lapses; null when none will. */
+export function nextLapse(view: RunView, now: Date): number | null {
+  const waiting = new Set(view.steps.filter((s) => s.status === "awaiting_approval").map((s) => s.idx));
+  let first: number | null = null;
+  for (const a of view.approvals) {
+    if (!waiting.has(a.stepIdx) || a.planHash !== view.run.planHash) continue;
+    const ms = a.expiresAt.getTime() - now.getTime();
+    if (ms > 0 && (first === null || ms < first)) first = ms;
+  }
+  // A timer fires a moment after the lapse, so the render sees it lapsed.
+  return first === null ? null : first + 50;
+}
 
 /** Renders any message belay owns from the store, by its key's kind. */
 export function messageRenderer(deps: {
@@ -16,8 +31,6 @@ export function messageRenderer(deps: {
   policy: ApprovalPolicy;
   clock: () => Date;
   hasExternal: (action: string) => boolean;
-  /** How soon a message of a run that is still moving is rendered again. */
-  recheckMs: number;
 }): (row: SlackMessageRow) => Promise<MessageBody | null> {
   return async (row) => {
     const [kind] = row.key.split(":");
@@ -30,9 +43,13 @@ export function messageRenderer(deps: {
       const events = await eventsForRun(deps.engine.deps.db, row.runId);
       const tokens = new Map<string, string>();
       for (const b of buttonsFor(view)) tokens.set(buttonKey(b.action, b.stepIdx), await deps.tokens.issue(b));
-      const body = renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now: deps.clock(), tokens });
-      const moving = ["pending", "running", "waiting"].includes(view.run.status);
-      return moving ? { ...body, recheckMs: deps.recheckMs } : body;
+      const now = deps.clock();
+      const body = renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now, tokens });
+      if (TERMINAL_RUN_STATUSES.includes(view.run.status)) return { ...body, final: true };
+      // Every change of state is an audit event, but an approval lapses with no event: the
+      // message is rendered again then, so it never counts an approval that no longer does.
+      const lapse = nextLapse(view, now);
+      return lapse === null ? body : { ...body, recheckMs: lapse };
     }
     if (kind === "incident") {
       const ctx = row.context as unknown as IncidentContext;
@@ -40,11 +57,12 @@ export function messageRenderer(deps: {
         ctx.incident.pagerdutyIncidentId && !ctx.resolved && deps.hasExternal("pagerduty.acknowledge")
           ? await deps.tokens.issue({ action: "pagerduty.acknowledge", incidentId: ctx.incident.id })
           : null;
-      return renderIncidentMessage(ctx, { ackToken });
+      const body = renderIncidentMessage(ctx, { ackToken });
+      return ctx.resolved ? { ...body, final: true } : body;
     }
     if (kind === "note") {
       const text = String(row.context.text ?? "");
-      return { text, blocks: [section(text)] };
+      return { text, blocks: [section(text)], final: true };
     }
     return null;
   };

@@ -45,6 +45,24 @@ export async function messagesForRuns(db: Queryable, runIds: readonly string[]):
   return r.rows.map(toMessage);
 }
 
+/** The newest audit event's seq (0 for an empty log). */
+export async function lastAuditSeq(db: Queryable): Promise<number> {
+  const r = await db.query(`SELECT coalesce(max(seq), 0)::int8 AS seq FROM audit_events`);
+  return Number(r.rows[0]?.seq ?? 0);
+}
+
+/** Runs with audit events after `seq`: each run's newest seq and whether it has finished. */
+export async function runsChangedSince(db: Queryable, seq: number): Promise<{ runId: string; seq: number; finished: boolean }[]> {
+  // A range scan of the primary key: appends take turns on the chain's head, so seq order is commit order.
+  const r = await db.query(
+    `SELECT run_id, max(seq)::int8 AS seq,
+            bool_or(kind IN ('run.succeeded', 'run.failed', 'run.rolled_back', 'run.aborted', 'run.previewed')) AS finished
+       FROM audit_events WHERE seq > $1 AND run_id IS NOT NULL GROUP BY run_id`,
+    [seq],
+  );
+  return r.rows.map((x: Record<string, any>) => ({ runId: x.run_id, seq: Number(x.seq), finished: x.finished === true }));
+}
+
 /** What a button acts on. The button itself carries only `token`. */
 export interface ActionTokenRow {
   token: string;

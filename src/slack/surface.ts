@@ -11,7 +11,7 @@ import type { ExternalActionHandler, SlackContext, SlackSettings } from "./conte
 import { classifySlackError } from "./errors.ts";
 import { Publisher, type PublisherOptions } from "./publisher.ts";
 import { messageRenderer } from "./render.ts";
-import { messagesForRuns } from "./store.ts";
+import { lastAuditSeq, messagesForRuns, runsChangedSince } from "./store.ts";
 import { ActionTokens } from "./tokens.ts";
 import { policyGroupNames, UserGroups } from "./usergroups.ts";
 import { boltLogger, chatApi, userGroupApi } from "./web.ts";
@@ -19,6 +19,9 @@ import { registerButtons } from "./handlers/buttons.ts";
 import { registerCommands } from "./handlers/commands.ts";
 import { registerModal } from "./handlers/modal.ts";
 import { slackNotifier } from "./notifier.ts";
+
+/** Events after which a run's message changes no more on its own. */
+const FINISHING: ReadonlySet<string> = new Set(["run.succeeded", "run.failed", "run.rolled_back", "run.aborted", "run.previewed"]);
 
 export interface SlackSurfaceDeps {
   engine: Engine;
@@ -30,8 +33,10 @@ export interface SlackSurfaceDeps {
   publisher?: Partial<PublisherOptions>;
   /** Handed-on work run at once (default 4). */
   backgroundConcurrency?: number;
-  /** How soon the message of a run still moving is rendered again without an event (default 2 s). */
-  recheckMs?: number;
+  /** How often the audit log is read for changes other processes made (default 2 s). */
+  tailMs?: number;
+  /** How long a finished run is remembered (default 60 s): late events for it re-render nothing twice. */
+  forgetAfterMs?: number;
   /** Buttons other surfaces own, by action (`pagerduty.acknowledge`). */
   actions?: Record<string, ExternalActionHandler>;
 }
@@ -50,8 +55,14 @@ export class SlackSurface {
   /** Work handed on by handlers, waiting for a slot: acks never queue behind it. */
   private readonly queue: (() => void)[] = [];
   private running = 0;
-  private readonly runMessages = new Map<string, { key: string; channel: string }>();
+  /** Runs with a message; `seq` is the last event re-rendered for; `doneAt` when the run finished. */
+  private readonly runMessages = new Map<string, { key: string; channel: string; seq: number; doneAt: number | null }>();
+  /** Runs found to have no message, and until when that answer is trusted. */
   private readonly noMessage = new Map<string, number>();
+  /** The audit log has been read for other processes' changes up to here (null: not yet). */
+  private tailSeq: number | null = null;
+  private tailTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
   private ready = false;
   private startError: string | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
@@ -88,7 +99,7 @@ export class SlackSurface {
       api: chatApi(web),
       logger,
       clock: () => new Date(),
-      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a), recheckMs: deps.recheckMs ?? 2_000 }),
+      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a) }),
       ...(deps.publisher ? { options: deps.publisher } : {}),
     });
     const usergroups = new UserGroups({
@@ -115,7 +126,7 @@ export class SlackSurface {
       background: (label, fn) => this.background(label, fn),
       showRun: async (runId, where, context) => {
         const key = `run:${runId}`;
-        this.runMessages.set(runId, { key, channel: where.channel });
+        if (!this.runMessages.has(runId)) this.runMessages.set(runId, { key, channel: where.channel, seq: 0, doneAt: null });
         await publisher.show({ key, channel: where.channel, threadTs: where.threadTs, runId, context: context as Record<string, unknown> });
       },
     };
@@ -157,6 +168,7 @@ export class SlackSurface {
       if (!this.receiver) await this.app.start();
       this.ready = true;
       this.startError = null;
+      if (!this.tailTimer) this.scheduleTail();
     } catch (err) {
       const kind = classifySlackError(err);
       this.startError = kind.code;
@@ -171,7 +183,9 @@ export class SlackSurface {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.tailTimer) clearTimeout(this.tailTimer);
     await this.settled();
     await this.ctx.publisher.stop();
     if (!this.receiver && this.ready) await this.app.stop();
@@ -213,24 +227,81 @@ export class SlackSurface {
 
   /** Committed audit events: re-render the messages that show these runs (coalesced by the publisher). */
   onEvents(events: readonly AuditEvent[]): void {
-    const runIds = [...new Set(events.map((e) => e.runId).filter((r): r is string => r !== null))];
+    const last = new Map<string, { seq: number; finished: boolean }>();
+    for (const e of events) {
+      if (e.runId === null) continue;
+      const prev = last.get(e.runId);
+      last.set(e.runId, { seq: Math.max(prev?.seq ?? 0, e.seq), finished: (prev?.finished ?? false) || FINISHING.has(e.kind) });
+    }
+    this.refreshRuns(last);
+  }
+
+  /** What this surface keeps in memory about runs and messages (finished ones are let go). */
+  tracked(): { runs: number; messages: number } {
+    this.sweep(Date.now());
+    return { runs: this.runMessages.size + this.noMessage.size, messages: this.ctx.publisher.tracked };
+  }
+
+  private refreshRuns(runs: ReadonlyMap<string, { seq: number; finished: boolean }>): void {
     const unknown: string[] = [];
     const now = Date.now();
-    for (const id of runIds) {
+    this.sweep(now);
+    for (const [id, { seq, finished }] of runs) {
       const known = this.runMessages.get(id);
-      if (known) this.ctx.publisher.refresh(known);
-      else if ((this.noMessage.get(id) ?? 0) < now) unknown.push(id);
+      if (known) {
+        if (finished) known.doneAt ??= now;
+        if (seq <= known.seq) continue; // already re-rendered for these events
+        known.seq = seq;
+        this.ctx.publisher.refresh(known);
+      } else if (!this.noMessage.has(id)) unknown.push(id);
     }
     if (unknown.length === 0) return;
     // Runs this process has not shown: another replica (or an earlier life of this one) may have.
     this.background("finding Slack messages for runs", async () => {
       const found = await messagesForRuns(this.ctx.db, unknown);
       for (const m of found) {
-        this.runMessages.set(m.runId!, { key: m.key, channel: m.channel });
+        const r = runs.get(m.runId!)!;
+        this.runMessages.set(m.runId!, { key: m.key, channel: m.channel, seq: r.seq, doneAt: r.finished ? Date.now() : null });
         this.ctx.publisher.refresh(m);
       }
       for (const id of unknown) if (!found.some((m) => m.runId === id)) this.noMessage.set(id, Date.now() + 5_000);
     });
+  }
+
+  /** Lets go of runs that finished a while ago and of stale "no message" answers: a later event finds them in the store. */
+  private sweep(now: number): void {
+    const keep = this.deps.forgetAfterMs ?? 60_000;
+    for (const [id, until] of this.noMessage) if (until < now) this.noMessage.delete(id);
+    for (const [id, r] of this.runMessages) if (r.doneAt !== null && now - r.doneAt >= keep) this.runMessages.delete(id);
+  }
+
+  /**
+   * Other processes change runs too (`belay approve`/`abort` in a terminal while Slack is
+   * down, another replica working a run): their events never reach `onEvents`, so the
+   * audit log is read for them, one query per tick however many runs there are.
+   */
+  private scheduleTail(): void {
+    if (this.stopped) return;
+    this.tailTimer = setTimeout(() => {
+      void this.readTail().finally(() => this.scheduleTail());
+    }, this.deps.tailMs ?? 2_000);
+    this.tailTimer.unref();
+  }
+
+  private async readTail(): Promise<void> {
+    try {
+      if (this.tailSeq === null) {
+        // Changes from before this process started are not replayed; from here on, none is missed.
+        this.tailSeq = await lastAuditSeq(this.ctx.db);
+        return;
+      }
+      const changed = await runsChangedSince(this.ctx.db, this.tailSeq ?? 0);
+      if (changed.length === 0) return;
+      this.tailSeq = Math.max(this.tailSeq ?? 0, ...changed.map((c) => c.seq));
+      this.refreshRuns(new Map(changed.map((c) => [c.runId, { seq: c.seq, finished: c.finished }])));
+    } catch (err) {
+      this.deps.logger.warn({ err }, "reading the audit log for other processes' changes failed; trying again");
+    }
   }
 
   registerAction(action: string, handler: ExternalActionHandler): void {

@@ -192,8 +192,9 @@ export async function startSlack(opts: {
       ...opts.settings,
     },
     clientOptions: { retryConfig: { retries: 0 } },
-    publisher: { paceMs: 5, backoffBaseMs: 20, backoffMaxMs: 200, ...opts.publisher },
-    recheckMs: 100,
+    publisher: { paceMs: 5, backoffBaseMs: 20, backoffMaxMs: 200, forgetAfterMs: 300, ...opts.publisher },
+    tailMs: 100,
+    forgetAfterMs: 300,
   });
   await surface.start();
   const server: Server = createHttpServer({ routes: surface.routes, metrics: new Metrics(), logger: silentLogger, ready: async () => ({ ok: true, detail: "" }) });

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventsForRun } from "../../src/audit/chain.ts";
 import { getApprovals, getRun, listRuns } from "../../src/store/runs.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
-import { manualClock } from "../helpers/engine.ts";
+import { manualClock, testEngine } from "../helpers/engine.ts";
 import {
   buttonValue,
   cachePlaybook,
@@ -481,6 +481,32 @@ describe("Slack failing", () => {
     // The notify step went into the run's thread.
     await eventually(() => slack.posted().some((p) => p.thread_ts === ts));
     expect(slack.posted().find((p) => p.thread_ts === ts)!.text).toBe(`:speech_balloon: \`${runId}\`: all quiet`);
+    // Every run this surface showed has finished: once the harness's 300 ms have passed it keeps nothing about them.
+    await h.settled();
+    await new Promise((r) => setTimeout(r, 350));
+    expect(h.surface.tracked()).toEqual({ runs: 0, messages: 0 });
+  });
+});
+
+describe("another process changing runs (belay abort in a terminal, another replica)", () => {
+  beforeAll(async () => {
+    slack = fakeSlackApi();
+    h = await startSlack({ db: store.db, playbooks: playbooks() });
+  });
+  afterAll(async () => {
+    await h.close();
+    slack.done();
+  });
+
+  it("a run aborted by another process is shown aborted, without its buttons", async () => {
+    const { runId, ts } = await propose("run cache-fix replicas=3");
+    // Its own engine: its events never reach this surface's onEvents, as with `belay abort` in a terminal.
+    const { engine: other } = testEngine({ db: store.db, playbooks: playbooks() });
+    const r = await other.decide({ kind: "abort", runId, actor: { id: "UBOB", surface: "cli" }, reason: "Slack was down" });
+    expect(r.accepted).toBe(true);
+    await eventually(() => textOf(slack.latest(ts)).includes(":no_entry: *aborted*"));
+    expect(buttonValue(slack.latest(ts)!.blocks, "belay.")).toBeUndefined();
+    expect(slack.of("chat.postMessage")).toHaveLength(1);
   });
 });
 
