@@ -15,7 +15,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { performance } from "node:perf_hooks";
+import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
 import { loadConfig } from "../src/config.ts";
 import { serve } from "../src/main.ts";
@@ -124,6 +124,8 @@ function payload(i) {
   parentPort.postMessage({ latencies, statuses, accepted, seconds: (lastAck - started) / 1000 });
 })();
 `;
+
+const ms = (ns: number) => Math.round(ns / 1e4) / 100;
 
 function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return 0;
@@ -249,7 +251,11 @@ async function main(): Promise<void> {
   let result: Record<string, unknown>;
   try {
     const slackAtStart = Object.values(stub.slackCalls).reduce((a, b) => a + b, 0);
+    // How late belay's event loop ran a 5 ms timer during the storm (values include the 5 ms).
+    const loopDelay = monitorEventLoopDelay({ resolution: 5 });
+    loopDelay.enable();
     const load = await storm(`${belay.url}/webhooks/alertmanager`);
+    loopDelay.disable();
 
     // Wait for the drain and triage of everything acknowledged.
     const settleStart = performance.now();
@@ -271,7 +277,7 @@ async function main(): Promise<void> {
     const pdCalls = Object.values(stub.pdCalls).reduce((a, b) => a + b, 0);
     result = {
       load: { alerts: ALERTS, seconds: SECONDS, groups: GROUPS, alertsPerRequest: PER_REQUEST },
-      belay: { ...load, store: "pg" },
+      belay: { ...load, store: "pg", eventLoopDelayMs: { p50: ms(loopDelay.percentile(50)), p99: ms(loopDelay.percentile(99)), max: ms(loopDelay.max) } },
       baseline,
       ratio: {
         throughput: Math.round((load.alertsPerSecond / baseline.alertsPerSecond) * 1000) / 1000,
