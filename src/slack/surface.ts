@@ -168,7 +168,11 @@ export class SlackSurface {
       if (!this.receiver) await this.app.start();
       this.ready = true;
       this.startError = null;
-      if (!this.tailTimer) this.scheduleTail();
+      if (!this.tailTimer) {
+        // From the moment Slack is on, no other process's change is missed (failing here, the first tick tries again).
+        this.tailSeq = await lastAuditSeq(this.ctx.db).catch(() => null);
+        this.scheduleTail();
+      }
     } catch (err) {
       const kind = classifySlackError(err);
       this.startError = kind.code;
