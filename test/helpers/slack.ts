@@ -129,6 +129,22 @@ export function slowDb(db: Db, delay: () => number): Db {
   } as Db;
 }
 
+/** A Db whose statements matching `fails` throw (a dropped connection), in and out of transactions. */
+export function failingDb(db: Db, fails: (sql: string) => boolean): Db {
+  const wrap = <Q extends { query: Db["query"] }>(q: Q) =>
+    (async (sql: string, params?: readonly unknown[]) => {
+      if (fails(sql)) throw Object.assign(new Error("Connection terminated unexpectedly"), { code: "57P01" });
+      return q.query(sql, params);
+    }) as Db["query"];
+  return {
+    kind: db.kind,
+    query: wrap(db),
+    transaction: (fn) => db.transaction((tx) => fn({ query: wrap(tx) })),
+    withMigrationLock: (fn) => db.withMigrationLock(fn),
+    close: () => db.close(),
+  } as Db;
+}
+
 export function sign(body: string, ts = Math.floor(Date.now() / 1000), secret = SIGNING_SECRET): Record<string, string> {
   const sig = `v0=${createHmac("sha256", secret).update(`v0:${ts}:${body}`).digest("hex")}`;
   return { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(ts), "x-slack-signature": sig };

@@ -9,6 +9,7 @@ import {
   cachePlaybook,
   CHANNEL,
   eventually,
+  failingDb,
   fakeSlackApi,
   pingPlaybook,
   RESPONSE_URL,
@@ -469,7 +470,8 @@ describe("Slack failing", () => {
     slack.clear();
     slack.fail("chat.postMessage", { status: 500 }, { status: 429, headers: { "retry-after": "1" } });
     await h.command("run ping");
-    await eventually(() => slack.posted().length === 1, 8_000);
+    // The run's message is posted first (the notify step's note waits for its ts); the note may follow within one poll.
+    await eventually(() => slack.posted().length >= 1, 8_000);
     // From the message, not the newest run: the expiry tests moved their clock into the future.
     const runId = /Run `(run_[a-z0-9]+)`/.exec(textOf(slack.posted()[0]))![1]!;
     await eventually(async () => (await runStatus(runId)) === "succeeded");
@@ -507,6 +509,40 @@ describe("another process changing runs (belay abort in a terminal, another repl
     await eventually(() => textOf(slack.latest(ts)).includes(":no_entry: *aborted*"));
     expect(buttonValue(slack.latest(ts)!.blocks, "belay.")).toBeUndefined();
     expect(slack.of("chat.postMessage")).toHaveLength(1);
+  });
+});
+
+describe("the store failing during a click", () => {
+  let failApprovals = false;
+  beforeAll(async () => {
+    slack = fakeSlackApi();
+    h = await startSlack({ db: failingDb(store.db, (sql) => failApprovals && sql.includes("INSERT INTO approvals")), playbooks: playbooks() });
+  });
+  afterAll(async () => {
+    failApprovals = false;
+    await h.close();
+    slack.done();
+  });
+
+  it("tells the clicker nothing was done, and the same button works once the store is back", async () => {
+    const { runId, ts } = await propose("run cache-fix replicas=3");
+    slack.clear();
+    failApprovals = true;
+    await h.click(approveButton(ts), "UBOB", "belay.approve.1");
+    await eventually(() => ephemerals().length === 1);
+    expect(ephemerals()[0]).toEqual({
+      channel: CHANNEL,
+      user: "UBOB",
+      text: ":warning: Not approved: belay could not record it (Connection terminated unexpectedly); nothing was done. Click again in a moment.",
+    });
+    expect(await getApprovals(store.db, runId)).toEqual([]);
+    failApprovals = false;
+    await h.click(approveButton(ts), "UBOB", "belay.approve.1");
+    await eventually(() => textOf(slack.latest(ts)).includes(":raised_hand: *3. restart-writer*"));
+    expect((await getApprovals(store.db, runId)).map((a) => a.actor)).toEqual(["UBOB"]);
+    expect(ephemerals()).toHaveLength(1);
+    await h.command(`abort ${runId}`, "UBOB");
+    await eventually(async () => (await runStatus(runId)) === "aborted");
   });
 });
 

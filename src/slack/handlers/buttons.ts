@@ -1,6 +1,7 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
 import { appendAudit } from "../../audit/chain.ts";
 import type { Decision } from "../../execute/decisions.ts";
+import { describeError } from "../../errors.ts";
 import { newId } from "../../ids.ts";
 import type { SlackContext } from "../context.ts";
 import { claimTokenUse, messagesForRuns, releaseTokenUse, type ActionTokenRow } from "../store.ts";
@@ -106,7 +107,16 @@ export async function handleClick(ctx: SlackContext, c: Click): Promise<void> {
         : token.action === "retry"
           ? { kind: "retry", runId, step, actor }
           : { kind: "abort", runId, actor };
-  const result = await ctx.engine.decide(decision);
+  let result: Awaited<ReturnType<typeof ctx.engine.decide>>;
+  try {
+    result = await ctx.engine.decide(decision);
+  } catch (err) {
+    // Nothing was recorded (the decision is one transaction): give the use back and say so.
+    ctx.logger.error({ err, runId, action: token.action, user: c.user }, "a decision from Slack could not be recorded");
+    await releaseTokenUse(ctx.db, token.token, c.user).catch((e) => ctx.logger.error({ err: e }, "giving back a button use failed"));
+    await tell(ctx, c, `:warning: Not ${VERB[token.action]}: belay could not record it (${describeError(err)}); nothing was done. Click again in a moment.`);
+    return;
+  }
   if (!result.accepted) {
     // The engine audited the refusal. The use is given back: the person may be allowed later.
     await releaseTokenUse(ctx.db, token.token, c.user);
