@@ -1,5 +1,6 @@
-import type { Queryable } from "../store/driver.ts";
+import { BelayError } from "../errors.ts";
 import type { Alert } from "../sdk/alert.ts";
+import type { Queryable } from "../store/driver.ts";
 
 /** One webhook delivery, normalised, as it is stored before it is acknowledged. */
 export interface NewDelivery {
@@ -21,6 +22,9 @@ export interface StoreResult {
 interface Pending {
   id: string;
   delivery: NewDelivery;
+  /** Settled (answered) already: by its commit, its failure or its deadline. */
+  done: boolean;
+  timer: NodeJS.Timeout | null;
   resolve: (r: StoreResult) => void;
   reject: (err: unknown) => void;
 }
@@ -31,8 +35,16 @@ export interface InboxDeps {
   newId: (prefix: string) => string;
   /** Deliveries per INSERT (default 256). */
   maxBatch?: number;
-  /** INSERTs in flight at once (default 2): one commits while the next batch gathers. */
+  /** INSERTs in flight at once (default 4): one commits while the next batch gathers. */
   maxInFlight?: number;
+  /**
+   * A delivery not committed by then is answered 503 (default 4 s): senders give up after
+   * 5 s (PagerDuty) and retry, so a late 202 would only be a retry's duplicate, and a store
+   * that hangs must not hold requests, and their bodies, without bound.
+   */
+  deadlineMs?: number;
+  /** Deliveries waiting for an INSERT beyond this are refused at once (default 2,048). */
+  maxQueued?: number;
   /** Called after each commit: the drain may start. */
   onStored?: () => void;
 }
@@ -48,15 +60,51 @@ export class Inbox {
   private inFlight = 0;
   private readonly maxBatch: number;
   private readonly maxInFlight: number;
+  private readonly deadlineMs: number;
+  private readonly maxQueued: number;
 
   constructor(private readonly deps: InboxDeps) {
     this.maxBatch = deps.maxBatch ?? 256;
     this.maxInFlight = deps.maxInFlight ?? 4;
+    this.deadlineMs = deps.deadlineMs ?? 4_000;
+    this.maxQueued = deps.maxQueued ?? 2_048;
   }
 
+  /**
+   * Resolves once the delivery has committed. Rejects (retryable `store.unavailable`) when
+   * its INSERT failed, when it did not commit within the deadline, or at once when too many
+   * deliveries are already waiting: each of those is answered 503 and sent again.
+   */
   store(delivery: NewDelivery): Promise<StoreResult> {
+    if (this.queue.length >= this.maxQueued) {
+      return Promise.reject(new BelayError("store.unavailable", `the inbox has ${this.queue.length} deliveries waiting for the store`, { retryable: true }));
+    }
     return new Promise<StoreResult>((resolve, reject) => {
-      this.queue.push({ id: this.deps.newId("dlv"), delivery, resolve, reject });
+      const p: Pending = {
+        id: this.deps.newId("dlv"),
+        delivery,
+        done: false,
+        timer: null,
+        resolve: (r) => {
+          if (p.done) return;
+          p.done = true;
+          clearTimeout(p.timer!);
+          resolve(r);
+        },
+        reject: (err) => {
+          if (p.done) return;
+          p.done = true;
+          clearTimeout(p.timer!);
+          reject(err);
+        },
+      };
+      p.timer = setTimeout(() => {
+        // Still queued: it is dropped, so nothing answered 503 is stored behind the sender's back.
+        const i = this.queue.indexOf(p);
+        if (i >= 0) this.queue.splice(i, 1);
+        p.reject(new BelayError("store.unavailable", `the delivery was not stored within ${this.deadlineMs} ms`, { retryable: true }));
+      }, this.deadlineMs);
+      this.queue.push(p);
       this.pump();
     });
   }

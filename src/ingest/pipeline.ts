@@ -44,8 +44,10 @@ export interface IngestionDeps {
   /** Metrics hooks. */
   countWebhook?: (source: string, status: number, alerts: number) => void;
   onDrained?: (r: DrainResult) => void;
-  /** Where webhooks are stored, when not `db` (tests put a failing store here). */
+  /** Where webhooks are stored, when not `db`: a pool of its own, so other work never starves the acks (tests put a failing store here). */
   inboxDb?: Queryable;
+  /** A webhook not stored by then is answered 503 (default 4 s). */
+  inboxDeadlineMs?: number;
 }
 
 export interface Ingestion {
@@ -100,7 +102,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
       },
     },
   });
-  const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, onStored: () => worker.wake() });
+  const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, deadlineMs: deps.inboxDeadlineMs, onStored: () => worker.wake() });
   const common = { inbox, logger: deps.logger, bodyLimit: deps.bodyLimit ?? 1024 * 1024, count: deps.countWebhook };
   const routes: Route[] = [];
   if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets }) });
