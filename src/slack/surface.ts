@@ -55,6 +55,8 @@ export class SlackSurface {
   /** Work handed on by handlers, waiting for a slot: acks never queue behind it. */
   private readonly queue: (() => void)[] = [];
   private running = 0;
+  /** Slack requests read but not yet answered: while there are any, handed-on work waits its turn. */
+  private inFlight = 0;
   /** Runs with a message; `seq` is the last event re-rendered for; `doneAt` when the run finished. */
   private readonly runMessages = new Map<string, { key: string; channel: string; seq: number; doneAt: number | null }>();
   /** Runs found to have no message, and until when that answer is trusted. */
@@ -150,6 +152,16 @@ export class SlackSurface {
         handler: (req: IncomingMessage, res: ServerResponse) => {
           // Until auth.test has answered, Bolt cannot authorise a request: Slack retries a 503.
           if (!this.ready) return sendJson(res, 503, { error: `Slack app not ready: ${this.startError ?? "starting"}` });
+          this.inFlight++;
+          let counted = true;
+          const done = () => {
+            if (!counted) return;
+            counted = false;
+            this.inFlight--;
+            if (this.inFlight === 0) setImmediate(() => this.drain());
+          };
+          res.once("finish", done);
+          res.once("close", done);
           listener(req, res);
         },
       },
@@ -225,7 +237,9 @@ export class SlackSurface {
   }
 
   private drain(): void {
-    const limit = this.deps.backgroundConcurrency ?? 4;
+    // Acks first: while requests are waiting for theirs, one job at a time (so work still
+    // moves under a steady stream of clicks). With PGlite a query holds this thread.
+    const limit = this.inFlight > 0 ? 1 : (this.deps.backgroundConcurrency ?? 4);
     while (this.running < limit && this.queue.length > 0) this.queue.shift()!();
   }
 
