@@ -18,7 +18,7 @@ export interface DrillSession {
   deps: DrillDeps;
   world: RehearsalWorld;
   recovered: RecoveredDrill[];
-  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string }): Promise<DrillReport>;
+  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string; drillRunId?: string }): Promise<DrillReport>;
   close(): Promise<void>;
 }
 

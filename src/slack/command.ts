@@ -12,6 +12,10 @@ export type Command =
   | { kind: "abort"; runId: string; reason: string | null }
   | { kind: "history"; limit: number }
   | { kind: "audit"; subject: string }
+  | { kind: "drill"; action: "list" }
+  | { kind: "drill"; action: "start"; drill: string }
+  | { kind: "drill"; action: "abort"; drillRun: string | null }
+  | { kind: "postmortem"; incident: string }
   | { kind: "usage"; message: string };
 
 /** Slack escapes &, < and > in command text, and clients turn quotes into curly ones. */
@@ -44,7 +48,7 @@ export function splitPairs(words: readonly string[]): { pairs: Record<string, st
   return { pairs, rest };
 }
 
-const VERBS = ["help", "list", "show", "match", "run", "status", "abort", "history", "audit"];
+const VERBS = ["help", "list", "show", "match", "run", "status", "abort", "history", "audit", "drill", "postmortem"];
 
 export function parseCommand(raw: string): Command {
   const text = unescapeSlack(raw).trim();
@@ -79,6 +83,16 @@ export function parseCommand(raw: string): Command {
     }
     case "audit":
       return args[0] ? { kind: "audit", subject: args[0] } : { kind: "usage", message: "Audit what? `audit <incident|run>`." };
+    case "drill": {
+      const sub = (args[0] ?? "list").toLowerCase();
+      if (sub === "list") return { kind: "drill", action: "list" };
+      if (sub === "start") return args[1] ? { kind: "drill", action: "start", drill: args[1] } : { kind: "usage", message: "Start which drill? `drill start <drill>`; `drill list` shows them." };
+      if (sub === "abort" || sub === "stop") return { kind: "drill", action: "abort", drillRun: args[1] ?? null };
+      return { kind: "usage", message: `\`drill ${clipWord(sub)}\`: use \`drill list\`, \`drill start <drill>\` or \`drill abort [drill run]\`.` };
+    }
+    case "postmortem":
+    case "review":
+      return args[0] ? { kind: "postmortem", incident: args[0] } : { kind: "usage", message: "Review which incident? `postmortem <incident>`." };
     default: {
       const near = VERBS.find((v) => v.startsWith(verb.slice(0, 2)));
       return { kind: "usage", message: `I don't know \`${clipWord(verb)}\`.${near ? ` Did you mean \`${near}\`?` : ""}` };

@@ -1,5 +1,7 @@
 import type { WebClient } from "@slack/web-api";
 import type { ApprovalPolicy } from "../approve/policy.ts";
+import type { Drill } from "../sdk/drill.ts";
+import type { DrillSession } from "../drills/launch.ts";
 import type { Engine } from "../execute/engine.ts";
 import type { Logger } from "../execute/deps.ts";
 import type { Matcher } from "../match/types.ts";
@@ -42,6 +44,14 @@ export type ExternalActionHandler = (input: {
 }) => Promise<string | void>;
 
 /** Everything the handlers share. Built once in surface.ts. */
+/** What the Slack app needs of drills: their definitions and the session that runs them. */
+export interface SlackDrills {
+  defs: ReadonlyMap<string, Drill>;
+  session: Pick<DrillSession, "run">;
+  /** Null when drills can start; otherwise why not (their alert needs the Alertmanager webhook). */
+  blocked: string | null;
+}
+
 export interface SlackContext {
   engine: Engine;
   db: Db;
@@ -58,6 +68,8 @@ export interface SlackContext {
   external: Map<string, ExternalActionHandler>;
   /** Runs work after the ack; errors are logged, never thrown at Bolt. */
   background(label: string, fn: () => Promise<unknown>): void;
+  /** Game-day drills, when `belay serve` opened a drill session; null otherwise. */
+  drills: () => SlackDrills | null;
   /** Posts (once) and keeps updating a run's message. */
   showRun(runId: string, where: { channel: string; threadTs: string | null }, context: RunContext): Promise<void>;
 }

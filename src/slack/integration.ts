@@ -59,6 +59,14 @@ export async function createSlackIntegration(
     logger: core.logger,
     settings,
     ...(opts.actions ? { actions: opts.actions } : {}),
+    drills: () =>
+      core.drills
+        ? {
+            defs: core.drills.defs,
+            session: core.drills.session,
+            blocked: core.config.env.ALERTMANAGER_TOKEN ? null : "drills send their DRILL alert through the Alertmanager webhook: set ALERTMANAGER_TOKEN",
+          }
+        : null,
   });
   const integration: Integration = {
     name: "Slack",

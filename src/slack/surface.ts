@@ -7,7 +7,7 @@ import type { Logger } from "../execute/deps.ts";
 import type { Matcher } from "../match/types.ts";
 import { sendJson, type Route } from "../server/http.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
-import type { ExternalActionHandler, SlackContext, SlackSettings } from "./context.ts";
+import type { ExternalActionHandler, SlackContext, SlackDrills, SlackSettings } from "./context.ts";
 import { classifySlackError } from "./errors.ts";
 import { Publisher, type PublisherOptions } from "./publisher.ts";
 import { messageRenderer } from "./render.ts";
@@ -39,6 +39,8 @@ export interface SlackSurfaceDeps {
   forgetAfterMs?: number;
   /** Buttons other surfaces own, by action (`pagerduty.acknowledge`). */
   actions?: Record<string, ExternalActionHandler>;
+  /** Game-day drills (`/runbook drill ...`), looked up when a command arrives. */
+  drills?: () => SlackDrills | null;
 }
 
 /**
@@ -126,6 +128,7 @@ export class SlackSurface {
       usergroups,
       external,
       background: (label, fn) => this.background(label, fn),
+      drills: deps.drills ?? (() => null),
       showRun: async (runId, where, context) => {
         const key = `run:${runId}`;
         if (!this.runMessages.has(runId)) this.runMessages.set(runId, { key, channel: where.channel, seq: 0, doneAt: null });

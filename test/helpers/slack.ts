@@ -11,7 +11,7 @@ import type { AnyPlaybook } from "../../src/sdk/playbook.ts";
 import { createHttpServer, listen } from "../../src/server/http.ts";
 import { Metrics } from "../../src/server/metrics.ts";
 import type { Db } from "../../src/store/driver.ts";
-import type { SlackSettings } from "../../src/slack/context.ts";
+import type { SlackDrills, SlackSettings } from "../../src/slack/context.ts";
 import type { PublisherOptions } from "../../src/slack/publisher.ts";
 import { SlackSurface } from "../../src/slack/surface.ts";
 import { playbook, z } from "../../src/sdk/index.ts";
@@ -175,6 +175,7 @@ export async function startSlack(opts: {
   settings?: Partial<SlackSettings>;
   publisher?: Partial<PublisherOptions>;
   logger?: Logger;
+  drills?: () => SlackDrills | null;
 }): Promise<SlackHarness> {
   const events: AuditEvent[] = [];
   let surface: SlackSurface | null = null;
@@ -211,6 +212,7 @@ export async function startSlack(opts: {
     publisher: { paceMs: 5, backoffBaseMs: 20, backoffMaxMs: 200, forgetAfterMs: 300, ...opts.publisher },
     tailMs: 100,
     forgetAfterMs: 300,
+    ...(opts.drills ? { drills: opts.drills } : {}),
   });
   await surface.start();
   const server: Server = createHttpServer({ routes: surface.routes, metrics: new Metrics(), logger: silentLogger, ready: async () => ({ ok: true, detail: "" }) });

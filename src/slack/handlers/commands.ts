@@ -3,6 +3,12 @@ import { eventsForIncident, eventsForRun } from "../../audit/chain.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import { describeError, isBelayError } from "../../errors.ts";
 import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
+import { drillAbortReply, drillListReply, drillStartedReply } from "../../drills/slack.ts";
+import { drillReportMarkdown } from "../../drills/report.ts";
+import { listDrillRuns, requestDrillAbort } from "../../drills/store.ts";
+import { newId } from "../../ids.ts";
+import { buildPostmortem } from "../../postmortem/draft.ts";
+import { postmortemReply } from "../../postmortem/slack.ts";
 import { listRuns } from "../../store/runs.ts";
 import { alertFromText, parseCommand } from "../command.ts";
 import type { SlackContext } from "../context.ts";
@@ -97,6 +103,47 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           const events = cmd.subject.startsWith("run_") ? await eventsForRun(ctx.db, cmd.subject) : await eventsForIncident(ctx.db, cmd.subject);
           return auditReply(cmd.subject, toTimeline(events));
         });
+      case "postmortem":
+        await ack();
+        return later("postmortem", async () => {
+          const r = postmortemReply(await buildPostmortem(ctx.db, cmd.incident, ctx.clock));
+          return reply(r.text, r.blocks);
+        });
+      case "drill": {
+        const drills = ctx.drills();
+        if (!drills) return ack(reply("DRILL: drills are not available in this belay (they run under `belay serve`, from playbooks/drills/)."));
+        if (cmd.action === "list") {
+          await ack();
+          return later("drill list", async () => {
+            const r = drillListReply([...drills.defs.values()], await listDrillRuns(ctx.db, { limit: 50 }));
+            return reply(r.text, r.blocks);
+          });
+        }
+        if (cmd.action === "abort") {
+          await ack();
+          return later("drill abort", async () => reply(drillAbortReply(await requestDrillAbort(ctx.db, cmd.drillRun, command.user_id), command.user_id)));
+        }
+        const drill = drills.defs.get(cmd.drill);
+        if (!drill) return ack(reply(`DRILL: no drill \`${cmd.drill}\`; \`${name} drill list\` shows them.`));
+        if (drills.blocked) return ack(reply(`DRILL: cannot start \`${cmd.drill}\`: ${drills.blocked}.`));
+        const drillRunId = newId("drl");
+        const started = drillStartedReply(drill, drillRunId, command.user_id);
+        await ack(reply(started.text, started.blocks));
+        // The drill runs for minutes: its report comes back through response_url when it ends.
+        ctx.background(`drill ${drillRunId}`, async () => {
+          let out: Reply;
+          try {
+            const report = await drills.session.run(drill, { startedBy: command.user_id, drillRunId });
+            const md = drillReportMarkdown(report);
+            out = reply(`DRILL ${drillRunId} finished`, [{ type: "section", text: { type: "mrkdwn", text: md.length > 2900 ? `${md.slice(0, 2900)}\n…(full report: \`belay drill report ${drillRunId}\`)` : md } }]);
+          } catch (err) {
+            ctx.logger.error({ err, drillRunId }, "drill failed");
+            out = reply(`:warning: DRILL ${drillRunId} failed: ${describeError(err)}`);
+          }
+          await respond(out);
+        });
+        return;
+      }
       case "abort":
         await ack();
         return later("abort", async () => {
