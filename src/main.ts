@@ -15,6 +15,7 @@ import type { Drill } from "./sdk/drill.ts";
 import { Metrics } from "./server/metrics.ts";
 import type { Db } from "./store/driver.ts";
 import { openStore } from "./store/open.ts";
+import { openPg } from "./store/pg.ts";
 import { createTargets } from "./targets/registry.ts";
 import type { Targets } from "./targets/types.ts";
 
@@ -26,6 +27,8 @@ export interface Core {
   config: Config;
   logger: Logger;
   db: Db;
+  /** Where webhooks are stored before their 202: on Postgres a small pool of its own, so drain, triage and runs never hold up an ack. */
+  inboxDb: Db;
   playbooks: Map<string, AnyPlaybook>;
   targets: Targets & { close(): Promise<void> };
   engine: Engine;
@@ -43,6 +46,8 @@ export async function openCore(config: Config, opts: { command: string; logLevel
   const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL);
   const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
   const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: opts.command });
+  // pg connects lazily: a command that never stores a webhook never opens one. PGlite is one session anyway.
+  const inboxDb = config.env.DATABASE_URL ? openPg(config.env.DATABASE_URL, { max: 4, applicationName: "belay-inbox" }) : db;
   const targets = createTargets(config.file.targets, { logger });
   const metrics = new Metrics();
   const listeners: ((events: readonly AuditEvent[]) => void)[] = [];
@@ -80,6 +85,7 @@ export async function openCore(config: Config, opts: { command: string; logLevel
     config,
     logger,
     db,
+    inboxDb,
     playbooks,
     targets,
     engine,
@@ -89,6 +95,7 @@ export async function openCore(config: Config, opts: { command: string; logLevel
     async close() {
       await engine.stop();
       await targets.close();
+      if (inboxDb !== db) await inboxDb.close();
       await db.close();
     },
   };

@@ -22,6 +22,7 @@ export async function createIngestIntegrations(
   const secrets = splitSecrets(env.PAGERDUTY_WEBHOOK_SECRET);
   const ingestion = createIngestion({
     db: core.db,
+    inboxDb: core.inboxDb,
     engine: core.engine,
     playbooks: [...core.playbooks.values()],
     notifier: deps.notifier,
