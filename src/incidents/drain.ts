@@ -4,7 +4,7 @@ import type { Alert } from "../sdk/alert.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 import { groupDeliveries, type DeliveryIn, type GroupingDeps } from "./group.ts";
 import { enqueueJob } from "./jobs.ts";
-import { countAlerts, deleteKeysOf, insertIncident, updateIncidentState, upsertAlerts, upsertKeys } from "./queries.ts";
+import { countAlerts, deleteKeysOf, insertIncident, updateIncidentStates, upsertAlerts, upsertKeys } from "./queries.ts";
 
 /** A stable key for the drain's advisory lock ("belaying"). */
 const DRAIN_LOCK_KEY = "7090463286741600103";
@@ -131,10 +131,11 @@ async function applyDeliveries(
       audit.push({ kind: "incident.resolved", actor: "belay", surface: inc.surface, incidentId: inc.record.id, data: { reason: inc.resolveReason ?? "all alerts resolved", alerts: c.total } });
     }
   }
+  await updateIncidentStates(
+    tx,
+    [...g.incidents.values()].filter((inc) => inc.changed || (inc.isNew && inc.record.status === "resolved")).map((inc) => inc.record),
+  );
   for (const inc of g.incidents.values()) {
-    if (inc.isNew) {
-      if (inc.record.status === "resolved" || inc.changed) await updateIncidentState(tx, inc.record);
-    } else if (inc.changed) await updateIncidentState(tx, inc.record);
     const id = inc.record.id;
     if (inc.isNew) opened.push(id);
     if (inc.record.status === "open" && (inc.isNew || inc.reopened)) {

@@ -113,12 +113,34 @@ export async function insertIncident(tx: Queryable, i: IncidentRecord): Promise<
   );
 }
 
-/** Writes the fields the drain changes. Slack fields belong to triage and are left alone. */
-export async function updateIncidentState(tx: Queryable, i: IncidentRecord): Promise<void> {
+/**
+ * Writes the fields the drain changes, for every incident of a batch in one statement (a
+ * storm touches each of its incidents in every batch). Slack fields belong to triage and are
+ * left alone. Rows are locked in id order, so two writers never wait on each other in a cycle.
+ */
+export async function updateIncidentStates(tx: Queryable, incidents: readonly IncidentRecord[]): Promise<void> {
+  if (incidents.length === 0) return;
+  const rows = [...incidents]
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((i) => ({
+      id: i.id,
+      status: i.status,
+      severity: i.severity,
+      pagerduty_status: i.pagerdutyStatus,
+      alert_count: i.alertCount,
+      opened_count: i.openedCount,
+      last_alert_at: i.lastAlertAt?.toISOString() ?? null,
+      updated_at: i.updatedAt.toISOString(),
+      resolved_at: i.resolvedAt?.toISOString() ?? null,
+    }));
   await tx.query(
-    `UPDATE incidents SET status = $2, severity = $3, pagerduty_status = $4, alert_count = $5, opened_count = $6,
-       last_alert_at = $7, updated_at = $8, resolved_at = $9 WHERE id = $1`,
-    [i.id, i.status, i.severity, i.pagerdutyStatus, i.alertCount, i.openedCount, i.lastAlertAt, i.updatedAt, i.resolvedAt],
+    `UPDATE incidents AS i SET status = x.status, severity = x.severity, pagerduty_status = x.pagerduty_status,
+       alert_count = x.alert_count, opened_count = x.opened_count, last_alert_at = x.last_alert_at,
+       updated_at = x.updated_at, resolved_at = x.resolved_at
+     FROM jsonb_to_recordset($1::jsonb) AS x(id text, status text, severity text, pagerduty_status text, alert_count integer,
+       opened_count integer, last_alert_at timestamptz, updated_at timestamptz, resolved_at timestamptz)
+     WHERE i.id = x.id`,
+    [JSON.stringify(rows)],
   );
 }
 
