@@ -184,16 +184,31 @@ async function activeRun(db: Db, incidentId: string, playbookId: string): Promis
   return r.rows[0]?.id ?? null;
 }
 
-/** Drives the run to its first approval (or its end), but no longer than the timeout. */
+/**
+ * Drives the run to its first approval (or its end), but no longer than the timeout.
+ * `engine.drive` returns at once when it finds the run still `pending` but could not claim
+ * it: the engine's own loop had the row locked that instant (SKIP LOCKED) and is about to
+ * run it. The report must wait for the diagnose steps all the same, so it looks again.
+ */
 async function driveBounded(deps: TriageDeps, runId: string): Promise<RunView> {
   const timeoutMs = deps.driveTimeoutMs ?? 60_000;
   let timer: NodeJS.Timeout | undefined;
-  const driving = deps.engine.drive(runId);
+  let timedOut = false;
+  const driving = (async () => {
+    for (;;) {
+      const view = await deps.engine.drive(runId);
+      if (view.run.status !== "pending" || timedOut) return view;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
   try {
     return await Promise.race([
       driving,
       new Promise<RunView>((resolve) => {
-        timer = setTimeout(() => resolve(deps.engine.view(runId)), timeoutMs);
+        timer = setTimeout(() => {
+          timedOut = true;
+          resolve(deps.engine.view(runId));
+        }, timeoutMs);
       }),
     ]);
   } catch (err) {
