@@ -1,5 +1,5 @@
 import type { Logger } from "../execute/deps.ts";
-import { describeError } from "../errors.ts";
+import { BelayError, describeError } from "../errors.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 
 export type JobKind = "triage" | "resolve";
@@ -116,6 +116,10 @@ export class JobRunner {
       job,
       signal: controller.signal,
       remember: async (patch) => {
+        // A handler that outlived its timeout goes on running (nothing can stop a promise), but
+        // the job is already pending again, or re-claimed: it must not record anything more, and
+        // stops at its next memoised side effect instead of repeating the new attempt's work.
+        if (controller.signal.aborted) throw new BelayError("lease.lost", `${job.kind} job ${job.id} was abandoned after its timeout`);
         Object.assign(job.state, patch);
         await db.query(`UPDATE incident_jobs SET state = state || $2::jsonb, updated_at = $3 WHERE id = $1`, [job.id, JSON.stringify(patch), clock()]);
       },
