@@ -46,7 +46,7 @@ export function pagerDutyHandler(deps: WebhookDeps & { secrets: readonly string[
       alerts: d.alert ? [d.alert] : [],
       meta: { ...d.meta, pagerdutyIncidentId: d.incidentId },
     };
-    await store(deps, res, delivery);
+    await store(deps, res, delivery, body.body.length);
   };
 }
 
@@ -63,18 +63,18 @@ export function alertmanagerHandler(deps: WebhookDeps & { token: string }): Hand
     if (!json.ok) return answer(deps, req, res, "alertmanager", json.refusal);
     const read = readAlertmanagerDelivery(json.value);
     if (!read.ok) return answer(deps, req, res, "alertmanager", { status: 400, error: read.error });
-    await store(deps, res, { source: "alertmanager", deliveryKey: null, eventType: read.value.eventType, alerts: read.value.alerts, meta: read.value.meta });
+    await store(deps, res, { source: "alertmanager", deliveryKey: null, eventType: read.value.eventType, alerts: read.value.alerts, meta: read.value.meta }, body.body.length);
   };
 }
 
-async function store(deps: WebhookDeps, res: ServerResponse, delivery: NewDelivery): Promise<void> {
+async function store(deps: WebhookDeps, res: ServerResponse, delivery: NewDelivery, bytes: number): Promise<void> {
   const bad = unstorableReason(delivery.alerts, "$alerts") ?? unstorableReason(delivery.meta, "$meta");
   if (bad) {
     deps.count?.(delivery.source, 400, 0);
     return sendJson(res, 400, { error: `cannot store this payload: ${bad}` });
   }
   try {
-    const r = await deps.inbox.store(delivery);
+    const r = await deps.inbox.store(delivery, bytes);
     deps.count?.(delivery.source, 202, r.duplicate ? 0 : delivery.alerts.length);
     sendJson(res, 202, { accepted: true, id: r.id, duplicate: r.duplicate, alerts: delivery.alerts.length });
   } catch (err) {

@@ -22,6 +22,8 @@ export interface StoreResult {
 interface Pending {
   id: string;
   delivery: NewDelivery;
+  /** The size of the body it came in: what holding it costs in memory until its INSERT is done. */
+  bytes: number;
   /** Settled (answered) already: by its commit, its failure or its deadline. */
   done: boolean;
   timer: NodeJS.Timeout | null;
@@ -45,6 +47,8 @@ export interface InboxDeps {
   deadlineMs?: number;
   /** Deliveries waiting for an INSERT beyond this are refused at once (default 2,048). */
   maxQueued?: number;
+  /** Bodies held (waiting or being inserted) beyond this many bytes are refused at once (default 64 MiB). */
+  maxHeldBytes?: number;
   /** Called after each commit: the drain may start. */
   onStored?: () => void;
 }
@@ -62,12 +66,15 @@ export class Inbox {
   private readonly maxInFlight: number;
   private readonly deadlineMs: number;
   private readonly maxQueued: number;
+  private readonly maxHeldBytes: number;
+  private heldBytes = 0;
 
   constructor(private readonly deps: InboxDeps) {
     this.maxBatch = deps.maxBatch ?? 256;
     this.maxInFlight = deps.maxInFlight ?? 4;
     this.deadlineMs = deps.deadlineMs ?? 4_000;
     this.maxQueued = deps.maxQueued ?? 2_048;
+    this.maxHeldBytes = deps.maxHeldBytes ?? 64 * 1024 * 1024;
   }
 
   /**
@@ -75,14 +82,19 @@ export class Inbox {
    * its INSERT failed, when it did not commit within the deadline, or at once when too many
    * deliveries are already waiting: each of those is answered 503 and sent again.
    */
-  store(delivery: NewDelivery): Promise<StoreResult> {
-    if (this.queue.length >= this.maxQueued) {
-      return Promise.reject(new BelayError("store.unavailable", `the inbox has ${this.queue.length} deliveries waiting for the store`, { retryable: true }));
+  store(delivery: NewDelivery, bytes = 0): Promise<StoreResult> {
+    // One delivery is always taken, however large (the body limit bounds it).
+    if (this.queue.length >= this.maxQueued || (this.heldBytes > 0 && this.heldBytes + bytes > this.maxHeldBytes)) {
+      return Promise.reject(
+        new BelayError("store.unavailable", `the inbox holds ${this.queue.length} deliveries (${this.heldBytes} bytes) waiting for the store`, { retryable: true }),
+      );
     }
+    this.heldBytes += bytes;
     return new Promise<StoreResult>((resolve, reject) => {
       const p: Pending = {
         id: this.deps.newId("dlv"),
         delivery,
+        bytes,
         done: false,
         timer: null,
         resolve: (r) => {
@@ -101,7 +113,10 @@ export class Inbox {
       p.timer = setTimeout(() => {
         // Still queued: it is dropped, so nothing answered 503 is stored behind the sender's back.
         const i = this.queue.indexOf(p);
-        if (i >= 0) this.queue.splice(i, 1);
+        if (i >= 0) {
+          this.queue.splice(i, 1);
+          this.heldBytes -= p.bytes;
+        }
         p.reject(new BelayError("store.unavailable", `the delivery was not stored within ${this.deadlineMs} ms`, { retryable: true }));
       }, this.deadlineMs);
       this.queue.push(p);
@@ -114,6 +129,7 @@ export class Inbox {
       const batch = this.queue.splice(0, this.maxBatch);
       this.inFlight++;
       this.flush(batch).finally(() => {
+        for (const p of batch) this.heldBytes -= p.bytes;
         this.inFlight--;
         this.pump();
       });

@@ -22,6 +22,11 @@ function hangingDb() {
   return { db, inserted };
 }
 
+/** What the promise settled with within `ms` (its value, or the error it rejected with), else "still waiting". */
+function settledWithin(p: Promise<unknown>, ms: number): Promise<unknown> {
+  return Promise.race([p.then((v) => v, (err: unknown) => err), new Promise((r) => setTimeout(() => r("still waiting"), ms))]);
+}
+
 let seq = 0;
 const newId = (prefix: string) => `${prefix}_${++seq}`;
 
@@ -48,6 +53,20 @@ describe("Inbox", () => {
     waiting.forEach((p) => p.catch(() => {}));
     await expect(inbox.store(delivery(5))).rejects.toMatchObject({ code: "store.unavailable", retryable: true });
     expect(inbox.backlog).toBe(4); // one in flight, three queued: the fifth was never held
+  });
+
+  it("refuses at once when the bodies held would pass the byte limit, and takes more once they are released", async () => {
+    const { db } = hangingDb();
+    const inbox = new Inbox({ db, clock: () => new Date(), newId, maxInFlight: 1, maxBatch: 1, maxHeldBytes: 1_000, deadlineMs: 300 });
+    const held = [inbox.store(delivery(1), 600), inbox.store(delivery(2), 300)];
+    held.forEach((p) => p.catch(() => {}));
+    expect(await settledWithin(inbox.store(delivery(3), 200), 50)).toMatchObject({ code: "store.unavailable", retryable: true });
+    await Promise.allSettled(held);
+    // The queued one was dropped at its deadline and its bytes released; the in-flight one still holds its 600.
+    const next = inbox.store(delivery(4), 300);
+    next.catch(() => {});
+    expect(await settledWithin(inbox.store(delivery(5), 200), 50)).toMatchObject({ code: "store.unavailable" });
+    await Promise.allSettled([next]);
   });
 
   it("resolves each caller after the commit that holds its row", async () => {
