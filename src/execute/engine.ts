@@ -172,8 +172,10 @@ export class Engine {
         continue;
       }
       const view = await this.view(runId);
-      if (view.run.status !== "waiting" && view.run.status !== "running") return view;
-      await new Promise((r) => setTimeout(r, 200)); // a lock or another process's lease: look again shortly
+      // pending: another worker held the row when we tried (SKIP LOCKED); running or waiting:
+      // another process's lease, or a target lock. Either way the run has not stopped: look again.
+      if (view.run.status !== "waiting" && view.run.status !== "running" && view.run.status !== "pending") return view;
+      await new Promise((r) => setTimeout(r, view.run.status === "pending" ? 20 : 200));
     }
   }
 
