@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, rolloutUndoStep, z } from "../src/sdk/index.ts";
 
 /** Breakage that started with a deploy (errors, latency) while the rollout itself succeeded: roll back. */
 export default playbook({
@@ -41,26 +41,7 @@ export default playbook({
     description: "kubectl rollout status, once.",
     run: ({ params, targets }) => targets.kube(params.kube).rolloutStatus(params.namespace, params.deployment),
   })
-  .act("rollback", {
-    description: "kubectl rollout undo (to the previous revision, or the one given).",
-    risk: "medium",
-    permissions: ["apps/deployments:get", "apps/replicasets:list", "apps/deployments:patch"],
-    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
-    manual: ["kubectl -n {namespace} rollout undo deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=5m"],
-    preview: async ({ params, targets }) => {
-      const c = await targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { dryRun: true, toRevision: params.toRevision });
-      return { summary: c.summary, diff: c.diff, data: { toRevision: c.toRevision } };
-    },
-    run: ({ params, targets, previewData }) =>
-      targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: (previewData as { toRevision: number }).toRevision }),
-    verifyTimeoutMs: 330_000,
-    verify: async ({ params, targets, signal }) => {
-      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
-      return { ok: s.done, detail: s.message };
-    },
-    rollback: ({ params, targets, result }) =>
-      result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
-  })
+  .act("rollback", rolloutUndoStep({ description: "kubectl rollout undo (to the previous revision, or the one given)." }))
   .notify("summary", {
     message: ({ params, outputs }) =>
       `Rolled ${params.namespace}/${params.deployment} back from revision ${outputs.history[0]?.revision ?? "?"}. Keep the bad image out of the next deploy.`,

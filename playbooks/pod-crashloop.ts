@@ -1,4 +1,4 @@
-import { playbook, rolloutRestartStep, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, rolloutUndoStep, z } from "../src/sdk/index.ts";
 
 /** `api-7c9d6b5f4-x2x7k` -> `api`: a Deployment's pod carries its ReplicaSet hash and a suffix. */
 function deploymentOfPod(pod: string | undefined): string | undefined {
@@ -89,25 +89,8 @@ export default playbook({
     },
   })
   .act("roll-back", {
-    description: "kubectl rollout undo: back to the previous revision.",
-    risk: "medium",
-    permissions: ["apps/deployments:get", "apps/replicasets:list", "apps/deployments:patch"],
+    ...rolloutUndoStep({ description: "kubectl rollout undo: back to the previous revision." }),
     when: ({ outputs }) => outputs.rollout.beganWithRollout,
-    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
-    manual: ["kubectl -n {namespace} rollout undo deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=5m"],
-    preview: async ({ params, targets }) => {
-      const c = await targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { dryRun: true });
-      return { summary: c.summary, diff: c.diff, data: { toRevision: c.toRevision } };
-    },
-    run: ({ params, targets, previewData }) =>
-      targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: (previewData as { toRevision: number }).toRevision }),
-    verifyTimeoutMs: 330_000,
-    verify: async ({ params, targets, signal }) => {
-      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
-      return { ok: s.done, detail: s.message };
-    },
-    rollback: ({ params, targets, result }) =>
-      result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
   })
   .act("restart", {
     ...rolloutRestartStep({ description: "kubectl rollout restart: new pods, same revision.", irreversible: "a restart replaces pods with identical ones; there is nothing to undo" }),

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, rolloutUndoStep, z } from "../src/sdk/index.ts";
 
 /** A rollout that stopped progressing (ProgressDeadlineExceeded, or new pods never become available): undo it. */
 export default playbook({
@@ -51,25 +51,8 @@ export default playbook({
     run: ({ params, targets }) => targets.kube(params.kube).revisions(params.namespace, params.deployment),
   })
   .act("undo", {
-    description: "kubectl rollout undo to the previous revision.",
-    risk: "medium",
-    permissions: ["apps/deployments:get", "apps/replicasets:list", "apps/deployments:patch"],
+    ...rolloutUndoStep({ description: "kubectl rollout undo to the previous revision." }),
     when: ({ outputs }) => !outputs.status.done,
-    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
-    manual: ["kubectl -n {namespace} rollout undo deployment/{deployment}"],
-    preview: async ({ params, targets }) => {
-      const c = await targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { dryRun: true });
-      return { summary: c.summary, diff: c.diff, data: { toRevision: c.toRevision } };
-    },
-    run: ({ params, targets, previewData }) =>
-      targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: (previewData as { toRevision: number }).toRevision }),
-    verifyTimeoutMs: 330_000,
-    verify: async ({ params, targets, signal }) => {
-      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: 300_000, signal });
-      return { ok: s.done, detail: s.message };
-    },
-    rollback: ({ params, targets, result }) =>
-      result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
   })
   .notify("summary", {
     message: ({ params, outputs }) =>

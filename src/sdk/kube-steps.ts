@@ -1,5 +1,5 @@
 import type { Risk } from "../approve/policy.ts";
-import type { Change } from "../targets/types.ts";
+import type { Change, KubeUndo } from "../targets/types.ts";
 import type { ActSpec } from "./types.ts";
 
 /** The params every Deployment-scoped Kubernetes playbook has. */
@@ -46,5 +46,46 @@ export function rolloutRestartStep(opts: {
       return { ok: s.done, detail: s.message };
     },
     irreversible: opts.irreversible,
+  };
+}
+
+/**
+ * The `kubectl rollout undo` act step: the preview is a server-side dry run naming the
+ * revision it goes back to, `run` goes to exactly that revision, verify waits for the
+ * rollout, and the rollback returns to the revision it came from. The target revision is
+ * the previous one, or `params.toRevision` when the playbook has that param.
+ *
+ * @example
+ * .act("undo", { ...rolloutUndoStep({ description: "Back to the previous revision." }), when: ({ outputs }) => !outputs.status.done })
+ */
+export function rolloutUndoStep(opts: {
+  description: string;
+  risk?: Risk;
+  rolloutTimeoutMs?: number;
+}): ActSpec<DeploymentParams & { toRevision?: number }, unknown, KubeUndo> {
+  const rolloutTimeoutMs = opts.rolloutTimeoutMs ?? 300_000;
+  return {
+    description: opts.description,
+    risk: opts.risk ?? "medium",
+    permissions: ["apps/deployments:get", "apps/replicasets:list", "apps/deployments:patch"],
+    locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
+    manual: [
+      "kubectl -n {namespace} rollout undo deployment/{deployment}",
+      `kubectl -n {namespace} rollout status deployment/{deployment} --timeout=${Math.round(rolloutTimeoutMs / 60_000)}m`,
+    ],
+    preview: async ({ params, targets }) => {
+      const c = await targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { dryRun: true, ...(params.toRevision ? { toRevision: params.toRevision } : {}) });
+      return { summary: c.summary, diff: c.diff, data: { toRevision: c.toRevision } };
+    },
+    // Exactly the revision the preview named, even if another rollout happened since.
+    run: ({ params, targets, previewData }) =>
+      targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: (previewData as { toRevision: number }).toRevision }),
+    verifyTimeoutMs: rolloutTimeoutMs + 30_000,
+    verify: async ({ params, targets, signal }) => {
+      const s = await targets.kube(params.kube).waitForRollout(params.namespace, params.deployment, { timeoutMs: rolloutTimeoutMs, signal });
+      return { ok: s.done, detail: s.message };
+    },
+    rollback: ({ params, targets, result }) =>
+      result.fromRevision === null ? undefined : targets.kube(params.kube).rolloutUndo(params.namespace, params.deployment, { toRevision: result.fromRevision }),
   };
 }
