@@ -11,11 +11,15 @@ const nullable = (v: string | null) => (v === null ? "null" : JSON.stringify(v))
  * as canonical JSON. `dataJson` is the canonical JSON of the event's data, as stored.
  * Built by hand (keys in sorted order) so verifying 100,000 events parses nothing.
  */
-function hashBody(prevHash: string, e: Omit<AuditRow, "seq" | "hash" | "prev_hash">): string {
-  const body =
+export function eventBody(e: Omit<AuditRow, "seq" | "hash" | "prev_hash">): string {
+  return (
     `{"actor":${str(e.actor)},"at":${str(e.at)},"data":${e.data},"id":${str(e.id)},"incident":${nullable(e.incident_id)},` +
-    `"kind":${str(e.kind)},"run":${nullable(e.run_id)},"step":${nullable(e.step)},"surface":${str(e.surface)}}`;
-  return sha256Hex(`${prevHash}\n${body}`);
+    `"kind":${str(e.kind)},"run":${nullable(e.run_id)},"step":${nullable(e.step)},"surface":${str(e.surface)}}`
+  );
+}
+
+function hashBody(prevHash: string, e: Omit<AuditRow, "seq" | "hash" | "prev_hash">): string {
+  return sha256Hex(`${prevHash}\n${eventBody(e)}`);
 }
 
 /** The hash of an event, given the hash before it. Equal to sha256(prev + "\n" + canonicalJson(event)). */
@@ -33,7 +37,7 @@ export function hashEvent(prevHash: string, e: Omit<AuditEvent, "seq" | "hash" |
   });
 }
 
-interface AuditRow {
+export interface AuditRow {
   seq: number;
   id: string;
   at: string;

@@ -5,27 +5,19 @@ import type { Queryable } from "../store/driver.ts";
 import { lockRun, type RunRecord } from "../store/runs.ts";
 import type { EngineDeps } from "./deps.ts";
 
+/** What a commit does: given the run (locked) and the time, the changes it made and the events to audit. */
+export type CommitFn<T> = (tx: Queryable, run: RunRecord, now: Date) => Promise<{ events: AuditInput[]; value?: T }>;
+
 /**
- * Every change to a run is one transaction: lock the run row, check who may change it,
- * write the state, append the audit events. State and audit commit together or not at all.
- *
- * With `lease`, the change is refused unless this process still holds the run's lease, so
- * a process that lost its lease (it stalled and another took over) never writes over the
- * new owner.
+ * A human's decision on a run is one transaction: lock the run row, check the decision
+ * against it, write the state, append the audit events. State and audit commit together or
+ * not at all. (The runner's own commits go through `belay_runner_commit`, in runner.ts.)
  */
-export async function commitRun<T = void>(
-  deps: EngineDeps,
-  runId: string,
-  opts: { lease: boolean },
-  fn: (tx: Queryable, run: RunRecord, now: Date) => Promise<{ events: AuditInput[]; value?: T }>,
-): Promise<T> {
+export async function commitRun<T = void>(deps: EngineDeps, runId: string, fn: CommitFn<T>): Promise<T> {
   let committed: AuditEvent[] = [];
   const value = await deps.db.transaction(async (tx) => {
     const run = await lockRun(tx, runId);
     if (!run) throw new BelayError("run.not_found", `no run ${runId}; list runs with \`belay runs\` or /runbook history`);
-    if (opts.lease && (run.leaseOwner !== deps.owner || run.status !== "running")) {
-      throw new BelayError("lease.lost", `run ${runId} is no longer leased to ${deps.owner} (owner ${run.leaseOwner}, status ${run.status})`);
-    }
     const now = deps.clock();
     const out = await fn(tx, run, now);
     committed = await appendAudit(

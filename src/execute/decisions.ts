@@ -42,7 +42,7 @@ function findStep(steps: StepRecord[], ref: string | number): StepRecord | undef
 }
 
 export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionResult> {
-  return commitRun<DecisionResult>(deps, d.runId, { lease: false }, async (tx, run, now) => {
+  return commitRun<DecisionResult>(deps, d.runId, async (tx, run, now) => {
     const base = { actor: d.actor.id, surface: d.actor.surface };
     const refuse = (code: string, message: string, step: string | null = null) => ({
       events: [{ ...base, kind: "approval.refused", step, data: { decision: d.kind, code, reason: message } } satisfies AuditInput],

@@ -1,8 +1,9 @@
 import { evaluateApprovals } from "../approve/policy.ts";
 import { canonicalJson, sha256Hex } from "../audit/canonical.ts";
+import { eventBody } from "../audit/chain.ts";
 import type { AuditInput } from "../audit/events.ts";
 import { redact, REDACTED } from "../audit/redact.ts";
-import { describeError, isBelayError } from "../errors.ts";
+import { BelayError, describeError, isBelayError } from "../errors.ts";
 import { buildPlan, playbookFingerprint } from "../plan/plan.ts";
 import { secretParamNames } from "../plan/bind.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
@@ -14,16 +15,15 @@ import {
   getSteps,
   releaseTargetLocks,
   renewLease,
-  updateRun,
-  updateStep,
   type RunPatch,
   type RunRecord,
   type RunStatus,
   type StepPatch,
   type StepRecord,
+  runFromJson,
 } from "../store/runs.ts";
 import type { Queryable } from "../store/driver.ts";
-import { commitRun } from "./commit.ts";
+import type { CommitFn } from "./commit.ts";
 import {
   jsonRoundTrip,
   knownOutputs,
@@ -46,6 +46,18 @@ const IN_FLIGHT: ReadonlySet<string> = new Set(["running", "verifying", "rolling
 function outputDigest(output: unknown): Record<string, unknown> {
   const text = canonicalJson(output);
   return text.length <= 2000 ? { output, outputSha256: sha256Hex(text) } : { outputBytes: text.length, outputSha256: sha256Hex(text) };
+}
+
+/** Runner commits go through belay_runner_commit: their callbacks only record changes. */
+const NO_TX: Queryable = {
+  query: () => Promise.reject(new Error("runner commits record changes; they do not query")),
+};
+
+/** A patch as JSON for belay_runner_commit: undefined dropped, dates as ISO text, keys kept as named. */
+function jsonPatch(patch: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(patch)) if (v !== undefined) out[k] = v instanceof Date ? v.toISOString() : v;
+  return out;
 }
 
 /** In-memory secret params of runs proposed by this process (they are never stored). */
@@ -107,39 +119,92 @@ export class Runner {
   /**
    * What this process knows of the runs it is working: the run row and its steps as last
    * committed. While a process holds a run's lease only it changes the steps, and every
-   * commit re-reads the run row under its lock, so the mirror saves two reads per step.
+   * commit returns the run row as the database has it, so the mirror saves reads per step.
    */
   private readonly mirrors = new Map<string, { run: RunRecord; steps: StepRecord[] }>();
   private readonly pending = new Map<string, { steps: [number, StepPatch][]; run: RunPatch[] }>();
 
-  private async stepUpdate(tx: Queryable, runId: string, idx: number, patch: StepPatch): Promise<void> {
-    await updateStep(tx, runId, idx, patch);
-    this.pending.get(runId)?.steps.push([idx, patch]);
+  /** Records a step change for the commit in progress (see `commit`). */
+  private async stepUpdate(_tx: Queryable, runId: string, idx: number, patch: StepPatch): Promise<void> {
+    this.pending.get(runId)!.steps.push([idx, patch]);
   }
 
-  private async runUpdate(tx: Queryable, runId: string, patch: RunPatch, now: Date): Promise<void> {
-    await updateRun(tx, runId, patch, now);
-    this.pending.get(runId)?.run.push(patch);
+  /** Records a run change for the commit in progress (see `commit`). */
+  private async runUpdate(_tx: Queryable, runId: string, patch: RunPatch, _now: Date): Promise<void> {
+    this.pending.get(runId)!.run.push(patch);
   }
 
-  private async commit(runId: string, fn: Parameters<typeof commitRun>[3]): Promise<unknown> {
+  /**
+   * One runner commit, in one round trip: `fn` says what changes (step and run patches,
+   * audit events) and `belay_runner_commit` applies it atomically, refusing when this
+   * process no longer holds the run's lease. The event hashes are computed in the database
+   * from the canonical bodies built here, chained on the head it holds locked.
+   */
+  private async commit(runId: string, fn: CommitFn<unknown>): Promise<unknown> {
+    let mirror = this.mirrors.get(runId);
+    if (!mirror) {
+      const fresh = await getRun(this.deps.db, runId);
+      if (!fresh) throw new BelayError("run.not_found", `no run ${runId}`);
+      mirror = { run: fresh, steps: await getSteps(this.deps.db, runId) };
+      this.mirrors.set(runId, mirror);
+    }
     const pending = { steps: [] as [number, StepPatch][], run: [] as RunPatch[] };
     this.pending.set(runId, pending);
-    let locked: RunRecord | null = null;
     try {
-      const value = await commitRun(this.deps, runId, { lease: true }, (tx, run, now) => {
-        locked = run;
-        return fn(tx, run, now);
-      });
-      const mirror = this.mirrors.get(runId);
-      if (mirror && locked) {
-        mirror.run = Object.assign({ ...(locked as RunRecord) }, ...pending.run);
-        for (const [idx, patch] of pending.steps) {
-          const step = mirror.steps.find((x) => x.idx === idx);
-          if (step) Object.assign(step, patch);
-        }
+      const now = this.deps.clock();
+      const out = await fn(NO_TX, mirror.run, now);
+      const at = now.toISOString();
+      const rows = out.events.map((e) => ({
+        id: this.deps.newId("evt"),
+        at,
+        kind: e.kind,
+        actor: e.actor,
+        surface: e.surface,
+        run_id: e.runId ?? runId,
+        incident_id: e.incidentId ?? mirror.run.incidentId,
+        step: e.step ?? null,
+        data: canonicalJson(redact(e.data ?? {})),
+      }));
+      const payload = {
+        run: runId,
+        owner: this.deps.owner,
+        now: at,
+        steps: pending.steps.map(([idx, patch]) => ({ idx, patch: jsonPatch(patch) })),
+        run_patch: jsonPatch(Object.assign({}, ...pending.run)),
+        events: rows.map((r) => ({ ...r, body: eventBody(r) })),
+      };
+      let result: { run: Record<string, unknown>; events: { seq: number; prev: string; hash: string }[] };
+      try {
+        const r = await this.deps.db.query<{ r: typeof result }>("SELECT belay_runner_commit($1::jsonb) AS r", [JSON.stringify(payload)]);
+        result = r.rows[0]!.r;
+      } catch (err) {
+        if ((err as { code?: string }).code === "BL001") throw new BelayError("lease.lost", (err as Error).message, { cause: err });
+        throw err;
       }
-      return value;
+      mirror.run = runFromJson(result.run);
+      for (const [idx, patch] of pending.steps) {
+        const step = mirror.steps.find((x) => x.idx === idx);
+        if (step) Object.assign(step, patch);
+      }
+      if (rows.length > 0) {
+        this.deps.onEvents?.(
+          rows.map((r, i) => ({
+            seq: Number(result.events[i]!.seq),
+            id: r.id,
+            at: r.at,
+            kind: r.kind,
+            actor: r.actor,
+            surface: r.surface,
+            runId: r.run_id,
+            incidentId: r.incident_id,
+            step: r.step,
+            data: JSON.parse(r.data) as Record<string, unknown>,
+            prevHash: result.events[i]!.prev,
+            hash: result.events[i]!.hash,
+          })),
+        );
+      }
+      return out.value;
     } catch (err) {
       this.mirrors.delete(runId); // unknown state: read it again if we go on
       throw err;

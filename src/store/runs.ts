@@ -81,7 +81,7 @@ export interface ApprovalRow {
 const RUN_COLUMNS = `id, playbook_id, playbook_fingerprint, incident_id, requested_by, surface, params, status, status_reason,
   dry_run, plan_hash, abort_requested, lease_owner, lease_expires_at, next_at, created_at, updated_at`;
 
-function toRun(r: Record<string, any>): RunRecord {
+export function toRun(r: Record<string, any>): RunRecord {
   return {
     id: r.id,
     playbookId: r.playbook_id,
@@ -134,12 +134,13 @@ export async function insertRun(
     [run.id, run.playbookId, run.playbookFingerprint, run.incidentId, run.requestedBy, run.surface, JSON.stringify(run.params),
       run.status, run.dryRun, run.planHash, run.nextAt, run.createdAt],
   );
-  for (const s of steps) {
-    await tx.query(
-      `INSERT INTO steps (run_id, idx, name, kind, risk, permissions, status) VALUES ($1, $2, $3, $4, $5, $6, 'pending')`,
-      [run.id, s.idx, s.name, s.kind, s.risk, JSON.stringify(s.permissions)],
-    );
-  }
+  if (steps.length === 0) return;
+  // One multi-row INSERT for all the steps: a proposal costs one round trip, not one per step.
+  const values = steps.map((_, i) => `($1, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}, $${i * 5 + 6}, 'pending')`).join(", ");
+  await tx.query(
+    `INSERT INTO steps (run_id, idx, name, kind, risk, permissions, status) VALUES ${values}`,
+    [run.id, ...steps.flatMap((s) => [s.idx, s.name, s.kind, s.risk, JSON.stringify(s.permissions)])],
+  );
 }
 
 export async function getRun(db: Queryable, id: string): Promise<RunRecord | null> {
@@ -321,4 +322,10 @@ export async function acquireTargetLocks(
 
 export async function releaseTargetLocks(db: Queryable, runId: string): Promise<void> {
   await db.query(`DELETE FROM target_locks WHERE run_id = $1`, [runId]);
+}
+
+/** A run row as `to_jsonb(runs)` gives it (timestamps as text) into a RunRecord. */
+export function runFromJson(r: Record<string, any>): RunRecord {
+  const date = (v: string | null) => (v === null ? null : new Date(v));
+  return toRun({ ...r, lease_expires_at: date(r.lease_expires_at), next_at: date(r.next_at), created_at: date(r.created_at), updated_at: date(r.updated_at) });
 }

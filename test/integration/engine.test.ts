@@ -184,6 +184,30 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     expect(kinds.slice(-2)).toEqual(["step.uncertain", "run.aborted"]);
   });
 
+  it("a process that lost its lease writes nothing more to the run", async () => {
+    const svc = fakeService();
+    let open!: () => void;
+    svc.gate = new Promise((r) => (open = r));
+    const { engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(svc)] });
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: { name: "stolen" }, requestedBy: "alice", surface: "cli" });
+    const v = await engine.drive(runId);
+    await engine.decide({ kind: "approve", runId, step: "set-policy", actor: bob, planHash: v.run.planHash });
+    const working = engine.drive(runId); // parks inside set-policy until the gate opens
+    await new Promise((r) => setTimeout(r, 300));
+    // Another process takes the run over (as if this one had stalled past its lease).
+    await store.db.query("UPDATE runs SET lease_owner = 'thief', lease_expires_at = now() + interval '1 hour' WHERE id = $1", [runId]);
+    open();
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await engine.view(runId);
+    expect(svc.policy).toBe("allkeys-lru"); // the change itself happened...
+    expect(after.run.leaseOwner).toBe("thief");
+    expect(after.steps[2]!.status).toBe("running"); // ...but the old owner recorded nothing after losing the lease
+    const kinds = (await eventsForRun(store.db, runId)).map((e) => `${e.kind}:${e.step}`);
+    expect(kinds.at(-1)).toBe("step.started:set-policy");
+    await store.db.query("UPDATE runs SET status = 'aborted', lease_owner = NULL WHERE id = $1", [runId]); // lets drive() return
+    await working;
+  });
+
   it("a second run on the same target waits for the lock and goes on when it is free", async () => {
     const svc = fakeService();
     let open!: () => void;
