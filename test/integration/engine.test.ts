@@ -260,6 +260,16 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     expect(view.steps.map((s) => s.status)).toEqual(["skipped", "failed"]);
   });
 
+  it("chains events whose text is not plain ASCII exactly as verify recomputes them", async () => {
+    const { engine } = setup();
+    const name = 'ünïcödé ☃ 🚀 "q" \\ \n\t\u0001\u2028 ende';
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: { name }, requestedBy: "zoë ☃", surface: "cli" });
+    const view = await engine.drive(runId);
+    expect(view.steps[0]!.output).toEqual({ policy: "noeviction", name });
+    const chain = await verifyChain(store.db);
+    expect(chain.ok, chain.broken?.message).toBe(true);
+  });
+
   it("a dry run runs diagnostics and shows previews but changes nothing", async () => {
     const { svc, engine } = setup();
     const { runId } = await engine.propose({ playbookId: "fix-service", params: {}, requestedBy: "alice", surface: "cli", dryRun: true });
