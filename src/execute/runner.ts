@@ -1,6 +1,6 @@
 import { evaluateApprovals } from "../approve/policy.ts";
 import { canonicalJson, sha256Hex } from "../audit/canonical.ts";
-import { eventBody } from "../audit/chain.ts";
+import { eventBody, rowToEvent } from "../audit/chain.ts";
 import type { AuditInput } from "../audit/events.ts";
 import { redact, REDACTED } from "../audit/redact.ts";
 import { BelayError, describeError, isBelayError } from "../errors.ts";
@@ -188,20 +188,7 @@ export class Runner {
       }
       if (rows.length > 0) {
         this.deps.onEvents?.(
-          rows.map((r, i) => ({
-            seq: Number(result.events[i]!.seq),
-            id: r.id,
-            at: r.at,
-            kind: r.kind,
-            actor: r.actor,
-            surface: r.surface,
-            runId: r.run_id,
-            incidentId: r.incident_id,
-            step: r.step,
-            data: JSON.parse(r.data) as Record<string, unknown>,
-            prevHash: result.events[i]!.prev,
-            hash: result.events[i]!.hash,
-          })),
+          rows.map((r, i) => rowToEvent({ ...r, seq: Number(result.events[i]!.seq), prev_hash: result.events[i]!.prev, hash: result.events[i]!.hash })),
         );
       }
       return out.value;
