@@ -35,7 +35,7 @@ export default playbook({
     description: "What a drain would evict and what it would leave.",
     manual: ["kubectl get pods -A --field-selector spec.nodeName={node} -o wide"],
     run: async ({ params, targets }) => {
-      const d = await targets.kube(params.kube).drain(params.node, { dryRun: true, deadlineMs: 1 });
+      const d = await targets.kube(params.kube).drainPlan(params.node);
       return { evict: d.evicted, keep: d.skipped };
     },
   })
@@ -62,7 +62,7 @@ export default playbook({
     manual: ["kubectl drain {node} --ignore-daemonsets --delete-emptydir-data --timeout=10m"],
     timeoutMs: 61 * 60_000,
     preview: async ({ params, targets }) => {
-      const d = await targets.kube(params.kube).drain(params.node, { dryRun: true, deadlineMs: 1 });
+      const d = await targets.kube(params.kube).drainPlan(params.node);
       return { summary: d.summary, diff: d.diff };
     },
     run: ({ params, targets, signal }) =>

@@ -61,8 +61,8 @@ export default playbook({
         max: params.max,
       }),
     verify: async ({ params, targets, result }) => {
-      const left = await targets.redis(params.redis).clientKill({ ids: result.clients.map((c) => c.id) }, { dryRun: true });
-      return { ok: left.clients.length === 0, detail: `${result.killed} closed, ${left.clients.length} still connected` };
+      const left = await targets.redis(params.redis).findClients({ ids: result.clients.map((c) => c.id) });
+      return { ok: left.length === 0, detail: `${result.killed} closed, ${left.length} still connected` };
     },
     irreversible: "a closed connection cannot be reopened by belay; well-behaved clients reconnect on their own",
   })

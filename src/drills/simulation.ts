@@ -249,6 +249,7 @@ export class RehearsalWorld implements Simulation {
       cordon: unsupported("cordon") as KubeTarget["cordon"],
       uncordon: unsupported("uncordon") as KubeTarget["uncordon"],
       drain: unsupported("drain") as KubeTarget["drain"],
+      drainPlan: unsupported("drainPlan") as KubeTarget["drainPlan"],
       endpoints: async (ns, service) => {
         const d = this.dep(ns, service);
         const addrs = this.pods(d).map((_, i) => `10.0.0.${10 + i}:8080`);

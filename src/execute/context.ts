@@ -1,6 +1,7 @@
 import { BelayError } from "../errors.ts";
 import type { PreviewValue, StepContext, StepLogger, VerifyValue } from "../sdk/types.ts";
 import type { Targets } from "../targets/types.ts";
+import { targetsFor, type TargetMode } from "../targets/facade.ts";
 import type { Logger } from "./deps.ts";
 
 /** Thrown when a preview reads an output that does not exist yet: its inputs are not known. */
@@ -56,8 +57,13 @@ export async function withTimeout<T>(what: string, ms: number, fn: (signal: Abor
   }
 }
 
-export function makeContext(input: ContextInput, signal: AbortSignal): StepContext<any, any> {
-  return { params: input.params, outputs: input.outputs, targets: input.targets, log: input.log, signal, run: input.run };
+/**
+ * The context of one step function. `mode` decides which targets it gets: `read` (diagnose,
+ * verify, wait: no mutating operations), `preview` (mutations forced to a dry run) or `full`
+ * (run and rollback only).
+ */
+export function makeContext(input: ContextInput, signal: AbortSignal, mode: TargetMode): StepContext<any, any, any> {
+  return { params: input.params, outputs: input.outputs, targets: targetsFor(input.targets, mode), log: input.log, signal, run: input.run };
 }
 
 export interface NormalisedPreview {

@@ -312,7 +312,7 @@ export class Runner {
     let output: unknown;
     try {
       if (def.kind === "diagnose") {
-        output = await withTimeout(`step ${s.name}`, def.timeoutMs, (signal) => def.run!(makeContext(input, signal)));
+        output = await withTimeout(`step ${s.name}`, def.timeoutMs, (signal) => def.run!(makeContext(input, signal, "read")));
       } else if (def.kind === "notify") {
         const message = def.message!({ params: state.params, outputs: state.outputs });
         await withTimeout(`step ${s.name}`, def.timeoutMs, () => this.deps.notify?.({ id: run.id, incidentId: run.incidentId }, message));
@@ -348,7 +348,7 @@ export class Runner {
   private async waitUntil(state: State, s: StepRecord, def: StepDef, input: ContextInput): Promise<{ waitedMs: number }> {
     const started = (s.startedAt ?? this.deps.clock()).getTime();
     for (;;) {
-      const held = await withTimeout(`step ${s.name} condition`, Math.min(def.intervalMs * 4, def.timeoutMs), (signal) => def.until!(makeContext(input, signal)));
+      const held = await withTimeout(`step ${s.name} condition`, Math.min(def.intervalMs * 4, def.timeoutMs), (signal) => def.until!(makeContext(input, signal, "read")));
       const waited = this.deps.clock().getTime() - started;
       if (held) return { waitedMs: waited };
       if (waited >= def.timeoutMs) throw new Error(`condition not met within ${def.timeoutMs} ms`);
@@ -372,7 +372,7 @@ export class Runner {
       try {
         // A later step its own condition will skip is not previewed (a preview may call a target).
         if (s.idx > from.idx && def.when && !def.when({ params: state.params, outputs: known })) continue;
-        const value = await withTimeout(`preview of ${s.name}`, def.timeoutMs, (signal) => def.preview!(makeContext(input, signal)));
+        const value = await withTimeout(`preview of ${s.name}`, def.timeoutMs, (signal) => def.preview!(makeContext(input, signal, "preview")));
         const p = normalisePreview(value);
         const text = redact(p.text);
         previews.set(s.idx, text);
@@ -471,7 +471,7 @@ export class Runner {
     let result: unknown;
     try {
       result = await withTimeout(`step ${s.name}`, def.timeoutMs, (signal) =>
-        def.run!({ ...makeContext(input, signal), preview: s.preview ?? "", previewData: s.previewData }),
+        def.run!({ ...makeContext(input, signal, "full"), preview: s.preview ?? "", previewData: s.previewData }),
       );
     } catch (err) {
       if (isBelayError(err, "step.timeout")) {
@@ -503,7 +503,7 @@ export class Runner {
     const input = this.ctxInput(state, s);
     let verdict: { ok: boolean; detail: string | null };
     try {
-      verdict = normaliseVerify(await withTimeout(`verify of ${s.name}`, def.verifyTimeoutMs, (signal) => def.verify!({ ...makeContext(input, signal), result })));
+      verdict = normaliseVerify(await withTimeout(`verify of ${s.name}`, def.verifyTimeoutMs, (signal) => def.verify!({ ...makeContext(input, signal, "read"), result })));
     } catch (err) {
       verdict = { ok: false, detail: describeError(err) };
     }
@@ -541,7 +541,7 @@ export class Runner {
       return { events: [{ kind: "step.verify_failed", actor: "belay", surface: "engine", step: s.name, data: { detail, rollingBack: true } }] };
     });
     try {
-      await withTimeout(`rollback of ${s.name}`, def.timeoutMs, (signal) => def.rollback!({ ...makeContext(input, signal), result }));
+      await withTimeout(`rollback of ${s.name}`, def.timeoutMs, (signal) => def.rollback!({ ...makeContext(input, signal, "full"), result }));
     } catch (err) {
       await this.commit(run.id, async (tx, _r, now) => {
         await this.stepUpdate(tx, run.id, s.idx, { status: "failed", error: `verify failed (${detail}); rollback failed: ${describeError(err)}`, finishedAt: now });

@@ -5,7 +5,7 @@ import type {
   DiagnoseSpec,
   NotifySpec,
   PlaybookMeta,
-  StepContext,
+  ReadContext,
   StepDef,
   StepKind,
   WaitSpec,
@@ -103,7 +103,7 @@ export class Playbook<S extends z.ZodType = z.ZodType, O = {}> {
   ): Playbook<S, Add<O, N, R | undefined>>;
   diagnose<const N extends string, R>(
     name: Fresh<N, O>,
-    spec: DiagnoseSpec<z.output<S>, O, R> | ((ctx: StepContext<z.output<S>, O>) => R | Promise<R>),
+    spec: DiagnoseSpec<z.output<S>, O, R> | ((ctx: ReadContext<z.output<S>, O>) => R | Promise<R>),
   ): Playbook<S, Add<O, N, R>>;
   diagnose(name: string, spec: any): any {
     const s = typeof spec === "function" ? { run: spec } : spec;

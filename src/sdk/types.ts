@@ -2,6 +2,7 @@ import type { z } from "zod";
 import type { Risk } from "../approve/policy.ts";
 import type { Alert } from "./alert.ts";
 import type { Targets } from "../targets/types.ts";
+import type { PreviewTargets, ReadOnlyTargets } from "../targets/facade.ts";
 
 export type { Risk };
 
@@ -11,19 +12,40 @@ export interface StepLogger {
   warn(msg: string, data?: Record<string, unknown>): void;
 }
 
-/** What every step function receives. */
-export interface StepContext<P, O> {
+/**
+ * What every step function receives. `run` and `rollback` get the full targets; the others
+ * get read-only ones (see ReadContext, PreviewContext).
+ */
+export interface StepContext<P, O, T = Targets> {
   /** The bound, validated params. */
   readonly params: Readonly<P>;
   /** Outputs of earlier steps, by step name (after a JSON round trip, as they are stored). */
   readonly outputs: Readonly<O>;
   /** Named connections from configuration. A playbook never holds a credential. */
-  readonly targets: Targets;
+  readonly targets: T;
   readonly log: StepLogger;
   /** Aborted when the step times out; pass it to anything that can be cancelled. */
   readonly signal: AbortSignal;
   readonly run: { readonly id: string; readonly incidentId: string | null; readonly dryRun: boolean; readonly requestedBy: string };
 }
+
+/**
+ * What diagnose, verify and wait see: targets without their mutating operations. Calling one
+ * is a compile error, and at run time a `target.read_only` error.
+ *
+ * @example
+ * .diagnose("memory", ({ targets }) => targets.redis("cache").memoryInfo())
+ */
+export type ReadContext<P, O> = StepContext<P, O, ReadOnlyTargets>;
+
+/**
+ * What a preview sees: reads, and mutating operations that always run as a dry run
+ * (`dryRun: true` is forced, whatever the preview passes).
+ *
+ * @example
+ * preview: ({ targets }) => targets.redis("cache").configSet("maxmemory-policy", "allkeys-lru")
+ */
+export type PreviewContext<P, O> = StepContext<P, O, PreviewTargets>;
 
 /** What a `when` condition or a lock function sees: no targets, no I/O. */
 export interface DecisionContext<P, O> {
@@ -59,7 +81,7 @@ interface StepCommon<P, O> {
 }
 
 export interface DiagnoseSpec<P, O, R> extends StepCommon<P, O> {
-  run: (ctx: StepContext<P, O>) => Awaitable<R>;
+  run: (ctx: ReadContext<P, O>) => Awaitable<R>;
 }
 
 interface ActBase<P, O, R> extends StepCommon<P, O> {
@@ -68,10 +90,10 @@ interface ActBase<P, O, R> extends StepCommon<P, O> {
   /** Lock keys of what this step mutates, e.g. `kube:prod/deployments/api`. Two runs never hold one at once. */
   locks?: (ctx: DecisionContext<P, O>) => readonly string[];
   /** Exactly what will change. Read-only; runs before anyone is asked to approve. */
-  preview: (ctx: StepContext<P, O>) => Awaitable<PreviewValue>;
+  preview: (ctx: PreviewContext<P, O>) => Awaitable<PreviewValue>;
   run: (ctx: StepContext<P, O> & { readonly preview: string; readonly previewData: unknown }) => Awaitable<R>;
   /** Did the change take? Read-only. */
-  verify: (ctx: StepContext<P, O> & { readonly result: R }) => Awaitable<VerifyValue>;
+  verify: (ctx: ReadContext<P, O> & { readonly result: R }) => Awaitable<VerifyValue>;
   verifyTimeoutMs?: number;
 }
 
@@ -84,7 +106,7 @@ export type ActSpec<P, O, R> = ActBase<P, O, R> &
 
 export interface WaitSpec<P, O> extends StepCommon<P, O> {
   /** Polled until it holds or the timeout passes. Read-only. */
-  until: (ctx: StepContext<P, O>) => Awaitable<boolean>;
+  until: (ctx: ReadContext<P, O>) => Awaitable<boolean>;
   timeoutMs: number;
   intervalMs?: number;
 }

@@ -224,6 +224,10 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
       return drainNode(api().core, node, opts, { now, sleep });
     },
 
+    drainPlan(node) {
+      return drainNode(api().core, node, { dryRun: true, deadlineMs: 0 }, { now, sleep });
+    },
+
     async endpoints(namespace, service) {
       const ep = await api().core.readNamespacedEndpoints({ name: service, namespace });
       const ready: string[] = [];

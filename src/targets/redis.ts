@@ -11,7 +11,7 @@ import {
   parseSlowlog,
   summariseClients,
 } from "./redis-parse.ts";
-import type { MutateOptions, RedisBigKey, RedisKeySpec, RedisTarget } from "./types.ts";
+import type { MutateOptions, RedisBigKey, RedisClientFilter, RedisKeySpec, RedisTarget } from "./types.ts";
 
 export interface RedisTargetDeps {
   /** Milliseconds, for time budgets. */
@@ -43,6 +43,19 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
   async function configGet(parameter: string): Promise<string | null> {
     const map = parseConfigReply(await redis().config("GET", parameter));
     return map.get(parameter) ?? null;
+  }
+
+  /** The clients a filter selects, longest idle first; never this connection. */
+  async function chooseClients(filter: RedisClientFilter) {
+    if (!hasClientCriteria(filter)) throw new BelayError("input.invalid", "CLIENT KILL needs a filter (idle time, address, user, name or command); refusing to kill every client");
+    const self = String(await redis().client("ID"));
+    const max = filter.max ?? 1000;
+    const all = parseClientList(String(await redis().client("LIST")));
+    const chosen = all
+      .filter((c) => c.id !== self && clientMatches(c, filter))
+      .sort((a, b) => b.idleSec - a.idleSec)
+      .slice(0, max);
+    return { chosen, all };
   }
 
   async function findKeys(spec: RedisKeySpec): Promise<string[]> {
@@ -176,15 +189,12 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       return summariseClients(parseClientList(String(await redis().client("LIST"))));
     },
 
+    async findClients(filter) {
+      return (await chooseClients(filter)).chosen;
+    },
+
     async clientKill(filter, opts: MutateOptions = {}) {
-      if (!hasClientCriteria(filter)) throw new BelayError("input.invalid", "CLIENT KILL needs a filter (idle time, address, user, name or command); refusing to kill every client");
-      const self = String(await redis().client("ID"));
-      const max = filter.max ?? 1000;
-      const all = parseClientList(String(await redis().client("LIST")));
-      const chosen = all
-        .filter((c) => c.id !== self && clientMatches(c, filter))
-        .sort((a, b) => b.idleSec - a.idleSec)
-        .slice(0, max);
+      const { chosen, all } = await chooseClients(filter);
       let killed = 0;
       if (!opts.dryRun) {
         for (const c of chosen) killed += Number(await redis().client("KILL", "ID", c.id));

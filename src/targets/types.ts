@@ -145,6 +145,8 @@ export interface RedisTarget {
   deleteKeys(spec: RedisKeySpec, opts?: MutateOptions): Promise<RedisKeyDeletion>;
   bigKeys(opts?: { budgetMs?: number; top?: number; match?: string; minBytes?: number }): Promise<RedisBigKeys>;
   clientList(): Promise<RedisClientSummary>;
+  /** The clients a `clientKill` with this filter would close, closing nothing. */
+  findClients(filter: RedisClientFilter): Promise<readonly RedisClient[]>;
   /** Closes the clients the filter selects (CLIENT KILL ID, never this connection). */
   clientKill(filter: RedisClientFilter, opts?: MutateOptions): Promise<RedisClientKill>;
   slowlog(count?: number): Promise<readonly RedisSlowlogEntry[]>;
@@ -455,6 +457,8 @@ export interface KubeTarget {
   uncordon(name: string, opts?: MutateOptions): Promise<Change>;
   /** Evicts every pod but DaemonSet and mirror pods, backing off while a PodDisruptionBudget answers 429. */
   drain(name: string, opts: MutateOptions & { deadlineMs: number; backoffMs?: number; signal?: AbortSignal }): Promise<KubeDrain>;
+  /** What a drain would evict and keep, evicting nothing (a drain's dry run, for diagnose steps). */
+  drainPlan(name: string): Promise<KubeDrain>;
   endpoints(namespace: string, service: string): Promise<KubeEndpoints>;
 }
 
@@ -472,4 +476,6 @@ export interface TargetOperation {
   /** e.g. `apps/deployments:patch`, `redis:CONFIG`, `postgres:pg_signal_backend`. */
   readonly permission: string;
   readonly description: string;
+  /** Mutating operations: the argument index of their MutateOptions. */
+  readonly optionsArg?: number;
 }

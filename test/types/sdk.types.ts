@@ -107,3 +107,41 @@ playbook({
   // @ts-expect-error namespace must be a string
   fromAlert: () => ({ namespace: 5 }),
 });
+
+// Read-only means read-only: diagnose, verify and wait get targets without mutating operations.
+const readOnly = playbook({ id: "ro", title: "", summary: "", failureModes: [], params: z.object({ redis: z.string() }) })
+  .diagnose("policy", async ({ params, targets }) => {
+    const r = targets.redis(params.redis);
+    // @ts-expect-error configSet mutates: a diagnose cannot call it
+    await r.configSet("maxmemory-policy", "allkeys-lru");
+    // @ts-expect-error a dry run is still a mutating method: diagnose uses findKeys, not deleteKeys
+    await r.deleteKeys({ keys: ["a"] }, { dryRun: true });
+    // @ts-expect-error terminateBackends mutates
+    await targets.postgres("main").terminateBackends({ pids: [1] });
+    // @ts-expect-error drain mutates: drainPlan is its read-only twin
+    await targets.kube("prod").drain("node-1", { deadlineMs: 1, dryRun: true });
+    await targets.kube("prod").drainPlan("node-1");
+    return r.configGet("maxmemory-policy");
+  })
+  .diagnose("fn-form", ({ targets }) =>
+    // @ts-expect-error the function form of diagnose is read-only too
+    targets.redis("cache").clientKill({ idleAtLeastSec: 1 }),
+  )
+  .wait("settled", {
+    timeoutMs: 1000,
+    // @ts-expect-error wait's condition is read-only
+    until: async ({ targets }) => (await targets.redis("cache").configSet("a", "b")).dryRun,
+  });
+readOnly.act("set", {
+  risk: "low",
+  permissions: ["redis:CONFIG"],
+  // A preview may call the mutating method: its facade forces dryRun.
+  preview: ({ targets }) => targets.redis("cache").configSet("maxmemory-policy", "allkeys-lru"),
+  run: ({ targets }) => targets.redis("cache").configSet("maxmemory-policy", "allkeys-lru"),
+  verify: async ({ targets }) => {
+    // @ts-expect-error verify is read-only
+    await targets.redis("cache").configSet("maxmemory-policy", "allkeys-lru");
+    return (await targets.redis("cache").configGet("maxmemory-policy")) === "allkeys-lru";
+  },
+  rollback: ({ targets, result }) => targets.redis("cache").configSet("maxmemory-policy", result.previous ?? "noeviction"),
+});

@@ -1,0 +1,102 @@
+import { BelayError } from "../errors.ts";
+import { operations, type OperationTables, type TargetKind } from "./operations.ts";
+import type { MutateOptions, Targets } from "./types.ts";
+
+/**
+ * Read-only views of the targets, derived from the operations table. Diagnose, verify and
+ * wait steps get `read` facades (no mutating methods, in the type and at run time); previews
+ * get `preview` facades, whose mutating methods always run with `dryRun: true` whatever the
+ * caller passes; only `run` and `rollback` get the targets themselves.
+ */
+export type TargetMode = "read" | "preview" | "full";
+
+type MutatingKeys<Tbl> = { [K in keyof Tbl]: Tbl[K] extends { readonly mutates: true } ? K : never }[keyof Tbl];
+
+/** A target without the operations its table marks as mutating. */
+export type ReadOnly<T, Tbl> = Omit<T, MutatingKeys<Tbl> & keyof T>;
+
+type TargetOf<K extends TargetKind> = ReturnType<Targets[K]>;
+
+/** What diagnose, verify, wait and previews' reads may touch. */
+export type ReadOnlyTargets = {
+  [K in TargetKind]: (name: string) => K extends keyof OperationTables ? ReadOnly<TargetOf<K>, OperationTables[K]> : TargetOf<K>;
+};
+
+/** Same shape as Targets; every mutating call is a dry run. */
+export type PreviewTargets = Targets;
+
+type AnyFn = (...args: unknown[]) => unknown;
+
+/**
+ * `resolve` is asked for the real target at every call (it is a map lookup), so a facade
+ * never holds on to a client that has since been closed and reopened.
+ */
+function facade(kind: TargetKind, resolve: () => object, mode: "read" | "preview"): object {
+  const view: Record<string, unknown> = { name: (resolve() as { name: string }).name };
+  const call = (op: string, args: unknown[]) => {
+    const target = resolve() as Record<string, AnyFn>;
+    return target[op]!.apply(target, args);
+  };
+  for (const op of operations[kind]) {
+    if (!op.mutates) {
+      view[op.name] = (...args: unknown[]) => call(op.name, args);
+    } else if (mode === "preview") {
+      const at = op.optionsArg!;
+      view[op.name] = (...args: unknown[]) => {
+        const given = args[at];
+        const forced: MutateOptions = { ...(given && typeof given === "object" ? given : {}), dryRun: true };
+        const padded = args.slice();
+        padded[at] = forced;
+        return call(op.name, padded);
+      };
+    } else {
+      view[op.name] = async () => {
+        throw new BelayError(
+          "target.read_only",
+          `${kind}.${op.name} changes ${kind} '${view.name}' and is not available here: diagnose, verify, wait and when ` +
+            "are read-only; move the change into an act step's run (its preview may call it as a dry run)",
+        );
+      };
+    }
+  }
+  return Object.freeze(view);
+}
+
+const cache = new WeakMap<Targets, { read: ReadOnlyTargets; preview: PreviewTargets }>();
+
+/**
+ * The targets a step function of `mode` may use. Facades are built once per Targets object;
+ * each named target is still the one shared client underneath.
+ *
+ * @example
+ * const ro = targetsFor(deps.targets, "read");
+ * await ro.redis("cache").configSet("x", "y"); // throws target.read_only
+ */
+export function targetsFor(targets: Targets, mode: "read"): ReadOnlyTargets;
+export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOnlyTargets;
+export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOnlyTargets {
+  if (mode === "full") return targets;
+  let views = cache.get(targets);
+  if (!views) {
+    views = { read: wrap(targets, "read") as ReadOnlyTargets, preview: wrap(targets, "preview") as PreviewTargets };
+    cache.set(targets, views);
+  }
+  return views[mode];
+}
+
+function wrap(targets: Targets, mode: "read" | "preview"): Record<TargetKind, (name: string) => object> {
+  const out = {} as Record<TargetKind, (name: string) => object>;
+  for (const kind of Object.keys(operations) as TargetKind[]) {
+    const made = new Map<string, object>();
+    out[kind] = (name: string) => {
+      let v = made.get(name);
+      if (!v) {
+        const get = targets[kind] as (n: string) => object;
+        v = facade(kind, () => get.call(targets, name), mode);
+        made.set(name, v);
+      }
+      return v;
+    };
+  }
+  return out;
+}
