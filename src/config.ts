@@ -26,6 +26,8 @@ const envSchema = z.object({
   ALERTMANAGER_TOKEN: z.string().min(1).optional(),
   /** Webhook bodies larger than this are refused with 413. */
   BELAY_WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** A PagerDuty delivery whose occurred_at is older than this is acknowledged but ignored (a replay). */
+  BELAY_WEBHOOK_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(3600),
   /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */
   BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
 });

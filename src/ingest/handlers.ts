@@ -14,15 +14,29 @@ export interface WebhookDeps {
   bodyLimit: number;
   /** Counts answers by source and status (metrics); optional. */
   count?: (source: string, status: number, alerts: number) => void;
+  /** Counts deliveries acknowledged but ignored as stale (metrics); optional. */
+  countStale?: (source: string) => void;
+}
+
+export interface PagerDutyHandlerDeps extends WebhookDeps {
+  secrets: readonly string[];
+  clock: () => Date;
+  /** A delivery whose signed occurred_at is older than this is answered 202 and ignored. */
+  maxAgeMs: number;
 }
 
 const WRONG_TYPE: Refusal = { status: 415, error: "expected Content-Type: application/json" };
 
 /**
  * `POST /webhooks/pagerduty`: signature (over the raw bytes) before anything is parsed, then
- * the envelope; incident events are stored (deduplicated on X-Webhook-Id) and answered 202.
+ * the envelope; incident events are stored and answered 202.
+ *
+ * Replays: the signature covers the body, not the X-Webhook-Id header, so a captured delivery
+ * can be re-posted under any id. Deliveries are therefore deduplicated on the signed event id
+ * (`event.id`, the same on PagerDuty's own retries), and one whose signed `occurred_at` is older
+ * than `maxAgeMs` is acknowledged (so nobody retries it) but ignored, logged and counted.
  */
-export function pagerDutyHandler(deps: WebhookDeps & { secrets: readonly string[] }): Handler {
+export function pagerDutyHandler(deps: PagerDutyHandlerDeps): Handler {
   return async (req, res) => {
     const body = await readBody(req, deps.bodyLimit);
     if (!body.ok) return answer(deps, req, res, "pagerduty", body.refusal);
@@ -35,16 +49,27 @@ export function pagerDutyHandler(deps: WebhookDeps & { secrets: readonly string[
     const read = readPagerDutyDelivery(json.value);
     if (!read.ok) return answer(deps, req, res, "pagerduty", { status: 400, error: read.error });
     const d = read.value;
+    const age = d.occurredAt ? deps.clock().getTime() - Date.parse(d.occurredAt) : 0;
+    if (Number.isFinite(age) && age > deps.maxAgeMs) {
+      deps.logger.warn(
+        { source: "pagerduty", eventId: d.eventId, eventType: d.eventType, occurredAt: d.occurredAt, webhookId: header(req, "x-webhook-id")?.slice(0, 256) ?? null },
+        "stale PagerDuty delivery acknowledged and ignored: it occurred longer ago than BELAY_WEBHOOK_MAX_AGE_SECONDS (a replay, or a very late retry)",
+      );
+      deps.countStale?.("pagerduty");
+      deps.count?.("pagerduty", 202, 0);
+      return sendJson(res, 202, { accepted: true, ignored: true, reason: "stale", eventType: d.eventType });
+    }
     if (d.kind === "ignored") {
       deps.count?.("pagerduty", 202, 0);
       return sendJson(res, 202, { accepted: true, ignored: true, eventType: d.eventType });
     }
     const delivery: NewDelivery = {
       source: "pagerduty",
-      deliveryKey: header(req, "x-webhook-id")?.slice(0, 256) || `event:${d.eventId}`,
+      // The signed event id, never the unsigned X-Webhook-Id header (kept in meta for tracing).
+      deliveryKey: `event:${d.eventId}`,
       eventType: d.eventType,
       alerts: d.alert ? [d.alert] : [],
-      meta: { ...d.meta, pagerdutyIncidentId: d.incidentId },
+      meta: { ...d.meta, pagerdutyIncidentId: d.incidentId, webhookId: header(req, "x-webhook-id")?.slice(0, 256) ?? null },
     };
     await store(deps, res, delivery, body.body.length);
   };

@@ -1,4 +1,5 @@
 import { newId } from "../ids.ts";
+import type { Metrics } from "../server/metrics.ts";
 import type { Core } from "../main.ts";
 import { acknowledgeIncident, pagerDutyFromConfig } from "../pagerduty/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
@@ -35,12 +36,10 @@ export async function createIngestIntegrations(
     alertmanagerToken: env.ALERTMANAGER_TOKEN ?? null,
     bodyLimit: env.BELAY_WEBHOOK_BODY_LIMIT,
     windowMs: env.BELAY_INCIDENT_WINDOW_SECONDS * 1000,
+    webhookMaxAgeMs: env.BELAY_WEBHOOK_MAX_AGE_SECONDS * 1000,
     // Audit events reach the same subscribers (Slack re-renders, metrics) as the engine's.
     onEvents: (events) => core.engine.deps.onEvents?.(events),
-    countWebhook: (source, status, alerts) => {
-      core.metrics.inc("belay_webhooks_total", "Webhook deliveries answered, by source and status.", { source, status: String(status) });
-      if (alerts > 0) core.metrics.inc("belay_alerts_stored_total", "Alerts stored from webhooks, by source.", { source }, alerts);
-    },
+    ...webhookCounters(core.metrics),
     onDrained: (r) => {
       if (r.opened.length) core.metrics.inc("belay_incidents_opened_total", "Incidents opened from alerts.", {}, r.opened.length);
       if (r.resolved.length) core.metrics.inc("belay_incidents_resolved_total", "Incidents resolved when their alerts resolved.", {}, r.resolved.length);
@@ -69,4 +68,16 @@ export async function createIngestIntegrations(
       status: env.ALERTMANAGER_TOKEN ? "on (POST /webhooks/alertmanager)" : "not configured (set ALERTMANAGER_TOKEN)",
     },
   ];
+}
+
+/** The webhook counters on /metrics. */
+export function webhookCounters(metrics: Metrics) {
+  return {
+    countWebhook: (source: string, status: number, alerts: number) => {
+      metrics.inc("belay_webhooks_total", "Webhook deliveries answered, by source and status.", { source, status: String(status) });
+      if (alerts > 0) metrics.inc("belay_alerts_stored_total", "Alerts stored from webhooks, by source.", { source }, alerts);
+    },
+    countStaleWebhook: (source: string) =>
+      metrics.inc("belay_webhooks_stale_total", "Webhook deliveries acknowledged but ignored as older than BELAY_WEBHOOK_MAX_AGE_SECONDS.", { source }),
+  };
 }

@@ -42,11 +42,13 @@ const noteSchema = z.object({
 });
 
 export type PagerDutyDelivery =
-  | { kind: "ignored"; eventId: string; eventType: string }
+  | { kind: "ignored"; eventId: string; eventType: string; occurredAt: string | null }
   | {
       kind: "incident";
       eventId: string;
       eventType: string;
+      /** The signed `event.occurred_at`, as sent. */
+      occurredAt: string | null;
       /** The PagerDuty incident id. */
       incidentId: string;
       /** The incident as an alert (start, resolve and status updates), or null for a note. */
@@ -64,7 +66,8 @@ export function readPagerDutyDelivery(json: unknown): Parsed<PagerDutyDelivery> 
   const type = event.event_type;
   const agent = event.agent ? { id: event.agent.id ?? null, summary: event.agent.summary ?? null, type: event.agent.type ?? null } : null;
   const known = (PAGERDUTY_START_EVENTS as readonly string[]).includes(type) || (PAGERDUTY_UPDATE_EVENTS as readonly string[]).includes(type);
-  if (!known) return { ok: true, value: { kind: "ignored", eventId: event.id, eventType: type } };
+  const occurredAt = event.occurred_at ?? null;
+  if (!known) return { ok: true, value: { kind: "ignored", eventId: event.id, eventType: type, occurredAt } };
 
   if (type === "incident.annotated") {
     const note = noteSchema.safeParse(event.data);
@@ -75,6 +78,7 @@ export function readPagerDutyDelivery(json: unknown): Parsed<PagerDutyDelivery> 
         kind: "incident",
         eventId: event.id,
         eventType: type,
+        occurredAt,
         incidentId: note.data.incident.id,
         alert: null,
         meta: { eventId: event.id, occurredAt: event.occurred_at ?? null, agent, note: { id: note.data.id ?? null, content: note.data.content.slice(0, 2000) } },
@@ -98,6 +102,7 @@ export function readPagerDutyDelivery(json: unknown): Parsed<PagerDutyDelivery> 
       kind: "incident",
       eventId: event.id,
       eventType: type,
+      occurredAt,
       incidentId: data.id,
       alert,
       meta: { eventId: event.id, occurredAt: event.occurred_at ?? null, agent, status: data.status ?? null, htmlUrl: data.html_url ?? null, number: data.number ?? null },

@@ -43,6 +43,9 @@ export interface IngestionDeps {
   onEvents?: (events: readonly AuditEvent[]) => void;
   /** Metrics hooks. */
   countWebhook?: (source: string, status: number, alerts: number) => void;
+  countStaleWebhook?: (source: string) => void;
+  /** PagerDuty deliveries older than this (by their signed occurred_at) are ignored (default 1 hour). */
+  webhookMaxAgeMs?: number;
   onDrained?: (r: DrainResult) => void;
   /** Where webhooks are stored, when not `db`: a pool of its own, so other work never starves the acks (tests put a failing store here). */
   inboxDb?: Queryable;
@@ -105,7 +108,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
   const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, deadlineMs: deps.inboxDeadlineMs, onStored: () => worker.wake() });
   const common = { inbox, logger: deps.logger, bodyLimit: deps.bodyLimit ?? 1024 * 1024, count: deps.countWebhook };
   const routes: Route[] = [];
-  if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets }) });
+  if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets, clock: deps.clock, maxAgeMs: deps.webhookMaxAgeMs ?? 3_600_000, countStale: deps.countStaleWebhook }) });
   if (deps.alertmanagerToken) routes.push({ method: "POST", path: "/webhooks/alertmanager", handler: alertmanagerHandler({ ...common, token: deps.alertmanagerToken }) });
   return {
     routes,

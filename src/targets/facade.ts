@@ -73,6 +73,7 @@ const cache = new WeakMap<Targets, { read: ReadOnlyTargets; preview: PreviewTarg
  * await ro.redis("cache").configSet("x", "y"); // throws target.read_only
  */
 export function targetsFor(targets: Targets, mode: "read"): ReadOnlyTargets;
+export function targetsFor(targets: Targets, mode: "preview" | "full"): Targets;
 export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOnlyTargets;
 export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOnlyTargets {
   if (mode === "full") return targets;

@@ -1,6 +1,7 @@
 import nock from "nock";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Db, Queryable } from "../../src/store/driver.ts";
+import type { Logger } from "../../src/execute/deps.ts";
 import { signPagerDuty } from "../../src/ingest/webhook-auth.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { amAlert, amPayload, ZERO_TIME } from "../fixtures/webhooks/alertmanager.ts";
@@ -10,11 +11,14 @@ import { pdAnnotated, pdIncidentEvent, pdServiceUpdated } from "../fixtures/webh
 let store: TestStore;
 let h: IngestHarness;
 let rec: ReturnType<typeof recordingNotifier>;
+const logged: { level: string; obj: Record<string, unknown>; msg: string }[] = [];
+const logAt = (level: string) => (obj: object, msg?: string) => void logged.push({ level, obj: obj as Record<string, unknown>, msg: msg ?? "" });
+const recordingLogger = { info: logAt("info"), warn: logAt("warn"), error: logAt("error"), debug: logAt("debug") } as unknown as Logger;
 
 beforeAll(async () => {
   store = await openTestStore("pg", "ingest_webhooks");
   rec = recordingNotifier();
-  h = await startIngest({ db: store.db, notifier: rec.notifier });
+  h = await startIngest({ db: store.db, notifier: rec.notifier, logger: recordingLogger });
 });
 afterAll(async () => {
   await h.close();
@@ -122,13 +126,53 @@ describe("POST /webhooks/pagerduty", () => {
     expect((await q(`SELECT count(*)::int AS n FROM ingest_deliveries`))[0]!.n).toBe(before);
   });
 
-  it("stores a replayed delivery (same X-Webhook-Id) once", async () => {
+  it("stores a retried delivery (same X-Webhook-Id) once, keyed on the signed event id", async () => {
     const payload = pdIncidentEvent("incident.acknowledged", "PREPLAY");
     const a = await h.postPd(payload, { webhookId: "replay-1" });
     const b = await h.postPd(payload, { webhookId: "replay-1" });
     expect(a).toMatchObject({ status: 202, body: { duplicate: false } });
     expect(b).toMatchObject({ status: 202, body: { duplicate: true } });
-    expect(await q(`SELECT id FROM ingest_deliveries WHERE delivery_key = 'replay-1'`)).toHaveLength(1);
+    expect(await q(`SELECT id FROM ingest_deliveries WHERE delivery_key = $1`, [`event:${payload.event.id}`])).toHaveLength(1);
+  });
+
+  it("a signed delivery re-posted under a new X-Webhook-Id does nothing: a replayed incident.resolved leaves the reopened incident open", async () => {
+    pdNotes("PRPLY02");
+    await h.postPd(pdIncidentEvent("incident.triggered", "PRPLY02"));
+    await h.settle();
+    const resolved = pdIncidentEvent("incident.resolved", "PRPLY02");
+    expect((await h.postPd(resolved, { webhookId: "wh-original" })).body.duplicate).toBe(false);
+    await h.settle();
+    pdNotes("PRPLY02");
+    await h.postPd(pdIncidentEvent("incident.reopened", "PRPLY02"));
+    await h.settle();
+    const stored = (await q(`SELECT count(*)::int AS n FROM ingest_deliveries`))[0]!.n;
+    // The attacker (or a confused proxy) replays the captured, validly signed resolve.
+    for (const id of ["wh-replay-a", "wh-replay-b"]) {
+      expect(await h.postPd(resolved, { webhookId: id })).toMatchObject({ status: 202, body: { accepted: true, duplicate: true } });
+    }
+    await h.settle();
+    expect((await q(`SELECT count(*)::int AS n FROM ingest_deliveries`))[0]!.n).toBe(stored);
+    const [inc] = await q(`SELECT * FROM incidents WHERE pagerduty_incident_id = 'PRPLY02'`);
+    expect(inc).toMatchObject({ status: "open", opened_count: 2 });
+    expect(rec.resolved.filter((r) => r.incident.id === inc!.id)).toHaveLength(1);
+  });
+
+  it("acknowledges a delivery that occurred longer ago than the window, ignores it, logs and counts it", async () => {
+    const before = (await q(`SELECT count(*)::int AS n FROM ingest_deliveries`))[0]!.n;
+    const old = pdIncidentEvent("incident.resolved", "PSTALE1", {});
+    old.event.occurred_at = "2020-03-01T10:00:00.000Z";
+    const r = await h.postPd(old);
+    expect(r).toMatchObject({ status: 202, body: { accepted: true, ignored: true, reason: "stale" } });
+    const late = pdIncidentEvent("incident.triggered", "PSTALE1");
+    late.event.occurred_at = new Date(Date.now() - 61 * 60_000).toISOString();
+    expect((await h.postPd(late)).body).toMatchObject({ ignored: true, reason: "stale" });
+    const fresh = pdIncidentEvent("incident.acknowledged", "PSTALE1");
+    fresh.event.occurred_at = new Date(Date.now() - 59 * 60_000).toISOString();
+    expect((await h.postPd(fresh)).body).toMatchObject({ accepted: true, duplicate: false });
+    expect((await q(`SELECT count(*)::int AS n FROM ingest_deliveries`))[0]!.n).toBe(before + 1);
+    const metrics = await (await fetch(`${h.url}/metrics`)).text();
+    expect(metrics).toContain('belay_webhooks_stale_total{source="pagerduty"} 2');
+    expect(logged.some((l) => l.level === "warn" && /stale PagerDuty delivery/.test(l.msg) && l.obj.occurredAt === "2020-03-01T10:00:00.000Z")).toBe(true);
   });
 
   it("accepts any matching signature while secrets rotate, and refuses bad or missing ones", async () => {
