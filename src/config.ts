@@ -26,6 +26,8 @@ const envSchema = z.object({
   ALERTMANAGER_TOKEN: z.string().min(1).optional(),
   /** Webhook bodies larger than this are refused with 413. */
   BELAY_WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
+  /** Signs each audit event (HMAC) with a key the database never sees; `belay audit verify` checks them. */
+  BELAY_AUDIT_HMAC_KEY: z.string().min(32, "must be at least 32 characters (openssl rand -hex 32)").optional(),
   /** A PagerDuty delivery whose occurred_at is older than this is acknowledged but ignored (a replay). */
   BELAY_WEBHOOK_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(3600),
   /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */

@@ -1,5 +1,6 @@
 import type { Core } from "./main.ts";
 import type { Integration } from "./surfaces.ts";
+import { createAnchorIntegration } from "./audit/integration.ts";
 import { createIngestIntegrations } from "./ingest/integration.ts";
 import { createSlackIntegration } from "./slack/integration.ts";
 
@@ -10,5 +11,5 @@ import { createSlackIntegration } from "./slack/integration.ts";
 export async function integrations(core: Core): Promise<Integration[]> {
   const slack = await createSlackIntegration(core);
   const ingest = await createIngestIntegrations(core, { notifier: slack.notifier, registerAction: slack.registerAction });
-  return [slack.integration, ...ingest];
+  return [slack.integration, ...ingest, createAnchorIntegration(core, slack.surface)];
 }

@@ -18,7 +18,7 @@ export function eventBody(e: Omit<AuditRow, "seq" | "hash" | "prev_hash">): stri
   );
 }
 
-function hashBody(prevHash: string, e: Omit<AuditRow, "seq" | "hash" | "prev_hash">): string {
+export function hashBody(prevHash: string, e: Omit<AuditRow, "seq" | "hash" | "prev_hash">): string {
   return sha256Hex(`${prevHash}\n${eventBody(e)}`);
 }
 
@@ -128,7 +128,9 @@ export interface VerifyResult {
   events: number;
   headHash: string;
   /** The first event that breaks the chain, and how. */
-  broken: { seq: number; id: string; problem: "edited" | "deleted_before" | "reordered" | "truncated"; message: string } | null;
+  broken: { seq: number; id: string; problem: "edited" | "deleted_before" | "reordered" | "truncated" | "not_descended"; message: string } | null;
+  /** With `expectHead`: the seq of the event with that hash (null: the chain does not descend from it). */
+  expectedHeadSeq?: number | null;
 }
 
 /**
@@ -136,10 +138,11 @@ export interface VerifyResult {
  * deleted one leaves the next event pointing at a hash nobody has; a moved one points at an
  * event that comes later (or earlier than its neighbour).
  */
-export async function verifyChain(db: Queryable, opts: { pageSize?: number } = {}): Promise<VerifyResult> {
+export async function verifyChain(db: Queryable, opts: { pageSize?: number; expectHead?: string } = {}): Promise<VerifyResult> {
   const pageSize = opts.pageSize ?? 10_000;
   let expectedPrev = GENESIS_HASH;
   let count = 0;
+  let expectedHeadSeq: number | null = null;
   const seenHashes = new Set<string>([GENESIS_HASH]);
   const laterHashes = new Map<string, number>(); // stored hash -> seq, filled lazily for diagnosis
   const fetchPage = (from: number) =>
@@ -173,6 +176,7 @@ export async function verifyChain(db: Queryable, opts: { pageSize?: number } = {
         return broken(count, row, "deleted_before", `the event(s) just before #${row.seq} (${row.id}, ${row.kind}) were deleted: it follows a hash no stored event has`);
       }
       seenHashes.add(row.hash);
+      if (row.hash === opts.expectHead) expectedHeadSeq = Number(row.seq);
       expectedPrev = row.hash;
     }
   }
@@ -190,6 +194,13 @@ export async function verifyChain(db: Queryable, opts: { pageSize?: number } = {
         message: `the chain ends at event #${last?.seq ?? 0} (${count} events) but its head records ${head.events} events ending in ${head.hash.slice(0, 12)}: events were removed from the end`,
       },
     };
+  }
+  if (opts.expectHead !== undefined) {
+    if (expectedHeadSeq === null) {
+      const message = `the chain (${count} events, head ${expectedPrev.slice(0, 12)}) does not contain the expected head ${opts.expectHead.slice(0, 12)}: events up to it were rewritten, or it is from another database`;
+      return { ok: false, events: count, headHash: expectedPrev, broken: { seq: 0, id: "", problem: "not_descended", message }, expectedHeadSeq };
+    }
+    return { ok: true, events: count, headHash: expectedPrev, broken: null, expectedHeadSeq };
   }
   return { ok: true, events: count, headHash: expectedPrev, broken: null };
 

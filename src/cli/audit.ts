@@ -1,24 +1,29 @@
 import { parseArgs } from "node:util";
 import { eventsForIncident, eventsForRun, verifyChain } from "../audit/chain.ts";
 import { timelineMarkdown, toTimeline } from "../audit/timeline.ts";
+import { signPending, verifyMacs } from "../audit/anchor.ts";
+import { auditHead } from "../store/audit-macs.ts";
+import type { Db } from "../store/driver.ts";
 import { openStore } from "../store/open.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
 
 export async function auditCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
-  if (sub !== "verify" && sub !== "export") throw new UsageError("usage: belay audit verify | belay audit export --run ID | --incident ID [--format md|json]");
+  if (sub !== "verify" && sub !== "export" && sub !== "sign") {
+    throw new UsageError("usage: belay audit verify [--expect-head HASH] [--json] | belay audit sign | belay audit export --run ID | --incident ID [--format md|json]");
+  }
   const config = configFrom(io);
   const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay audit ${sub}` });
   try {
-    if (sub === "verify") {
-      const { values } = parseArgs({ args: rest, options: { json: { type: "boolean" } } });
-      const started = performance.now();
-      const r = await verifyChain(db);
-      const ms = Math.round(performance.now() - started);
-      if (values.json) io.out(JSON.stringify({ ...r, ms }));
-      else if (r.ok) io.out(`audit chain intact: ${r.events} events, head ${r.headHash} (${ms} ms)`);
-      else io.err(`audit chain BROKEN after ${r.events - 1} good events: ${r.broken!.message}`);
-      return r.ok ? 0 : 1;
+    const key = config.env.BELAY_AUDIT_HMAC_KEY ?? null;
+    if (sub === "verify") return await verify(db, key, rest, io);
+    if (sub === "sign") {
+      if (!key) throw new UsageError("belay audit sign needs BELAY_AUDIT_HMAC_KEY");
+      const r = await signPending(db, key);
+      const head = await auditHead(db);
+      if ("refused" in r) io.err(`signed ${r.signed} events, then stopped: ${r.refused}`);
+      else io.out(`signed ${r.signed} events; audit head #${head.seq} ${head.hash}`);
+      return "refused" in r ? 1 : 0;
     }
     const { values } = parseArgs({ args: rest, options: { run: { type: "string" }, incident: { type: "string" }, format: { type: "string", default: "md" } } });
     if (!values.run === !values.incident) throw new UsageError("belay audit export needs exactly one of --run ID or --incident ID");
@@ -35,4 +40,41 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
   } finally {
     await db.close();
   }
+}
+
+/**
+ * The chain, then (with BELAY_AUDIT_HMAC_KEY) every event's MAC, then (with --expect-head)
+ * that the chain still contains a head published earlier. Exit 1 when any of them fails.
+ */
+async function verify(db: Db, key: string | null, args: string[], io: CliIo): Promise<number> {
+  const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "expect-head": { type: "string" } } });
+  const expectHead = values["expect-head"];
+  if (expectHead !== undefined && !/^[0-9a-f]{64}$/.test(expectHead)) {
+    throw new UsageError(`--expect-head ${expectHead}: give the 64-hex-digit hash of a published audit head`);
+  }
+  const started = performance.now();
+  const r = await verifyChain(db, expectHead === undefined ? {} : { expectHead });
+  const macs = key && r.broken?.problem !== "edited" ? await verifyMacs(db, key) : null;
+  const ms = Math.round(performance.now() - started);
+  const ok = r.ok && (macs?.ok ?? true);
+  if (values.json) {
+    io.out(JSON.stringify({ ...r, ok, chainOk: r.ok, macs, ms }));
+    return ok ? 0 : 1;
+  }
+  if (r.ok) io.out(`audit chain intact: ${r.events} events, head ${r.headHash} (${ms} ms)`);
+  else if (r.broken!.problem === "not_descended") io.err(`audit chain does NOT descend from the expected head: ${r.broken!.message}`);
+  else io.err(`audit chain BROKEN after ${r.events - 1} good events: ${r.broken!.message}`);
+  if (r.ok && expectHead !== undefined) io.out(`  descends from the expected head (event #${r.expectedHeadSeq})`);
+  if (!key) io.out("  MACs not checked (set BELAY_AUDIT_HMAC_KEY to sign and check them)");
+  else if (macs) {
+    const line = `MACs: ${macs.signed} signed, ${macs.pending} not signed yet`;
+    if (macs.ok) io.out(`  ${line}, none bad`);
+    else {
+      io.err(`audit MACs BAD: ${line}`);
+      for (const b of macs.bad) io.err(`  event #${b.seq} (${b.id}): ${b.problem === "rewritten" ? "rewritten after it was signed (its hash is not the one signed)" : "signed with a bad MAC (not made with this key)"}`);
+      if (macs.missing.length) io.err(`  unsigned between signed events (MACs removed): #${macs.missing.join(", #")}`);
+      if (macs.orphans.length) io.err(`  signed events that are gone: #${macs.orphans.join(", #")}`);
+    }
+  }
+  return ok ? 0 : 1;
 }
