@@ -22,6 +22,11 @@ const PATTERNS: [RegExp, string | ((m: string, ...g: string[]) => string)][] = [
   [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----/g, REDACTED],
 ];
 
+/** A key whose value is a secret whatever it holds (`password`, `token`, `dsn`, ...). */
+export function isSecretKey(key: string): boolean {
+  return SECRET_KEY.test(key);
+}
+
 export function redactText(text: string): string {
   let out = text;
   for (const [re, rep] of PATTERNS) out = out.replace(re, rep as never);

@@ -1,6 +1,7 @@
 import { userInfo } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { loadConfig, type Config } from "../config.ts";
+import { redactText } from "../sinks.ts";
 
 /** What every command gets: output streams, the environment, and a way to ask the human. */
 export interface CliIo {
@@ -19,8 +20,9 @@ export function processIo(): CliIo {
   let rl: ReturnType<typeof createInterface> | null = null;
   let closed = false;
   return {
-    out: (line) => process.stdout.write(`${line}\n`),
-    err: (line) => process.stderr.write(`${line}\n`),
+    // The terminal is a sink: run, status, audit and postmortem output, and errors, redacted.
+    out: (line) => process.stdout.write(`${redactText(line)}\n`),
+    err: (line) => process.stderr.write(`${redactText(line)}\n`),
     env: process.env,
     async ask(question) {
       if (closed) return null;

@@ -1,4 +1,5 @@
 import { api } from "@pagerduty/pdjs";
+import { redactOutgoing } from "../sinks.ts";
 
 /* pdjs' overloads type a call without `endpoint` as a partial application; with `url` it is a request. */
 type Request = (params: Record<string, unknown>) => Promise<Response & { data: unknown }>;
@@ -48,7 +49,8 @@ export function createPagerDutyClient(opts: PagerDutyClientOptions): PagerDutyCl
         token: opts.token,
         url: `${base}${path}`,
         method,
-        data,
+        // A sink: note content (triage findings, step errors) is redacted before it leaves.
+        data: redactOutgoing(data),
         headers: { From: opts.from },
         requestTimeout: 0,
         retryTimeout: opts.retryAfterMs ?? 20_000,

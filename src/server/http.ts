@@ -2,6 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import type { Logger } from "../execute/deps.ts";
 import type { Metrics } from "./metrics.ts";
+import { redactOutgoing } from "../sinks.ts";
 
 /** A route owns its request from here: it reads the body (or hands the raw request to Bolt) and answers. */
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -13,7 +14,8 @@ export interface Route {
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
+  // Error answers are shown to people (and may quote what failed): they leave through the sink.
+  const text = JSON.stringify(status >= 400 ? redactOutgoing(body) : body);
   res.writeHead(status, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
   res.end(text);
 }

@@ -2,6 +2,7 @@ import type { Logger } from "../execute/deps.ts";
 import type { Db } from "../store/driver.ts";
 import { claimMessage, getMessage, setMessageTs, type SlackMessageRow } from "./store.ts";
 import { classifySlackError } from "./errors.ts";
+import { redactOutgoing } from "../sinks.ts";
 
 export interface MessageBody {
   text: string;
@@ -115,7 +116,8 @@ export class Publisher {
    * posted it), it is re-rendered instead. Resolves once the write is queued.
    */
   async show(m: Omit<SlackMessageRow, "ts">): Promise<{ posted: boolean }> {
-    const claimed = await claimMessage(this.deps.db, m, this.deps.clock());
+    // The stored context (a notify step's text, a note) is a copy that leaves the engine: redacted.
+    const claimed = await claimMessage(this.deps.db, { ...m, context: redactOutgoing(m.context) }, this.deps.clock());
     const entry = this.entry(m.key, m.channel);
     if (claimed) entry.owner = true;
     this.enqueue(entry);

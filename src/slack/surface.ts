@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { App, HTTPReceiver } from "@slack/bolt";
-import { WebClient, type WebClientOptions } from "@slack/web-api";
+import type { WebClientOptions } from "@slack/web-api";
 import type { AuditEvent } from "../audit/events.ts";
 import type { Engine } from "../execute/engine.ts";
 import type { Logger } from "../execute/deps.ts";
@@ -14,7 +14,7 @@ import { messageRenderer } from "./render.ts";
 import { lastAuditSeq, messagesForRuns, runsChangedSince } from "./store.ts";
 import { ActionTokens } from "./tokens.ts";
 import { policyGroupNames, UserGroups } from "./usergroups.ts";
-import { boltLogger, chatApi, userGroupApi } from "./web.ts";
+import { boltLogger, chatApi, SinkWebClient, userGroupApi } from "./web.ts";
 import { registerButtons } from "./handlers/buttons.ts";
 import { registerCommands } from "./handlers/commands.ts";
 import { registerModal } from "./handlers/modal.ts";
@@ -82,7 +82,7 @@ export class SlackSurface {
       logger: boltLogger(logger),
       ...deps.clientOptions,
     };
-    const web = new WebClient(settings.botToken, clientOptions);
+    const web = new SinkWebClient(settings.botToken, clientOptions);
     const socket = settings.appToken !== null;
     this.receiver = socket
       ? null

@@ -1,8 +1,21 @@
 import { LogLevel, type Logger as SlackLogger } from "@slack/bolt";
-import type { WebClient } from "@slack/web-api";
+import { WebClient, type WebAPICallResult } from "@slack/web-api";
+import { redactOutgoing } from "../sinks.ts";
 import type { Logger } from "../execute/deps.ts";
 import type { ChatApi, MessageBody } from "./publisher.ts";
 import type { UserGroupApi } from "./usergroups.ts";
+
+const AUTH_FIELDS: ReadonlySet<string> = new Set(["token"]);
+
+/**
+ * A WebClient whose every call is a sink: chat.postMessage, chat.update, chat.postEphemeral,
+ * views.* bodies (text and blocks) are redacted before they leave. Only the auth field passes.
+ */
+export class SinkWebClient extends WebClient {
+  override apiCall(method: string, options?: Record<string, unknown>): Promise<WebAPICallResult> {
+    return super.apiCall(method, options === undefined ? options : redactOutgoing(options, AUTH_FIELDS));
+  }
+}
 
 /** The Web API calls belay makes, over one WebClient (retries are the publisher's, not the client's). */
 export function chatApi(web: WebClient): ChatApi {

@@ -7,6 +7,7 @@ import { drillAbortReply, drillListReply, drillStartedReply } from "../../drills
 import { drillReportMarkdown } from "../../drills/report.ts";
 import { listDrillRuns, requestDrillAbort } from "../../drills/store.ts";
 import { newId } from "../../ids.ts";
+import { redactOutgoing } from "../../sinks.ts";
 import { buildPostmortem } from "../../postmortem/draft.ts";
 import { postmortemReply } from "../../postmortem/slack.ts";
 import { listRuns } from "../../store/runs.ts";
@@ -39,7 +40,10 @@ function unknownPlaybook(ctx: SlackContext, id: string): Reply {
  */
 export function registerCommands(app: App, ctx: SlackContext): void {
   const name = ctx.settings.command;
-  app.command(name, async ({ command, ack, respond, client }) => {
+  app.command(name, async ({ command, ack: rawAck, respond: rawRespond, client }) => {
+    // Acks and response_url answers leave through the sink like every other Slack body.
+    const ack: typeof rawAck = (body?: Parameters<typeof rawAck>[0]) => rawAck(redactOutgoing(body));
+    const respond: RespondFn = (body) => rawRespond(redactOutgoing(body));
     const cmd = parseCommand(command.text ?? "");
     const later = (label: string, fn: () => Promise<Reply>) =>
       ctx.background(label, async () => {
