@@ -9,6 +9,7 @@ import { loadPlaybooks } from "./plan/registry.ts";
 import type { AnyPlaybook } from "./sdk/playbook.ts";
 import { createHttpServer, listen } from "./server/http.ts";
 import type { Integration } from "./surfaces.ts";
+import { signPending } from "./audit/anchor.ts";
 import type { AuditEvent } from "./audit/events.ts";
 import type { DrillSession } from "./drills/launch.ts";
 import type { Drill } from "./sdk/drill.ts";
@@ -94,6 +95,9 @@ export async function openCore(config: Config, opts: { command: string; logLevel
     addNotifier: (fn) => notifiers.push(fn),
     async close() {
       await engine.stop();
+      // A CLI command's events are signed before it exits (belay serve signs as they commit).
+      const key = config.env.BELAY_AUDIT_HMAC_KEY;
+      if (key) await signPending(db, key).catch((err: unknown) => logger.error({ err }, "audit anchoring: signing failed; belay audit sign retries"));
       await targets.close();
       if (inboxDb !== db) await inboxDb.close();
       await db.close();

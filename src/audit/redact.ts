@@ -9,8 +9,8 @@ const SECRET_KEY = /(pass(word|wd)?|secret|token|api[_-]?key|private[_-]?key|aut
 const PATTERNS: [RegExp, string | ((m: string, ...g: string[]) => string)][] = [
   // user:password@ in any URL or connection string
   [/\b([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*):([^@/\s]+)@/gi, (_m, pre: string) => `${pre}:${REDACTED}@`],
-  // libpq keyword form: password=...
-  [/\b(password|passwd)\s*=\s*('[^']*'|\S+)/gi, (_m, k: string) => `${k}=${REDACTED}`],
+  // libpq keyword form (password=...), query strings and `key=value` arguments (access_token=..., token=...)
+  [/\b([a-z_-]*(?:password|passwd|secret|token|api[_-]?key))\s*=\s*('[^']*'|[^\s&]+)/gi, (_m, k: string) => `${k}=${REDACTED}`],
   // Slack tokens
   [/\bxox[abposr]-[A-Za-z0-9-]{8,}/g, REDACTED],
   [/\bxapp-[A-Za-z0-9-]{8,}/g, REDACTED],

@@ -145,3 +145,10 @@ readOnly.act("set", {
   },
   rollback: ({ targets, result }) => targets.redis("cache").configSet("maxmemory-policy", result.previous ?? "noeviction"),
 });
+
+// `when` decides from params and outputs only: it has no targets at all.
+readOnly.diagnose("gated", {
+  // @ts-expect-error a when condition gets no targets
+  when: ({ targets }) => targets !== undefined,
+  run: () => 1,
+});
