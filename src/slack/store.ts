@@ -1,4 +1,5 @@
 import type { Queryable } from "../store/driver.ts";
+import { redactOutgoing } from "../sinks.ts";
 
 /** A Slack message belay owns, by key ("run:<id>", "incident:<id>", ...). */
 export interface SlackMessageRow {
@@ -30,7 +31,8 @@ export async function setMessageTs(db: Queryable, key: string, ts: string, now: 
 }
 
 export async function mergeMessageContext(db: Queryable, key: string, patch: Record<string, unknown>, now: Date): Promise<void> {
-  await db.query(`UPDATE slack_messages SET context = context || $2::jsonb, updated_at = $3 WHERE key = $1`, [key, JSON.stringify(patch), now]);
+  // What a message shows is a copy that left the engine: stored redacted, like publisher.show's.
+  await db.query(`UPDATE slack_messages SET context = context || $2::jsonb, updated_at = $3 WHERE key = $1`, [key, JSON.stringify(redactOutgoing(patch)), now]);
 }
 
 export async function getMessage(db: Queryable, key: string): Promise<SlackMessageRow | null> {

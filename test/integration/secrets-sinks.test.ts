@@ -135,18 +135,27 @@ describe("secrets are redacted at every sink", { timeout: 120_000 }, () => {
     expect(outs[0]!.out).toContain("auth failed for postgres://app:[redacted]@");
   });
 
-  // Un-skip when the engine's own store writes go through the sink (src/execute/, issue 9, another
-  // branch): today runs.status_reason and steps.error keep the step's error text in clear.
-  // Everything outside src/execute/ (slack_messages, audit_macs, ...) is clean already.
-  it.skip("the store: no table holds a secret in clear", async () => {
+  /** Every row of every table as text, but for `skip` columns (table -> column). */
+  async function storeLeaks(skip: Record<string, string> = {}): Promise<string[]> {
     const tables = (await store.db.query<{ name: string }>(`SELECT table_name AS name FROM information_schema.tables WHERE table_schema = 'public' AND table_type = 'BASE TABLE'`)).rows.map((r) => r.name);
-    expect(tables).toEqual(expect.arrayContaining(["runs", "steps", "audit_events", "slack_messages"]));
+    expect(tables).toEqual(expect.arrayContaining(["runs", "steps", "audit_events", "slack_messages", "incidents"]));
     const found: string[] = [];
     for (const t of tables) {
-      const rows = (await store.db.query<{ row: string }>(`SELECT t::text AS row FROM "${t}" t`)).rows;
+      const col = skip[t];
+      const rows = (await store.db.query<{ row: string }>(`SELECT (to_jsonb(t)${col ? ` - '${col}'` : ""})::text AS row FROM "${t}" t`)).rows;
       for (const r of rows) for (const s of leaks(r.row)) found.push(`${t}: ${s}`);
     }
-    expect(found).toEqual([]);
+    return found;
+  }
+
+  it("the store: no table holds a secret in clear, but for the engine's error columns", async () => {
+    expect(await storeLeaks({ runs: "status_reason", steps: "error" })).toEqual([]);
+  });
+
+  // Un-skip when the engine's own store writes go through the sink (src/execute/, issue 9, another
+  // branch): today runs.status_reason and steps.error keep the step's error text in clear.
+  it.skip("the store: no table holds a secret in clear", async () => {
+    expect(await storeLeaks()).toEqual([]);
   });
 
   it("the channel post went where it should", () => {
