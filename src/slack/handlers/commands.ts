@@ -40,7 +40,7 @@ function unknownPlaybook(ctx: SlackContext, id: string): Reply {
  */
 export function registerCommands(app: App, ctx: SlackContext): void {
   const name = ctx.settings.command;
-  app.command(name, async ({ command, ack: rawAck, respond: rawRespond, client }) => {
+  app.command(name, async ({ command, ack: rawAck, respond: rawRespond }) => {
     // Acks and response_url answers leave through the sink like every other Slack body.
     const ack: typeof rawAck = (body?: Parameters<typeof rawAck>[0]) => rawAck(redactOutgoing(body));
     const respond: RespondFn = (body) => rawRespond(redactOutgoing(body));
@@ -80,7 +80,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           const view = paramsModal(ctx.playbooks.get(cmd.playbook)!, { playbook: cmd.playbook, ...where }, cmd.params, issues);
           ctx.background("opening the params form", async () => {
             try {
-              await client.views.open({ trigger_id: command.trigger_id, view: view as never });
+              await ctx.web.views.open({ trigger_id: command.trigger_id, view: view as never });
             } catch (err) {
               ctx.logger.warn({ err }, "views.open failed");
               await respond(reply(`:warning: Could not open the form (${describeError(err)}). Give the params inline: ${issues.map((i) => `\`${i.field}\`: ${i.message}`).join("; ")}`));
