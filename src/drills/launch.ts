@@ -1,3 +1,4 @@
+import { systemPrincipal } from "../identity/principal.ts";
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config.ts";
 import { newId } from "../ids.ts";
@@ -55,7 +56,7 @@ export async function openDrillSession(serving: Serving, drills: ReadonlyMap<str
       return res.status;
     },
     abortRun: async (runId, reason) => {
-      await core.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "drill" }, reason });
+      await core.engine.decide({ kind: "abort", runId, actor: systemPrincipal("drill"), reason });
     },
   };
   const recovered = await recoverOrphanedDrills(deps, drills);

@@ -85,7 +85,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           return;
         }
         await ack(reply(`Proposing \`${cmd.playbook}\` here…`));
-        return proposeLater(ctx, { playbook: cmd.playbook, params: cmd.params, user: command.user_id, ...where, respond });
+        return proposeLater(ctx, { playbook: cmd.playbook, params: cmd.params, user: command.user_id, teamId: command.team_id, ...where, respond });
       }
       case "status":
         await ack();
@@ -147,7 +147,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
       case "abort":
         await ack();
         return later("abort", async () => {
-          const actor = { id: command.user_id, groups: await ctx.usergroups.groupsOf(command.user_id), surface: "slack" };
+          const actor = await ctx.principalOf({ id: command.user_id, teamId: command.team_id, enterpriseId: command.enterprise_id ?? null });
           const r = await ctx.engine.decide({ kind: "abort", runId: cmd.runId, actor, ...(cmd.reason ? { reason: cmd.reason } : {}) });
           return reply(r.accepted ? `:no_entry: ${r.message}` : `:no_entry_sign: Refused: ${r.message}`);
         });
@@ -158,12 +158,14 @@ export function registerCommands(app: App, ctx: SlackContext): void {
 /** Proposes a run after the ack and shows its message where it was asked for. */
 export function proposeLater(
   ctx: SlackContext,
-  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; respond?: RespondFn },
+  p: { playbook: string; params: Record<string, string>; user: string; teamId: string | null; channel: string; threadTs: string | null; respond?: RespondFn },
 ): void {
   ctx.background("proposing a run", async () => {
     try {
       const pb = ctx.playbooks.get(p.playbook)!;
-      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: p.user, surface: "slack" });
+      // The requester is a person, so the same person at a terminal is still the requester.
+      const requester = await ctx.principalOf({ id: p.user, teamId: p.teamId });
+      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: requester.person, surface: "slack" });
       await ctx.showRun(runId, { channel: p.channel, threadTs: p.threadTs }, {});
     } catch (err) {
       ctx.logger.error({ err, playbook: p.playbook }, "proposing a run from Slack failed");
