@@ -59,7 +59,7 @@ const fileSchema = z.object({
   pagerduty: z
     .object({
       /** Acknowledging a PagerDuty incident from Slack needs the authority of an approval of this risk. */
-      acknowledgeRisk: z.enum(RISKS as [string, ...string[]]).default("low"),
+      acknowledgeRisk: z.enum(["low", "medium", "high"]).default("low"),
     })
     .default({ acknowledgeRisk: "low" }),
   slack: z
@@ -74,7 +74,7 @@ const fileSchema = z.object({
     .default({ command: "/runbook", usergroups: {}, usergroupCacheSeconds: 300 }),
 });
 
-export type FileConfig = z.infer<typeof fileSchema> & { pagerduty: { acknowledgeRisk: "low" | "medium" | "high" } };
+export type FileConfig = z.infer<typeof fileSchema>;
 export type TargetConfig = FileConfig["targets"];
 
 export interface Config {
@@ -121,7 +121,7 @@ export function parseFileConfig(text: string, path: string): FileConfig {
       `BELAY_CONFIG ${path} is invalid:\n${formatIssues(parsed.error.issues, "")}`,
     );
   }
-  const file = parsed.data as FileConfig;
+  const file = parsed.data;
   const problems = resolvePeople(file);
   if (problems.length > 0) throw new BelayError("config.invalid", `BELAY_CONFIG ${path} is invalid:\n${problems.map((p) => `  ${p}`).join("\n")}`);
   return file;
@@ -161,7 +161,7 @@ function resolvePeople(file: FileConfig): string[] {
 
 export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
   const env = loadEnv(source);
-  let file = fileSchema.parse({}) as FileConfig;
+  let file = fileSchema.parse({});
   if (env.BELAY_CONFIG) {
     let text: string;
     try {

@@ -10,6 +10,7 @@ import { silentLogger } from "../../src/execute/deps.ts";
 import { newId } from "../../src/ids.ts";
 import { createDrillFaults } from "../../src/drills/faults.ts";
 import { recoverOrphanedDrills } from "../../src/drills/recover.ts";
+import { systemPrincipal } from "../../src/identity/index.ts";
 import { drillReportMarkdown } from "../../src/drills/report.ts";
 import { runDrill, type DrillDeps } from "../../src/drills/runner.ts";
 import { RehearsalWorld } from "../../src/drills/simulation.ts";
@@ -66,7 +67,7 @@ function deps(extra: Partial<DrillDeps> = {}): DrillDeps {
     leaseMs: 900,
     tickMs: 100,
     sendAlert: async (payload) => (await h.postAm(payload)).status,
-    abortRun: async (runId, reason) => void (await h.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "drill" }, reason })),
+    abortRun: async (runId, reason) => void (await h.engine.decide({ kind: "abort", runId, actor: systemPrincipal("drill"), reason })),
     ...extra,
   };
 }
@@ -250,6 +251,7 @@ import { RehearsalWorld } from "${repo}src/drills/simulation.ts";
 import { createTargets } from "${repo}src/targets/registry.ts";
 import { runDrill } from "${repo}src/drills/runner.ts";
 import drill from "${repo}playbooks/drills/redis-maxmemory.ts";
+import { systemPrincipal } from "../../src/identity/index.ts";
 const db = openPg(process.env.PG_URL!);
 const url = process.env.REDIS_URL!;
 await runDrill({
