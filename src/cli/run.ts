@@ -77,13 +77,14 @@ export async function driveInteractively(engine: Engine, runId: string, self: Pr
       if (choice === "y" || choice === "yes") {
         const r = await engine.decide({ kind: "approve", runId, step: step.name, actor, planHash: run.planHash });
         io.out(r.message);
-        if (!r.accepted || !r.resumed) return parked(io, view, step.name);
+        // Refused: ask again (another choice may do). Accepted but short of approvers: others decide elsewhere.
+        if (r.accepted && !r.resumed) return parked(io, view, step.name);
       } else if (choice === "o" || choice === "other") {
         const glass = await breakGlassPrincipal(io, config, self);
-        if (!glass) return parked(io, view, step.name);
+        if (!glass) continue;
         const r = await engine.decide({ kind: "approve", runId, step: step.name, actor: glass, planHash: run.planHash });
-        io.out(r.message);
-        if (!r.accepted || !r.resumed) return parked(io, view, step.name);
+        io.out(r.accepted ? r.message : `refused: ${r.message}`);
+        if (r.accepted && !r.resumed) return parked(io, view, step.name);
       } else if (choice === "n" || choice === "no") {
         const reason = (await io.ask("Why (optional): ")) ?? "";
         io.out((await engine.decide({ kind: "deny", runId, step: step.name, actor, ...(reason ? { reason } : {}) })).message);
