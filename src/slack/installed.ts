@@ -67,7 +67,7 @@ export function refuseForeignRequests(app: App, ctx: SlackContext, installed: ()
       ctx.db.transaction((tx) =>
         appendAudit(
           tx,
-          [{ kind: "slack.request_refused", actor: user, surface: "slack", data: { type, reason: why, origin, installed: here } }],
+          [{ kind: "slack.request_refused", actor: user, surface: "slack", data: { type, reason: why, origin, installed: here ? { teamId: here.teamId, enterpriseId: here.enterpriseId } : null } }],
           { now: ctx.clock(), newId: () => newId("evt") },
         ),
       ),

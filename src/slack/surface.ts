@@ -75,7 +75,7 @@ export class SlackSurface {
   private startError: string | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
   /** From auth.test: requests from any other team or org are refused. */
-  private installed: Installation | null = null;
+  private installed: (Installation & { botId: string; botUserId: string }) | null = null;
 
   constructor(private readonly deps: SlackSurfaceDeps) {
     const { engine, settings, logger } = deps;
@@ -94,7 +94,13 @@ export class SlackSurface {
       ? null
       : new HTTPReceiver({ signingSecret: settings.signingSecret, endpoints: "/slack/events", logger: boltLogger(logger), processBeforeResponse: false });
     this.app = new App({
-      token: settings.botToken,
+      // belay calls auth.test itself (start()): its answer names the installed team, which
+      // every request is checked against, and Bolt authorises requests from the same answer.
+      authorize: async () => {
+        const i = this.installed;
+        if (!i) throw new Error("auth.test has not answered yet");
+        return { botToken: settings.botToken, botId: i.botId, botUserId: i.botUserId, teamId: i.teamId, ...(i.enterpriseId ? { enterpriseId: i.enterpriseId } : {}) };
+      },
       ...(socket ? { socketMode: true, appToken: settings.appToken!, signingSecret: settings.signingSecret } : { receiver: this.receiver! }),
       logger: boltLogger(logger),
       clientOptions,
@@ -197,9 +203,9 @@ export class SlackSurface {
   async start(): Promise<void> {
     const { web } = this.ctx;
     try {
-      await this.app.init();
       const auth = await web.auth.test();
-      this.installed = { teamId: auth.team_id!, enterpriseId: auth.enterprise_id ?? null };
+      this.installed = { teamId: auth.team_id!, enterpriseId: auth.enterprise_id ?? null, botId: auth.bot_id!, botUserId: auth.user_id! };
+      await this.app.init();
       if (!this.receiver) await this.app.start();
       this.ready = true;
       this.startError = null;

@@ -640,7 +640,16 @@ describe("incident threads (the IncidentNotifier ingestion calls)", () => {
 
     await h.click(buttonValue(root.blocks, "belay.pagerduty.acknowledge")!, "UBOB", "belay.pagerduty.acknowledge");
     await eventually(() => ephemerals().length === 1);
-    expect(acked).toEqual([{ action: "pagerduty.acknowledge", incidentId: "inc_cache1", runId: null, userId: "UBOB", channel: CHANNEL }]);
+    expect(acked).toEqual([
+      {
+        action: "pagerduty.acknowledge",
+        incidentId: "inc_cache1",
+        runId: null,
+        userId: "UBOB",
+        principal: expect.objectContaining({ person: "UBOB", surface: "slack", auth: { method: "slack", userId: "UBOB", teamId: "T0001", enterpriseId: null } }),
+        channel: CHANNEL,
+      },
+    ]);
     expect(ephemerals()[0]).toEqual({ channel: CHANNEL, user: "UBOB", text: "Acknowledged in PagerDuty." });
 
     await h.engine.decide({ kind: "abort", runId, actor: systemPrincipal("alertmanager"), reason: "all alerts resolved" });

@@ -85,7 +85,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           return;
         }
         await ack(reply(`Proposing \`${cmd.playbook}\` here…`));
-        return proposeLater(ctx, { playbook: cmd.playbook, params: cmd.params, user: command.user_id, teamId: command.team_id, ...where, respond });
+        return proposeLater(ctx, { playbook: cmd.playbook, params: cmd.params, user: command.user_id, ...where, respond });
       }
       case "status":
         await ack();
@@ -158,14 +158,13 @@ export function registerCommands(app: App, ctx: SlackContext): void {
 /** Proposes a run after the ack and shows its message where it was asked for. */
 export function proposeLater(
   ctx: SlackContext,
-  p: { playbook: string; params: Record<string, string>; user: string; teamId: string | null; channel: string; threadTs: string | null; respond?: RespondFn },
+  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; respond?: RespondFn },
 ): void {
   ctx.background("proposing a run", async () => {
     try {
       const pb = ctx.playbooks.get(p.playbook)!;
       // The requester is a person, so the same person at a terminal is still the requester.
-      const requester = await ctx.principalOf({ id: p.user, teamId: p.teamId });
-      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: requester.person, surface: "slack" });
+      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: ctx.people.fromSlack(p.user), surface: "slack" });
       await ctx.showRun(runId, { channel: p.channel, threadTs: p.threadTs }, {});
     } catch (err) {
       ctx.logger.error({ err, playbook: p.playbook }, "proposing a run from Slack failed");
