@@ -113,7 +113,8 @@ export function breakGlassRefusal(policy: ApprovalPolicy, principal: Principal):
   if (!bg) return null;
   const allowed = policy.breakGlass.allowed;
   if (allowed === true || (Array.isArray(allowed) && allowed.includes(bg.by))) return null;
-  return { code: "break_glass_refused", reason: `${bg.by} may not act for ${principal.person}: break-glass is not allowed for them (approval.breakGlass in BELAY_CONFIG)` };
+  const who = Array.isArray(allowed) && allowed.length ? `only ${allowed.join(", ")} may` : "nobody may";
+  return { code: "break_glass_refused", reason: `${bg.by} (login ${bg.login}) may not act for ${principal.person}: break-glass is configured and ${who} (approval.breakGlass.allowed in BELAY_CONFIG)` };
 }
 
 function describeApprovers(rule: RiskRule): string {

@@ -91,13 +91,12 @@ export function principalFromTerminal(
   if (opts.as === undefined || opts.as === "" || people.resolveReference(opts.as) === self) {
     return make({ person: self, surface: "cli", auth, groups: [], asserted: {}, breakGlass: null });
   }
-  const allowed = opts.breakGlass.allowed;
-  if (allowed === false || (Array.isArray(allowed) && !allowed.includes(self))) {
+  // Off entirely: say so before anything else. Otherwise whether this login may is the
+  // policy's call (breakGlassRefusal), so a refused attempt is audited with the run.
+  if (opts.breakGlass.allowed === false) {
     throw new BelayError(
       "identity.refused",
-      `--as ${opts.as}: acting for someone else is break-glass, and ${self} (login ${login.login}) may not break glass here` +
-        (allowed === false ? " (approval.breakGlass.allowed is off in BELAY_CONFIG)" : ` (approval.breakGlass.allowed lists ${(allowed as readonly string[]).join(", ")})`) +
-        `; decide as yourself, or ask ${opts.as} to`,
+      `--as ${opts.as}: acting for someone else is break-glass, and it is off here (approval.breakGlass.allowed in BELAY_CONFIG); decide as yourself (${self}), or ask ${opts.as} to`,
     );
   }
   const reason = opts.reason?.trim();

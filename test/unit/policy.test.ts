@@ -131,7 +131,10 @@ describe("approval policy", () => {
     expect(check(tty("ops", { as: "sam", reason: "x" }), "low", [], H, off)?.code).toBe("break_glass_refused");
     expect(() => principalFromTerminal(people, { login: "ops", host: "h" }, { as: "sam", reason: "x", breakGlass: { allowed: false } })).toThrow(/break-glass/);
     expect(() => principalFromTerminal(people, { login: "ops", host: "h" }, { as: "sam", breakGlass: glassOn })).toThrow(/--reason/);
-    expect(() => principalFromTerminal(people, { login: "mia", host: "h" }, { as: "sam", reason: "x", breakGlass: { allowed: ["ops"] } })).toThrow(/may not break glass/);
+    const onlyOps = approvalPolicySchema.parse({ breakGlass: { allowed: ["ops"] } });
+    const byMia = principalFromTerminal(people, { login: "mia", host: "h" }, { as: "sam", reason: "x", breakGlass: onlyOps.breakGlass });
+    expect(check(byMia, "low", [], H, onlyOps)).toEqual({ code: "break_glass_refused", reason: "mia (login mia) may not act for sam: break-glass is configured and only ops may (approval.breakGlass.allowed in BELAY_CONFIG)" });
+    expect(check(tty("ops", { as: "sam", reason: "x" }), "low", [], H, onlyOps)).toBeNull();
   });
 
   it("needs two distinct live approvals on high risk; one, expired ones and the requester's do not count", () => {
