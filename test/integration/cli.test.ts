@@ -211,6 +211,27 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
+  it("`belay serve` says loudly when the default approval policy is in force", async () => {
+    const serveOnce = (config: string) =>
+      new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--host", "127.0.0.1"], { env: { ...process.env, ...env, BELAY_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        const collect = (d: Buffer) => {
+          out += d;
+          if (out.includes("Drills:")) child.kill("SIGTERM");
+        };
+        child.stdout.on("data", collect);
+        child.stderr.on("data", collect);
+        child.on("exit", () => resolve(out));
+      });
+    const loud = await serveOnce(env.BELAY_CONFIG!);
+    expect(loud).toContain("  !! DEFAULT APPROVAL POLICY in force: any one person may approve low and medium risk, any two (never the requester) high risk.");
+    expect(loud).toMatch(/"level":(40|"warn").*DEFAULT APPROVAL POLICY/);
+    const configured = join(dir, "configured.yaml");
+    writeFileSync(configured, "approval:\n  risks:\n    high: { required: 3 }\n");
+    expect(await serveOnce(configured)).not.toContain("DEFAULT APPROVAL POLICY");
+  });
+
   it("writes runbooks and `docs --check` fails when one is stale", async () => {
     const out = join(dir, "runbooks");
     const first = await belay(["docs", "--check", "--out", out], env);
