@@ -1,5 +1,7 @@
 import type { App, RespondFn, SlashCommand } from "@slack/bolt";
-import { eventsForIncident, eventsForRun } from "../../audit/chain.ts";
+import { mayApprove } from "../../approve/policy.ts";
+import { appendAudit, eventsForIncident, eventsForRun } from "../../audit/chain.ts";
+import { principalAudit, type Principal } from "../../identity/principal.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import { describeError, isBelayError } from "../../errors.ts";
 import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
@@ -128,12 +130,24 @@ export function registerCommands(app: App, ctx: SlackContext): void {
         if (drills.blocked) return ack(reply(`DRILL: cannot start \`${cmd.drill}\`: ${drills.blocked}.`));
         const drillRunId = newId("drl");
         const started = drillStartedReply(drill, drillRunId, command.user_id);
-        await ack(reply(started.text, started.blocks));
+        const live = drill.meta.mode === "live";
+        // A live drill changes a real system: its starter needs the authority of a high-risk approval (checked after the ack: groups may need Slack).
+        await ack(live ? reply(`DRILL: checking that <@${command.user_id}> may start the live drill \`${drill.id}\`…`) : reply(started.text, started.blocks));
         // The drill runs for minutes: its report comes back through response_url when it ends.
         ctx.background(`drill ${drillRunId}`, async () => {
           let out: Reply;
+          if (live) {
+            const who = await ctx.principalOf({ id: command.user_id, teamId: command.team_id, enterpriseId: command.enterprise_id ?? null });
+            const refusal = drillRefusal(ctx, drill.id, who);
+            if (refusal) {
+              await auditDrillRefusal(ctx, drill.id, drill.meta.target, who, refusal);
+              await respond(reply(`:no_entry_sign: DRILL \`${drill.id}\` not started: ${refusal}`));
+              return;
+            }
+            await respond(reply(started.text, started.blocks));
+          }
           try {
-            const report = await drills.session.run(drill, { startedBy: command.user_id, drillRunId });
+            const report = await drills.session.run(drill, { startedBy: ctx.people.fromSlack(command.user_id), drillRunId });
             const md = drillReportMarkdown(report);
             out = reply(`DRILL ${drillRunId} finished`, [{ type: "section", text: { type: "mrkdwn", text: md.length > 2900 ? `${md.slice(0, 2900)}\n…(full report: \`belay drill report ${drillRunId}\`)` : md } }]);
           } catch (err) {
@@ -173,6 +187,22 @@ export function proposeLater(
       else await ctx.web.chat.postEphemeral({ channel: p.channel, user: p.user, text });
     }
   });
+}
+
+/** Why this person may not start a live drill, or null. A live injection is a high-risk change. */
+function drillRefusal(ctx: SlackContext, drillId: string, who: Principal): string | null {
+  if (mayApprove(ctx.policy, "high", who)) return null;
+  return `${who.person} may not start live drill ${drillId}: it injects a fault into a real system, which needs the authority to approve high-risk steps`;
+}
+
+async function auditDrillRefusal(ctx: SlackContext, drillId: string, target: unknown, who: Principal, reason: string): Promise<void> {
+  await ctx.db.transaction((tx) =>
+    appendAudit(
+      tx,
+      [{ kind: "drill.refused", actor: who.person, surface: who.surface, data: { drill: drillId, target, code: "not_an_approver", reason, principal: principalAudit(who) } }],
+      { now: ctx.clock(), newId: () => newId("evt") },
+    ),
+  );
 }
 
 export type { SlashCommand };
