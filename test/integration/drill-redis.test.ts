@@ -187,6 +187,16 @@ it("real drill: OOM on Redis -> DRILL alert through the webhook -> playbook prop
   expect(await config()).toEqual(before);
   expect(await drillKeys(report.drillRunId)).toEqual([]);
 
+  // The injection and its undo are changes like any other: in the audit chain, by the drill's starter.
+  const changes = await store.db.query<{ kind: string; actor: string; surface: string; data: string }>(
+    `SELECT kind, actor, surface, data FROM audit_events WHERE kind LIKE 'drill.%' AND data LIKE $1 ORDER BY seq`,
+    [`%${report.drillRunId}%`],
+  );
+  expect(changes.rows.map((r) => ({ kind: r.kind, actor: r.actor, surface: r.surface, ...JSON.parse(r.data) }))).toEqual([
+    expect.objectContaining({ kind: "drill.injected", actor: "UCAROL", surface: "drill", drill: "redis-maxmemory", injection: "tiny-maxmemory", simulated: false }),
+    expect.objectContaining({ kind: "drill.undone", actor: "UCAROL", surface: "drill", injection: "tiny-maxmemory" }),
+  ]);
+
   // The approval came through Slack; the Slack thread and alert say DRILL.
   const view = await h.engine.view(report.runId!);
   expect(view.run.status).toBe("succeeded");
@@ -285,6 +295,11 @@ await runDrill({
   expect(await config()).toEqual(before);
   expect(await drillKeys(id)).toEqual([]);
   expect(await getDrillRun(store.db, id)).toMatchObject({ status: "crashed", statusReason: "its process stopped mid-drill; the injection was undone by the next belay" });
+  const undone = await store.db.query<{ kind: string; actor: string }>(`SELECT kind, actor FROM audit_events WHERE kind LIKE 'drill.%' AND data LIKE $1 ORDER BY seq`, [`%${id}%`]);
+  expect(undone.rows).toEqual([
+    { kind: "drill.injected", actor: "child" },
+    { kind: "drill.undone", actor: "belay" },
+  ]);
   // Nothing is undone twice.
   expect(await recoverOrphanedDrills(deps(), new Map([[redisDrill.id, redisDrill]]))).toEqual([]);
 }, 60_000);
