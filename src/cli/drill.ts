@@ -4,6 +4,8 @@ import { drillsDirOf, getDrill, loadDrills } from "../drills/registry.ts";
 import { drillReportMarkdown, type DrillReport } from "../drills/report.ts";
 import { listDrillRuns, requestDrillAbort } from "../drills/store.ts";
 import { openStore } from "../store/open.ts";
+import { refuseDrillStarter } from "../drills/authority.ts";
+import { newId } from "../ids.ts";
 import { terminalPrincipal } from "./identity.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
 
@@ -65,6 +67,12 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
   // Loaded here: the server (and Bolt) are for `drill run` only.
   const [{ serve }, { drillConfig, openDrillSession }, { driveInteractively }] = await Promise.all([import("../main.ts"), import("../drills/launch.ts"), import("./run.ts")]);
   const serving = await serve(drillConfig(config), { port: 0, host: "127.0.0.1" });
+  const refusal = await refuseDrillStarter({ db: serving.core.db, policy: config.approval, clock: () => new Date(), newId }, drill, self);
+  if (refusal) {
+    await serving.close();
+    io.err(`refused: ${refusal}`);
+    return 1;
+  }
   const slackOn = serving.integrations.some((i) => i.name.toLowerCase().includes("slack") && i.status.startsWith("on"));
   let driving: Promise<number> | null = null;
   const session = await openDrillSession(serving, drills, {

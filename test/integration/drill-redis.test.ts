@@ -108,7 +108,8 @@ beforeAll(async () => {
   store = await openTestStore("pg", "drill_redis");
   slack = fakeSlackApi();
   targets = createTargets({ redis: { cache: { url: REDIS_URL } }, postgres: {}, kube: {} });
-  faults = createDrillFaults({ redis: { cache: { url: REDIS_URL } } }, new RehearsalWorld());
+  const drillTarget = { url: REDIS_URL, drill: true }; // marked for drills: live faults may go here
+  faults = createDrillFaults({ redis: { cache: drillTarget } }, new RehearsalWorld());
   let s: SlackSurface | null = null;
   const { engine } = testEngine({ db: store.db, playbooks: [redisPlaybook], targets, extra: { onEvents: (e) => s?.onEvents(e) } });
   s = surface = new SlackSurface({
@@ -261,13 +262,12 @@ import { RehearsalWorld } from "${repo}src/drills/simulation.ts";
 import { createTargets } from "${repo}src/targets/registry.ts";
 import { runDrill } from "${repo}src/drills/runner.ts";
 import drill from "${repo}playbooks/drills/redis-maxmemory.ts";
-import { systemPrincipal } from "../../src/identity/index.ts";
 const db = openPg(process.env.PG_URL!);
 const url = process.env.REDIS_URL!;
 await runDrill({
   db, clock: () => new Date(), newId, logger: silentLogger, owner: "child", leaseMs: 900, tickMs: 100,
   targets: createTargets({ redis: { cache: { url } }, postgres: {}, kube: {} }),
-  faults: createDrillFaults({ redis: { cache: { url } } }, new RehearsalWorld()),
+  faults: createDrillFaults({ redis: { cache: { url, drill: true } as { url: string } } }, new RehearsalWorld()),
   sendAlert: async () => 202,
   onPhase: (phase, id) => {
     if (phase !== "injected") return;

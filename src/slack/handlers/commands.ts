@@ -1,7 +1,6 @@
 import type { App, RespondFn, SlashCommand } from "@slack/bolt";
-import { mayApprove } from "../../approve/policy.ts";
-import { appendAudit, eventsForIncident, eventsForRun } from "../../audit/chain.ts";
-import { principalAudit, type Principal } from "../../identity/principal.ts";
+import { eventsForIncident, eventsForRun } from "../../audit/chain.ts";
+import { refuseDrillStarter } from "../../drills/authority.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import { describeError, isBelayError } from "../../errors.ts";
 import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
@@ -138,9 +137,8 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           let out: Reply;
           if (live) {
             const who = await ctx.principalOf({ id: command.user_id, teamId: command.team_id, enterpriseId: command.enterprise_id ?? null });
-            const refusal = drillRefusal(ctx, drill.id, who);
+            const refusal = await refuseDrillStarter({ db: ctx.db, policy: ctx.policy, clock: ctx.clock, newId }, drill, who);
             if (refusal) {
-              await auditDrillRefusal(ctx, drill.id, drill.meta.target, who, refusal);
               await respond(reply(`:no_entry_sign: DRILL \`${drill.id}\` not started: ${refusal}`));
               return;
             }
@@ -187,22 +185,6 @@ export function proposeLater(
       else await ctx.web.chat.postEphemeral({ channel: p.channel, user: p.user, text });
     }
   });
-}
-
-/** Why this person may not start a live drill, or null. A live injection is a high-risk change. */
-function drillRefusal(ctx: SlackContext, drillId: string, who: Principal): string | null {
-  if (mayApprove(ctx.policy, "high", who)) return null;
-  return `${who.person} may not start live drill ${drillId}: it injects a fault into a real system, which needs the authority to approve high-risk steps`;
-}
-
-async function auditDrillRefusal(ctx: SlackContext, drillId: string, target: unknown, who: Principal, reason: string): Promise<void> {
-  await ctx.db.transaction((tx) =>
-    appendAudit(
-      tx,
-      [{ kind: "drill.refused", actor: who.person, surface: who.surface, data: { drill: drillId, target, code: "not_an_approver", reason, principal: principalAudit(who) } }],
-      { now: ctx.clock(), newId: () => newId("evt") },
-    ),
-  );
 }
 
 export type { SlashCommand };
