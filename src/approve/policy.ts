@@ -162,10 +162,13 @@ export function checkApproval(input: {
   const live = input.existing.filter((a) => a.planHash === input.currentPlanHash && a.expiresAt > input.now);
   const same = live.find((a) => a.actor === p.person || authOf(a) === p.person || a.actor === by || authOf(a) === by);
   if (same) {
-    return {
-      code: "already_approved",
-      reason: same.actor === p.person && authOf(same) === by ? `${p.person} has already approved this step` : `${by} already gave an approval of this step (as ${same.actor}); another person must give the next one`,
-    };
+    const reason =
+      same.actor === p.person && authOf(same) === by
+        ? `${p.person} has already approved this step`
+        : same.actor === p.person
+          ? `an approval by ${p.person} is already on record (given for them by ${authOf(same)}, break-glass); another person must give the next one`
+          : `${by} already gave an approval of this step (as ${same.actor}); another person must give the next one`;
+    return { code: "already_approved", reason };
   }
   if (p.breakGlass && live.some((a) => a.breakGlass)) {
     return { code: "break_glass_limit", reason: "this step already has a break-glass approval; at most one of its approvals may be break-glass" };

@@ -108,6 +108,10 @@ describe("approval policy", () => {
     expect(check(asSam, "high", [], H, anyone)).toBeNull();
     expect(check(asLee, "high", [approval(asSam)], H, anyone)?.code).toBe("already_approved");
     expect(check(tty("ops"), "high", [approval(asSam)], H, anyone)?.code).toBe("already_approved");
+    expect(check(slack("USAM"), "high", [approval(asSam)], H, anyone)).toEqual({
+      code: "already_approved",
+      reason: "an approval by sam is already on record (given for them by ops, break-glass); another person must give the next one",
+    });
     const ev = evaluateApprovals({ policy: anyone, risk: "high", requester: "sue", planHash: H, approvals: [approval(asSam), approval(asLee)], now });
     expect(ev).toMatchObject({ satisfied: false, counted: ["sam"] });
   });
