@@ -115,7 +115,7 @@ export class SlackSurface {
       api: chatApi(web),
       logger,
       clock: () => new Date(),
-      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a) }),
+      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a), people: settings.people ?? new People() }),
       ...(deps.publisher ? { options: deps.publisher } : {}),
     });
     const usergroups = new UserGroups({

@@ -136,6 +136,10 @@ describe("one person across surfaces", () => {
     expect(note.text).toBe(`:rotating_light: *Break-glass*: login \`root\` on \`bastion-1\` (ops) made a approve decision on \`set-policy\` of run \`${runId}\` for <@UBOB>. Reason: bob's laptop died`);
     const events = await eventsForRun(store.db, runId);
     expect(events.filter((e) => e.kind === "break_glass.used")).toHaveLength(1);
+    // The run's message names people as Slack knows them, and says which approval was break-glass.
+    await eventually(() => textOf(slack.latest(msg.ts)).includes("(break-glass by *ops*)"));
+    expect(textOf(slack.latest(msg.ts))).toContain("<@UBOB> (break-glass by *ops*) at");
+    expect(textOf(slack.latest(msg.ts))).toContain("requested by <@UCAROL> via slack");
   });
 });
 
