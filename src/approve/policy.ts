@@ -151,7 +151,8 @@ export function checkApproval(input: {
   const bg = breakGlassRefusal(policy, p);
   if (bg) return bg;
   if (!mayApprove(policy, risk, p)) {
-    return { code: "not_an_approver", reason: `${p.person} may not approve ${risk}-risk steps; approvers are ${describeApprovers(rule)}` };
+    const unmapped = p.auth.method === "os" && p.person.startsWith("os:") ? ` (login ${p.auth.login} is not mapped to anyone in people: in BELAY_CONFIG)` : "";
+    return { code: "not_an_approver", reason: `${p.person} may not approve ${risk}-risk steps; approvers are ${describeApprovers(rule)}${unmapped}` };
   }
   if (!rule.requesterMayApprove && (p.person === input.requester || by === input.requester)) {
     return {

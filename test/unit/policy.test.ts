@@ -87,7 +87,7 @@ describe("approval policy", () => {
   });
 
   it("refuses someone outside the approvers, naming who may", () => {
-    expect(check(tty("zed"), "medium")).toEqual({ code: "not_an_approver", reason: "os:zed may not approve medium-risk steps; approvers are user mia, group sre" });
+    expect(check(tty("zed"), "medium")).toEqual({ code: "not_an_approver", reason: "os:zed may not approve medium-risk steps; approvers are user mia, group sre (login zed is not mapped to anyone in people: in BELAY_CONFIG)" });
   });
 
   it("refuses an approval given for another plan", () => {
