@@ -88,6 +88,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
   try {
     for (const r of session.recovered) io.out(`[DRILL] undid ${r.undone.join(", ") || "nothing"} left by drill run ${r.drillRunId} (${r.drillId}), whose process had stopped${r.failed.length ? `; FAILED: ${r.failed.map((f) => `${f.name}: ${f.error}`).join("; ")}` : ""}`);
     io.out(`[DRILL] ${drill.id}: ${drill.meta.hypothesis}${slackOn ? "" : "\n[DRILL] Slack is not configured: approve here when asked."}`);
+    // The injection's approval (a live drill) is decided by others: `belay approve RUN inject` from their logins, or in Slack.
     const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who });
     if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
     const md = drillReportMarkdown(report);

@@ -4,6 +4,7 @@ import type { Drill, DrillContext, DrillFaults, DrillProbe, ProbeStats } from ".
 import type { Db } from "../store/driver.ts";
 import type { Targets } from "../targets/types.ts";
 import { drillAlertPayload, drillFingerprint } from "./alert.ts";
+import type { GateOutcome } from "./gate.ts";
 import { judgeCriteria, scoresOf } from "./criteria.ts";
 import { observe, type Observation } from "./observe.ts";
 import { HttpProbe } from "./probe.ts";
@@ -30,6 +31,12 @@ export interface DrillDeps {
   tickMs?: number;
   /** Progress lines, each starting with [DRILL]. */
   progress?: (line: string) => void;
+  /**
+   * The approval a live drill's injection needs (a high-risk step under the policy; see
+   * gate.ts). Absent: nothing asks (tests that drive faults directly). `belay serve` and
+   * `belay drill run` always set it.
+   */
+  approveInjection?: (input: { drill: Drill; drillRunId: string; target: string; startedBy: string; previews: string[]; stopped: () => string | null; onProposed?: (runId: string) => void }) => Promise<GateOutcome>;
   /** Test hook: a test may stop the process here. */
   onPhase?: (phase: "captured" | "injected" | "alerted", drillRunId: string) => void | Promise<void>;
 }
@@ -86,7 +93,7 @@ class DrillStopped extends Error {}
  * synthetic DRILL alert through the real webhook, watches belay detect, propose, get approved
  * and recover, checks the abort conditions, always undoes, and writes the report.
  */
-export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string }): Promise<DrillReport> {
+export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string; onGate?: (runId: string) => void }): Promise<DrillReport> {
   const id = opts.drillRunId ?? deps.newId("drl");
   const target = opts.target ?? drill.meta.target.name;
   const leaseMs = deps.leaseMs ?? 15_000;
@@ -129,6 +136,28 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
   };
 
   try {
+    if (drill.meta.mode === "live" && deps.approveInjection) {
+      // A live injection is a high-risk change: nothing is injected until it is approved under the policy.
+      const previews: string[] = [];
+      for (const inj of drill.injections) previews.push(`${inj.name}: ${await inj.preview(ctx)}`);
+      const gate = await deps.approveInjection({
+        drill,
+        drillRunId: id,
+        target,
+        startedBy: opts.startedBy,
+        previews,
+        stopped: () => abortReason,
+        onProposed: (runId) => {
+          say("injection.approval_requested", `run ${runId}: the injection is a high-risk step; approve it like any other (belay approve ${runId} inject, or in Slack)`);
+          opts.onGate?.(runId);
+        },
+      });
+      if (!gate.approved) {
+        abortReason = gate.reason;
+        throw new DrillStopped(gate.reason);
+      }
+      say("injection.approved", `run ${gate.runId}, approved by ${gate.approvedBy.join(" and ")}`);
+    }
     for (const inj of drill.injections) {
       checkStop();
       const preview = await inj.preview(ctx);

@@ -145,7 +145,12 @@ export function registerCommands(app: App, ctx: SlackContext): void {
             await respond(reply(started.text, started.blocks));
           }
           try {
-            const report = await drills.session.run(drill, { startedBy: ctx.people.fromSlack(command.user_id), drillRunId });
+            const report = await drills.session.run(drill, {
+              startedBy: ctx.people.fromSlack(command.user_id),
+              drillRunId,
+              // The injection's approval is a run message like any other, in the channel the drill was started from.
+              onGate: (runId) => ctx.background("showing a drill's injection approval", () => ctx.showRun(runId, { channel: command.channel_id, threadTs: null }, {})),
+            });
             const md = drillReportMarkdown(report);
             out = reply(`DRILL ${drillRunId} finished`, [{ type: "section", text: { type: "mrkdwn", text: md.length > 2900 ? `${md.slice(0, 2900)}\n…(full report: \`belay drill report ${drillRunId}\`)` : md } }]);
           } catch (err) {
