@@ -136,6 +136,8 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
     const approved = exported.events.find((e: { kind: string; actor: string }) => e.kind === "step.approved" && e.actor === "bob");
     expect(approved.data.principal.breakGlass).toMatchObject({ by: "ops", login: "root" });
     expect(exported.events.filter((e: { kind: string }) => e.kind === "approval.refused").map((e: { data: { code: string } }) => e.data.code)).toEqual(["already_approved", "already_approved", "break_glass_refused"]);
+    const md = (await belay(["audit", "export", "--run", runId], env)).stdout;
+    expect(md).toContain(`| ops (cli) | break_glass.used | set-samples | BREAK-GLASS approve for bob by login root on ${hostname()}: bob is on the phone |`);
   });
 
   it("refuses --group: groups come from the config or Slack, never from the caller", async () => {
