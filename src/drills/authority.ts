@@ -1,4 +1,4 @@
-import { mayApprove, type ApprovalPolicy } from "../approve/policy.ts";
+import { breakGlassRefusal, mayApprove, type ApprovalPolicy } from "../approve/policy.ts";
 import { appendAudit } from "../audit/chain.ts";
 import { principalAudit, type Principal } from "../identity/principal.ts";
 import type { Drill } from "../sdk/drill.ts";
@@ -14,12 +14,14 @@ export async function refuseDrillStarter(
   drill: Drill,
   who: Principal,
 ): Promise<string | null> {
-  if (drill.meta.mode !== "live" || mayApprove(deps.policy, "high", who)) return null;
-  const reason = `${who.person} may not start live drill ${drill.id}: it injects a fault into a real system, which needs the authority to approve high-risk steps`;
+  if (drill.meta.mode !== "live") return null;
+  const glass = breakGlassRefusal(deps.policy, who);
+  if (!glass && mayApprove(deps.policy, "high", who)) return null;
+  const reason = glass?.reason ?? `${who.person} may not start live drill ${drill.id}: it injects a fault into a real system, which needs the authority to approve high-risk steps`;
   await deps.db.transaction((tx) =>
     appendAudit(
       tx,
-      [{ kind: "drill.refused", actor: who.person, surface: who.surface, data: { drill: drill.id, target: drill.meta.target, code: "not_an_approver", reason, principal: principalAudit(who) } }],
+      [{ kind: "drill.refused", actor: who.person, surface: who.surface, data: { drill: drill.id, target: drill.meta.target, code: glass?.code ?? "not_an_approver", reason, principal: principalAudit(who) } }],
       { now: deps.clock(), newId: () => deps.newId("evt") },
     ),
   );

@@ -3,7 +3,10 @@ import { eventsForRun } from "../../src/audit/chain.ts";
 import { silentLogger } from "../../src/execute/deps.ts";
 import type { Engine } from "../../src/execute/engine.ts";
 import { createDrillFaults } from "../../src/drills/faults.ts";
+import { approvalPolicySchema } from "../../src/approve/policy.ts";
+import { refuseDrillStarter } from "../../src/drills/authority.ts";
 import { awaitInjectionApproval, drillGatePlaybook } from "../../src/drills/gate.ts";
+import { People, principalFromTerminal } from "../../src/identity/index.ts";
 import { runDrill, type DrillDeps } from "../../src/drills/runner.ts";
 import { RehearsalWorld } from "../../src/drills/simulation.ts";
 import { newId } from "../../src/ids.ts";
@@ -106,5 +109,25 @@ describe("a live drill's injection is a high-risk step", () => {
     const kinds = chain.rows.map((x) => x.kind);
     expect(kinds.indexOf("run.succeeded")).toBeLessThan(kinds.indexOf("drill.injected"));
     expect(kinds.filter((k) => k.startsWith("drill."))).toEqual(["drill.injected", "drill.undone"]);
+  });
+});
+
+describe("who may start a live drill", () => {
+  it("needs high-risk approval authority, never borrowed through break-glass the config does not allow; refusals are audited", async () => {
+    const people = new People({ carol: { login: "carol" }, mia: { login: "mia" }, ops: { login: "ops" } });
+    const policy = approvalPolicySchema.parse({ risks: { high: { users: ["carol"] } }, breakGlass: { allowed: ["ops"] } });
+    const at = (login: string, as?: string) => principalFromTerminal(people, { login, host: "h" }, { as, reason: as ? "on call" : undefined, breakGlass: policy.breakGlass });
+    const d = { db: store.db, policy, clock: () => new Date(), newId };
+    expect(await refuseDrillStarter(d, liveDrill, at("carol"))).toBeNull();
+    expect(await refuseDrillStarter(d, liveDrill, at("mia"))).toBe("mia may not start live drill gated-live: it injects a fault into a real system, which needs the authority to approve high-risk steps");
+    expect(await refuseDrillStarter(d, liveDrill, at("mia", "carol"))).toContain("mia (login mia) may not act for carol: break-glass is configured and only ops may");
+    expect(await refuseDrillStarter(d, liveDrill, at("ops", "carol"))).toBeNull();
+    const rehearsal = drill({ ...liveDrill.meta, id: "gated-rehearsal", mode: "rehearsal" });
+    expect(await refuseDrillStarter(d, rehearsal, at("mia"))).toBeNull();
+    const audited = await store.db.query<{ actor: string; data: string }>(`SELECT actor, data FROM audit_events WHERE kind = 'drill.refused' ORDER BY seq`);
+    expect(audited.rows.map((r) => [r.actor, JSON.parse(r.data).code])).toEqual([
+      ["mia", "not_an_approver"],
+      ["carol", "break_glass_refused"],
+    ]);
   });
 });
