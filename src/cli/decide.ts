@@ -35,7 +35,7 @@ export async function decideCommand(kind: keyof typeof USAGE, args: string[], io
   const [runId, step] = positionals;
   if (!runId || (kind !== "abort" && !step)) throw new UsageError(`usage: ${USAGE[kind]}`);
   const config = configFrom(io);
-  const actor = terminalPrincipal(io, config, { as: values.as, reason: values.reason });
+  const actor = await terminalPrincipal(io, config, { as: values.as, reason: values.reason });
   // With --as, --reason is the break-glass reason; it is the decision's reason too.
   const reason = values.reason ? { reason: values.reason } : {};
   const core = await openCore(config, { command: `belay ${kind} ${runId}`, logLevel: "warn" });
@@ -54,7 +54,7 @@ export async function decideCommand(kind: keyof typeof USAGE, args: string[], io
     // With the embedded store no server can be working the run at the same time, so this
     // process carries it on; with Postgres, a running `belay serve` picks it up as well.
     if (r.resumed && !values["no-wait"]) {
-      const code = await driveInteractively(core.engine, runId, terminalPrincipal(io, config), io, config);
+      const code = await driveInteractively(core.engine, runId, await terminalPrincipal(io, config), io, config);
       return code === 3 ? 0 : code; // parked at the next approval: this decision itself succeeded
     }
     return 0;

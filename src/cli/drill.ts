@@ -31,7 +31,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
     const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay drill ${sub}` });
     try {
       if (sub === "abort") {
-        const stopped = await requestDrillAbort(db, positionals[0] ?? null, terminalPrincipal(io, config, { as: values.as, reason: values.reason }).person);
+        const stopped = await requestDrillAbort(db, positionals[0] ?? null, (await terminalPrincipal(io, config, { as: values.as, reason: values.reason })).person);
         if (stopped.length === 0) {
           io.err(positionals[0] ? `drill run ${positionals[0]} is not running` : "no drill is running");
           return 1;
@@ -62,7 +62,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
   const id = positionals[0];
   if (!id) throw new UsageError(USAGE);
   const drill = getDrill(drills, id);
-  const self = terminalPrincipal(io, config, { as: values.as, reason: values.reason });
+  const self = await terminalPrincipal(io, config, { as: values.as, reason: values.reason });
   const who = self.person;
   // Loaded here: the server (and Bolt) are for `drill run` only.
   const [{ serve }, { drillConfig, openDrillSession }, { driveInteractively }] = await Promise.all([import("../main.ts"), import("../drills/launch.ts"), import("./run.ts")]);

@@ -32,7 +32,7 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   if (!id) throw new UsageError("usage: belay run PLAYBOOK [--param key=value]... [--dry-run]");
   if (values.as !== undefined) throw new UsageError("belay run: --as is gone; a run is requested by your own login (people: in BELAY_CONFIG maps it to you)");
   const config = configFrom(io);
-  const requester = terminalPrincipal(io, config);
+  const requester = await terminalPrincipal(io, config);
   const core = await openCore(config, { command: `belay run ${id}`, logLevel: "warn" });
   try {
     const pb = core.engine.playbook(id);

@@ -84,12 +84,14 @@ export interface BreakGlassRule {
 export function principalFromTerminal(
   people: People,
   login: TerminalLogin,
-  opts: { as?: string | undefined; reason?: string | undefined; breakGlass: BreakGlassRule },
+  opts: { as?: string | undefined; reason?: string | undefined; breakGlass: BreakGlassRule; groups?: readonly string[] },
 ): Principal {
   const self = people.fromLogin(login.login);
   const auth: Authentication = { method: "os", login: login.login, host: login.host };
+  // Groups are only ever ones belay resolved itself (the person's Slack user groups), never the caller's word.
+  const groups = opts.groups ?? [];
   if (opts.as === undefined || opts.as === "" || people.resolveReference(opts.as) === self) {
-    return make({ person: self, surface: "cli", auth, groups: [], asserted: {}, breakGlass: null });
+    return make({ person: self, surface: "cli", auth, groups, asserted: {}, breakGlass: null });
   }
   // Off entirely: say so before anything else. Otherwise whether this login may is the
   // policy's call (breakGlassRefusal), so a refused attempt is audited with the run.
@@ -103,7 +105,7 @@ export function principalFromTerminal(
   if (!reason) throw new BelayError("identity.refused", `--as ${opts.as} is break-glass: give --reason "why ${opts.as} cannot decide themselves"; it is audited and announced in the incident thread`);
   const person = people.resolveReference(opts.as);
   if (!person) throw new BelayError("identity.refused", `--as ${opts.as}: no such person in people: (BELAY_CONFIG); name a canonical id${people.ids().length ? ` (${people.ids().join(", ")})` : ""}, a mapped login or a Slack user id`);
-  return make({ person, surface: "cli", auth, groups: [], asserted: { as: opts.as }, breakGlass: { by: self, login: login.login, host: login.host, reason } });
+  return make({ person, surface: "cli", auth, groups, asserted: { as: opts.as }, breakGlass: { by: self, login: login.login, host: login.host, reason } });
 }
 
 /** belay acting on its own (an incident's alerts resolved, a drill's safety stop). */

@@ -1,4 +1,5 @@
 import { spawn } from "node:child_process";
+import { createServer } from "node:http";
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -138,6 +139,41 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
     expect(exported.events.filter((e: { kind: string }) => e.kind === "approval.refused").map((e: { data: { code: string } }) => e.data.code)).toEqual(["already_approved", "already_approved", "break_glass_refused"]);
     const md = (await belay(["audit", "export", "--run", runId], env)).stdout;
     expect(md).toContain(`| ops (cli) | break_glass.used | set-samples | BREAK-GLASS approve for bob by login root on ${hostname()}: bob is on the phone |`);
+  });
+
+  it("counts a person's Slack user groups at the terminal, looked up by belay", async () => {
+    // Slack's Web API, as the child belay reaches it through SLACK_API_URL: bob is in @sre, carol is not.
+    const asked: string[] = [];
+    const fake = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        const group = new URLSearchParams(body).get("usergroup") ?? "";
+        asked.push(`${req.url} ${group}`);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(req.url === "/api/usergroups.users.list" ? { ok: true, users: group === "S0SRE" ? ["UBOB"] : [] } : { ok: false, error: "unknown_method" }));
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, "127.0.0.1", () => r()));
+    try {
+      const port = (fake.address() as { port: number }).port;
+      const config = join(dir, "groups.yaml");
+      writeFileSync(
+        config,
+        `targets:\n  redis:\n    cache:\n      url: redis://127.0.0.1:6379\npeople:\n  alice: { login: games }\n  bob: { login: daemon, slack: UBOB }\n  carol: { login: nobody, slack: UCAROL }\napproval:\n  risks:\n    high: { groups: [sre], required: 1 }\nslack:\n  usergroups: { sre: S0SRE }\n`,
+      );
+      const slackEnv = { ...env, BELAY_CONFIG: config, SLACK_BOT_TOKEN: "xoxb-test-cli", SLACK_API_URL: `http://127.0.0.1:${port}/api/` };
+      const r = await belay(["run", "redis-samples", "--param", "samples=5"], slackEnv, [], "alice");
+      const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
+      const carol = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, [], "carol");
+      expect(carol.stderr).toContain("refused: carol may not approve high-risk steps; approvers are group sre");
+      const bob = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, [], "bob");
+      expect(bob.stderr).toBe("");
+      expect(bob.stdout).toContain("set-samples approved by bob; it runs now");
+      expect(asked).toEqual(["/api/usergroups.users.list S0SRE", "/api/usergroups.users.list S0SRE"]);
+    } finally {
+      await new Promise<void>((r) => fake.close(() => r()));
+    }
   });
 
   it("refuses --group: groups come from the config or Slack, never from the caller", async () => {
