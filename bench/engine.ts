@@ -21,6 +21,9 @@ import { migrate } from "../src/store/migrate.ts";
 import { openPg } from "../src/store/pg.ts";
 import { openPglite } from "../src/store/pglite.ts";
 import type { Targets } from "../src/targets/types.ts";
+import { People, principalFromTerminal } from "../src/identity/index.ts";
+
+const BOB = principalFromTerminal(new People({ bob: { login: "bob" } }), { login: "bob", host: "bench" }, { breakGlass: { allowed: false } });
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 1000);
 const AUDIT_EVENTS = Number(process.env.BENCH_AUDIT_EVENTS ?? 100_000);
@@ -107,7 +110,7 @@ async function benchRuns(db: Db) {
       }
       const step = view.steps.find((s) => s.status === "awaiting_approval")!;
       const t = performance.now();
-      const r = await engine.decide({ kind: "approve", runId, step: step.name, actor: { id: "bob", surface: "bench" }, planHash: view.run.planHash });
+      const r = await engine.decide({ kind: "approve", runId, step: step.name, actor: BOB, planHash: view.run.planHash });
       approvals.push(performance.now() - t);
       if (!r.resumed) throw new Error(`approval did not resume ${runId}: ${r.message}`);
     }

@@ -2,7 +2,9 @@ import { readFileSync } from "node:fs";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { BelayError } from "./errors.ts";
-import { approvalPolicySchema, type ApprovalPolicy } from "./approve/policy.ts";
+import { approvalPolicySchema, RISKS, type ApprovalPolicy } from "./approve/policy.ts";
+import { People, peopleSchema } from "./identity/people.ts";
+import { nearest, unknownKeys } from "./strict-keys.ts";
 
 /**
  * The only file that reads process.env. Everything is validated once at start; a bad value
@@ -55,7 +57,15 @@ const targetSchema = z.object({
 
 const fileSchema = z.object({
   targets: targetSchema.default({ redis: {}, postgres: {}, kube: {} }),
-  approval: approvalPolicySchema.default(approvalPolicySchema.parse({})),
+  /** Canonical person id -> { slack, email, login, pagerduty }: one person across surfaces. */
+  people: peopleSchema,
+  approval: approvalPolicySchema.prefault({}),
+  pagerduty: z
+    .object({
+      /** Acknowledging a PagerDuty incident from Slack needs the authority of an approval of this risk. */
+      acknowledgeRisk: z.enum(["low", "medium", "high"]).default("low"),
+    })
+    .default({ acknowledgeRisk: "low" }),
   slack: z
     .object({
       command: z.string().regex(/^\/[a-z0-9_-]+$/, "must look like /runbook").default("/runbook"),
@@ -74,7 +84,9 @@ export type TargetConfig = FileConfig["targets"];
 export interface Config {
   env: Env;
   file: FileConfig;
+  /** The approval policy, every person in it a canonical id. */
   approval: ApprovalPolicy;
+  people: People;
 }
 
 function formatIssues(issues: z.core.$ZodIssue[], prefix: string): string {
@@ -101,6 +113,11 @@ export function parseFileConfig(text: string, path: string): FileConfig {
   } catch (err) {
     throw new BelayError("config.invalid", `BELAY_CONFIG ${path} is not valid YAML/JSON: ${(err as Error).message}`);
   }
+  const unknown = unknownKeys(fileSchema, raw);
+  if (unknown.length > 0) {
+    const lines = unknown.map((u) => `  ${u.path}: unknown key${u.suggestion ? ` (did you mean ${u.suggestion}?)` : ""}`);
+    throw new BelayError("config.invalid", `BELAY_CONFIG ${path} is invalid:\n${lines.join("\n")}\nbelay refuses keys it does not know rather than ignore them; README "Configuration" lists every key.`);
+  }
   const parsed = fileSchema.safeParse(raw);
   if (!parsed.success) {
     throw new BelayError(
@@ -108,7 +125,42 @@ export function parseFileConfig(text: string, path: string): FileConfig {
       `BELAY_CONFIG ${path} is invalid:\n${formatIssues(parsed.error.issues, "")}`,
     );
   }
-  return parsed.data;
+  const file = parsed.data;
+  const problems = resolvePeople(file);
+  if (problems.length > 0) throw new BelayError("config.invalid", `BELAY_CONFIG ${path} is invalid:\n${problems.map((p) => `  ${p}`).join("\n")}`);
+  return file;
+}
+
+/**
+ * Every person and group the config names must exist. People (approvers, group members,
+ * break-glass lists) may be named by canonical id or any identity mapped to one; they are
+ * rewritten to canonical ids here, so the policy compares people, not spellings.
+ */
+function resolvePeople(file: FileConfig): string[] {
+  const people = new People(file.people);
+  const problems = people.duplicates.map((d) => `people: ${d.identity} belongs to both ${d.people[0]} and ${d.people[1]}`);
+  const resolve = (refs: string[], at: string): string[] =>
+    refs.map((ref, i) => {
+      const id = people.resolveReference(ref);
+      if (id) return id;
+      const near = nearest(ref, people.ids());
+      problems.push(`${at}[${i}]: no person "${ref}" in people:${near ? ` (did you mean ${near}?)` : ""}; name a person from people:, an identity mapped there, a Slack user id (U...) or os:<login>`);
+      return ref;
+    });
+  const policy = file.approval;
+  for (const [g, members] of Object.entries(policy.groups)) policy.groups[g] = resolve(members, `approval.groups.${g}`);
+  const groups = [...Object.keys(policy.groups), ...Object.keys(file.slack.usergroups)];
+  for (const risk of RISKS) {
+    const rule = policy.risks[risk];
+    rule.users = resolve(rule.users, `approval.risks.${risk}.users`);
+    rule.groups.forEach((g, i) => {
+      if (groups.includes(g) || /^S[A-Z0-9]+$/.test(g)) return;
+      const near = nearest(g, groups);
+      problems.push(`approval.risks.${risk}.groups[${i}]: no group "${g}"${near ? ` (did you mean ${near}?)` : ""}; define it under approval.groups or slack.usergroups`);
+    });
+  }
+  if (Array.isArray(policy.breakGlass.allowed)) policy.breakGlass.allowed = resolve(policy.breakGlass.allowed, "approval.breakGlass.allowed");
+  return problems;
 }
 
 export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
@@ -126,5 +178,5 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     }
     file = parseFileConfig(text, env.BELAY_CONFIG);
   }
-  return { env, file, approval: file.approval };
+  return { env, file, approval: file.approval, people: new People(file.people) };
 }

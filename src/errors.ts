@@ -17,7 +17,8 @@ export type ErrorCode =
   | "approval.refused"
   | "lease.lost"
   | "input.invalid"
-  | "target.read_only";
+  | "target.read_only"
+  | "identity.refused";
 
 export class BelayError extends Error {
   readonly code: ErrorCode;

@@ -42,6 +42,8 @@ function gist(e: AuditEvent): string {
       return d.reason ? String(d.reason) : e.kind;
     case "notify.sent":
       return `notified: ${d.message}`;
+    case "break_glass.used":
+      return `BREAK-GLASS ${d.decision} for ${d.onBehalfOf} by login ${d.login} on ${d.host}: ${d.reason}`;
     default:
       return d.detail ? String(d.detail) : "";
   }

@@ -4,11 +4,14 @@ import { drillsDirOf, getDrill, loadDrills } from "../drills/registry.ts";
 import { drillReportMarkdown, type DrillReport } from "../drills/report.ts";
 import { listDrillRuns, requestDrillAbort } from "../drills/store.ts";
 import { openStore } from "../store/open.ts";
+import { refuseDrillStarter } from "../drills/authority.ts";
+import { newId } from "../ids.ts";
+import { terminalPrincipal } from "./identity.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
 
 const USAGE = `usage: belay drill list [--json]
-       belay drill run ID [--target NAME|URL] [--as USER] [--json] [--report FILE]
-       belay drill abort [DRILLRUN] [--as USER]
+       belay drill run ID [--target NAME|URL] [--json] [--report FILE] [--as PERSON --reason TEXT]
+       belay drill abort [DRILLRUN] [--as PERSON --reason TEXT]
        belay drill report DRILLRUN [--format md|json]`;
 
 /** `belay drill list | run ID | abort | report`: game-day drills from playbooks/drills/. */
@@ -24,11 +27,11 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
     return 0;
   }
   if (sub === "abort" || sub === "report") {
-    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { as: { type: "string" }, format: { type: "string", default: "md" } } });
+    const { values, positionals } = parseArgs({ args: rest, allowPositionals: true, options: { as: { type: "string" }, reason: { type: "string" }, format: { type: "string", default: "md" } } });
     const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay drill ${sub}` });
     try {
       if (sub === "abort") {
-        const stopped = await requestDrillAbort(db, positionals[0] ?? null, values.as ?? io.user());
+        const stopped = await requestDrillAbort(db, positionals[0] ?? null, (await terminalPrincipal(io, config, { as: values.as, reason: values.reason })).person);
         if (stopped.length === 0) {
           io.err(positionals[0] ? `drill run ${positionals[0]} is not running` : "no drill is running");
           return 1;
@@ -54,15 +57,22 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { target: { type: "string" }, as: { type: "string" }, json: { type: "boolean" }, report: { type: "string" } },
+    options: { target: { type: "string" }, as: { type: "string" }, reason: { type: "string" }, json: { type: "boolean" }, report: { type: "string" } },
   });
   const id = positionals[0];
   if (!id) throw new UsageError(USAGE);
   const drill = getDrill(drills, id);
-  const who = values.as ?? io.user();
+  const self = await terminalPrincipal(io, config, { as: values.as, reason: values.reason });
+  const who = self.person;
   // Loaded here: the server (and Bolt) are for `drill run` only.
   const [{ serve }, { drillConfig, openDrillSession }, { driveInteractively }] = await Promise.all([import("../main.ts"), import("../drills/launch.ts"), import("./run.ts")]);
   const serving = await serve(drillConfig(config), { port: 0, host: "127.0.0.1" });
+  const refusal = await refuseDrillStarter({ db: serving.core.db, policy: config.approval, clock: () => new Date(), newId }, drill, self);
+  if (refusal) {
+    await serving.close();
+    io.err(`refused: ${refusal}`);
+    return 1;
+  }
   const slackOn = serving.integrations.some((i) => i.name.toLowerCase().includes("slack") && i.status.startsWith("on"));
   let driving: Promise<number> | null = null;
   const session = await openDrillSession(serving, drills, {
@@ -70,7 +80,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
       if (!values.json) io.out(line);
       // Without Slack the terminal is the approval surface, as in `belay run`.
       const m = /run\.proposed: \S+ \(run (\S+)\)/.exec(line);
-      if (m && !slackOn && !driving) driving = driveInteractively(serving.core.engine, m[1]!, who, io);
+      if (m && !slackOn && !driving) driving = driveInteractively(serving.core.engine, m[1]!, self, io, config);
     },
   });
   const stop = () => void requestDrillAbort(serving.core.db, null, who);
@@ -78,6 +88,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
   try {
     for (const r of session.recovered) io.out(`[DRILL] undid ${r.undone.join(", ") || "nothing"} left by drill run ${r.drillRunId} (${r.drillId}), whose process had stopped${r.failed.length ? `; FAILED: ${r.failed.map((f) => `${f.name}: ${f.error}`).join("; ")}` : ""}`);
     io.out(`[DRILL] ${drill.id}: ${drill.meta.hypothesis}${slackOn ? "" : "\n[DRILL] Slack is not configured: approve here when asked."}`);
+    // The injection's approval (a live drill) is decided by others: `belay approve RUN inject` from their logins, or in Slack.
     const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who });
     if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
     const md = drillReportMarkdown(report);

@@ -1,4 +1,4 @@
-import { userInfo } from "node:os";
+import { hostname, userInfo } from "node:os";
 import { createInterface } from "node:readline/promises";
 import { loadConfig, type Config } from "../config.ts";
 import { redactText } from "../sinks.ts";
@@ -10,8 +10,10 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   /** Asks a question; null when there is no one to answer (stdin closed or not a terminal). */
   ask(question: string): Promise<string | null>;
-  /** The OS user: the default identity for `--as`. */
+  /** The OS login, as the OS reports it: the terminal's identity (mapped through `people:`). */
   user(): string;
+  /** This machine's name, recorded with break-glass decisions. */
+  host(): string;
   /** Lets go of stdin so the process can exit. */
   close(): void;
 }
@@ -41,13 +43,9 @@ export function processIo(): CliIo {
     close: () => {
       rl?.close();
     },
-    user: () => {
-      try {
-        return userInfo().username;
-      } catch {
-        return "unknown";
-      }
-    },
+    // No fallback name: a terminal whose login the OS cannot tell has no identity to act with.
+    user: () => userInfo().username,
+    host: () => hostname(),
   };
 }
 

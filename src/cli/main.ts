@@ -6,10 +6,11 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
   belay serve [--port N]                 HTTP server: /healthz /readyz /metrics, webhooks, Slack
   belay playbooks list [--json]          the playbook library
   belay playbooks show ID                one playbook: params, permissions, plan
-  belay run ID [--param k=v]... [--dry-run] [--as USER]
+  belay run ID [--param k=v]... [--dry-run]
                                          run a playbook with the terminal as the approval surface
-  belay approve RUN STEP --as USER       approve a step (also: deny, skip, retry)
-  belay abort RUN --as USER              stop a run
+  belay approve RUN STEP                 approve a step as your OS login (also: deny, skip, retry)
+  belay abort RUN [--reason TEXT]        stop a run
+      ... --as PERSON --reason TEXT      break-glass: act for someone else (when the config allows)
   belay runs [--limit N] | belay status RUN
   belay match --alert FILE [--json]      the failure mode and ranked playbooks for an alert file
   belay audit verify                     check the whole hash chain

@@ -1,17 +1,21 @@
 import { parseArgs } from "node:util";
-import type { Actor } from "../approve/policy.ts";
+import type { Config } from "../config.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
+import { BelayError, describeError } from "../errors.ts";
+import { principalFromTerminal, type Principal } from "../identity/principal.ts";
 import { openCore } from "../main.ts";
 import { coerceStrings } from "../plan/bind.ts";
 import { renderPlan, renderRun } from "./render.ts";
+import { terminalPrincipal } from "./identity.ts";
 import { configFrom, parsePairs, UsageError, type CliIo } from "./io.ts";
 
 const TERMINAL_OK = new Set(["succeeded", "previewed"]);
 
 /**
- * `belay run ID [--param k=v]... [--dry-run] [--as USER]`: the terminal as the approval
- * surface. The plan is shown, diagnostics run, and each act step waits for a y/n here,
- * with the same policy as anywhere else (a high-risk step needs two people who did not ask).
+ * `belay run ID [--param k=v]... [--dry-run]`: the terminal as the approval surface, as the
+ * OS login (through `people:`). The plan is shown, diagnostics run, and each act step waits
+ * for a y/n here, with the same policy as anywhere else (a high-risk step needs two people
+ * who did not ask: this terminal can give at most one of them).
  */
 export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -25,30 +29,36 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
     },
   });
   const id = positionals[0];
-  if (!id) throw new UsageError("usage: belay run PLAYBOOK [--param key=value]... [--dry-run] [--as USER]");
+  if (!id) throw new UsageError("usage: belay run PLAYBOOK [--param key=value]... [--dry-run]");
+  if (values.as !== undefined) throw new UsageError("belay run: --as is gone; a run is requested by your own login (people: in BELAY_CONFIG maps it to you)");
   const config = configFrom(io);
+  const requester = await terminalPrincipal(io, config);
   const core = await openCore(config, { command: `belay run ${id}`, logLevel: "warn" });
   try {
     const pb = core.engine.playbook(id);
     const raw = coerceStrings(pb.params, parsePairs(values.param ?? [], "--param"));
-    const requester = values.as ?? io.user();
     const { runId, plan } = await core.engine.propose({
       playbookId: id,
       params: raw,
-      requestedBy: requester,
+      requestedBy: requester.person,
       surface: "cli",
       incidentId: values.incident ?? null,
       dryRun: values["dry-run"] ?? false,
     });
     io.out(`${renderPlan(plan)}\n\nrun ${runId}${values["dry-run"] ? " (dry run: nothing will change)" : ""}\n`);
-    return await driveInteractively(core.engine, runId, requester, io);
+    return await driveInteractively(core.engine, runId, requester, io, config);
   } finally {
     await core.close();
   }
 }
 
-export async function driveInteractively(engine: Engine, runId: string, requester: string, io: CliIo): Promise<number> {
-  let approver = requester;
+/**
+ * Works a run in the foreground, asking this terminal's person at each gate. "Other
+ * approver" is break-glass (when the config allows it): asked for whom and why, audited and
+ * announced, and worth one approval whatever is answered.
+ */
+export async function driveInteractively(engine: Engine, runId: string, self: Principal, io: CliIo, config: Config): Promise<number> {
+  const name = self.person;
   for (;;) {
     const view = await engine.drive(runId);
     const { run } = view;
@@ -60,22 +70,21 @@ export async function driveInteractively(engine: Engine, runId: string, requeste
       const step = view.steps.find((s) => s.status === "awaiting_approval")!;
       io.out(`\n${renderRun(view)}\n`);
       io.out(`Step ${step.name} (${step.risk} risk) will:\n${step.preview}\n`);
-      const answer = await io.ask(`Approve ${step.name} as ${approver}? [y]es / [n]o (deny, stops the run) / [s]kip / [o]ther approver / [a]bort: `);
+      const answer = await io.ask(`Approve ${step.name} as ${name}? [y]es / [n]o (deny, stops the run) / [s]kip / [o]ther approver (break-glass) / [a]bort: `);
       if (answer === null) return parked(io, view, step.name);
-      const actor: Actor = { id: approver, surface: "cli" };
+      const actor = self;
       const choice = answer.toLowerCase();
       if (choice === "y" || choice === "yes") {
         const r = await engine.decide({ kind: "approve", runId, step: step.name, actor, planHash: run.planHash });
         io.out(r.message);
-        if (!r.accepted || !r.resumed) {
-          const next = await io.ask("Another approver's user id (empty to leave the run waiting): ");
-          if (!next) return parked(io, view, step.name);
-          approver = next;
-        }
+        // Refused: ask again (another choice may do). Accepted but short of approvers: others decide elsewhere.
+        if (r.accepted && !r.resumed) return parked(io, view, step.name);
       } else if (choice === "o" || choice === "other") {
-        const next = await io.ask("Approver's user id: ");
-        if (!next) return parked(io, view, step.name);
-        approver = next;
+        const glass = await breakGlassPrincipal(io, config, self);
+        if (!glass) continue;
+        const r = await engine.decide({ kind: "approve", runId, step: step.name, actor: glass, planHash: run.planHash });
+        io.out(r.accepted ? r.message : `refused: ${r.message}`);
+        if (r.accepted && !r.resumed) return parked(io, view, step.name);
       } else if (choice === "n" || choice === "no") {
         const reason = (await io.ask("Why (optional): ")) ?? "";
         io.out((await engine.decide({ kind: "deny", runId, step: step.name, actor, ...(reason ? { reason } : {}) })).message);
@@ -92,9 +101,9 @@ export async function driveInteractively(engine: Engine, runId: string, requeste
       const step = view.steps.find((s) => s.status === "uncertain")!;
       io.out(`\n${renderRun(view)}\n`);
       io.out(`Step ${step.name} was interrupted and may or may not have changed its target. Check the target, then decide.`);
-      const answer = await io.ask(`[r]etry (only if it did not take effect) / [s]kip (it did) / [a]bort, as ${approver}: `);
+      const answer = await io.ask(`[r]etry (only if it did not take effect) / [s]kip (it did) / [a]bort, as ${name}: `);
       if (answer === null) return parked(io, view, step.name);
-      const actor: Actor = { id: approver, surface: "cli" };
+      const actor = self;
       const kind = answer.startsWith("r") ? "retry" : answer.startsWith("s") ? "skip" : answer.startsWith("a") ? "abort" : null;
       if (!kind) {
         io.out(`"${answer}" is not one of r, s, a.`);
@@ -109,9 +118,33 @@ export async function driveInteractively(engine: Engine, runId: string, requeste
   }
 }
 
+/** The "other approver" answer: break-glass for one approval, or a clear no. Null: nothing to do. */
+async function breakGlassPrincipal(io: CliIo, config: Config, self: Principal): Promise<Principal | null> {
+  if (config.approval.breakGlass.allowed === false) {
+    io.out("Approving for someone else is break-glass, and it is off here (approval.breakGlass in BELAY_CONFIG). The other approver decides from their own login or from Slack.");
+    return null;
+  }
+  const as = await io.ask("Approve on behalf of (their person id): ");
+  if (!as) return null;
+  const reason = await io.ask(`Why can ${as} not approve themselves? (audited and posted to the incident thread): `);
+  if (!reason) {
+    io.out("Break-glass needs a reason; nothing was approved.");
+    return null;
+  }
+  try {
+    const login = self.auth.method === "os" ? { login: self.auth.login, host: self.auth.host } : { login: io.user(), host: io.host() };
+    return principalFromTerminal(config.people, login, { as, reason, breakGlass: config.approval.breakGlass });
+  } catch (err) {
+    if (!(err instanceof BelayError)) throw err;
+    io.out(`refused: ${describeError(err)}`);
+    return null;
+  }
+}
+
 function parked(io: CliIo, view: RunView, step: string): number {
   io.out(`\nRun ${view.run.id} is waiting at ${step}. Decide from anywhere:`);
-  io.out(`  belay approve ${view.run.id} ${step} --as USER     belay deny|skip ${view.run.id} ${step} --as USER`);
-  io.out(`  belay abort ${view.run.id} --as USER               belay status ${view.run.id}`);
+  io.out(`  belay approve ${view.run.id} ${step}     belay deny|skip ${view.run.id} ${step}`);
+  io.out(`  belay abort ${view.run.id}                 belay status ${view.run.id}`);
+  io.out(`  (each as the login that runs it; approvers can also click in Slack)`);
   return 3;
 }

@@ -1,5 +1,6 @@
 import { parseArgs } from "node:util";
 import { serve } from "../main.ts";
+import type { Config } from "../config.ts";
 import { configFrom, type CliIo } from "./io.ts";
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
@@ -15,6 +16,11 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   io.out(`belay listening on ${s.url}  (store: ${store}; ${s.core.playbooks.size} playbooks)`);
   io.out(`  GET ${s.url}/healthz  /readyz  /metrics`);
   for (const i of s.integrations) io.out(`  ${i.name}: ${i.status}`);
+  const policyNote = defaultPolicyWarning(config);
+  if (policyNote) {
+    s.core.logger.warn({ policy: "default" }, policyNote);
+    io.out(`  !! ${policyNote}`);
+  }
   // Drills: undo whatever a stopped belay left injected, and let surfaces start drills.
   const [{ loadDrills, drillsDirOf }, { openDrillSession }] = await Promise.all([import("../drills/registry.ts"), import("../drills/launch.ts")]);
   const drills = await loadDrills(drillsDirOf(config.env.BELAY_PLAYBOOKS_DIR));
@@ -33,4 +39,10 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   await session.close();
   await s.close();
   return 0;
+}
+
+/** Loud when nobody configured who may approve what: fine for a trial, never for production. */
+export function defaultPolicyWarning(config: Config): string | null {
+  if (!config.approval.isDefault) return null;
+  return "DEFAULT APPROVAL POLICY in force: any one person may approve low and medium risk, any two (never the requester) high risk. Set approval.risks in BELAY_CONFIG before production.";
 }

@@ -4,7 +4,7 @@ import type { DrillFaults, RedisFaults } from "../sdk/drill.ts";
 import { createRedisFaults } from "./faults-redis.ts";
 import type { RehearsalWorld } from "./simulation.ts";
 
-/** Fault primitives over the named targets of configuration, plus the rehearsal's simulated world. */
+/** Fault primitives over the named targets of configuration marked `drill: true`, plus the rehearsal's simulated world. */
 export function createDrillFaults(config: Pick<TargetConfig, "redis">, world: RehearsalWorld): DrillFaults & { close(): Promise<void> } {
   const redis = new Map<string, RedisFaults & { close(): Promise<void> }>();
   return {
@@ -12,9 +12,12 @@ export function createDrillFaults(config: Pick<TargetConfig, "redis">, world: Re
     redis(name) {
       let f = redis.get(name);
       if (!f) {
-        const url = config.redis[name]?.url;
-        if (!url) throw new BelayError("config.invalid", `no redis target named '${name}' is configured; add targets.redis.${name}.url to BELAY_CONFIG`);
-        f = createRedisFaults(url);
+        // `drill` is read loosely: the key belongs to the targets schema, which may not declare it yet.
+        const entry = config.redis[name] as { url?: string; drill?: unknown } | undefined;
+        if (!entry?.url) throw new BelayError("config.invalid", `no redis target named '${name}' is configured; add targets.redis.${name}.url to BELAY_CONFIG`);
+        // A live drill injects real faults: only into a target someone marked for it.
+        if (entry.drill !== true) throw new BelayError("config.invalid", `redis target '${name}' is not marked for drills; a live drill injects faults only into targets with drill: true (targets.redis.${name}.drill in BELAY_CONFIG)`);
+        f = createRedisFaults(entry.url);
         redis.set(name, f);
       }
       return f;

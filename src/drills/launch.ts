@@ -1,9 +1,11 @@
+import { systemPrincipal } from "../identity/principal.ts";
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config.ts";
 import { newId } from "../ids.ts";
 import type { Serving } from "../main.ts";
 import type { Drill } from "../sdk/drill.ts";
 import { createDrillFaults } from "./faults.ts";
+import { awaitInjectionApproval, DRILL_GATE_PLAYBOOK, drillGatePlaybook } from "./gate.ts";
 import { recoverOrphanedDrills, type RecoveredDrill } from "./recover.ts";
 import { runDrill, type DrillDeps } from "./runner.ts";
 import { RehearsalWorld, withRehearsal } from "./simulation.ts";
@@ -18,7 +20,7 @@ export interface DrillSession {
   deps: DrillDeps;
   world: RehearsalWorld;
   recovered: RecoveredDrill[];
-  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string; drillRunId?: string }): Promise<DrillReport>;
+  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string; drillRunId?: string; onGate?: (runId: string) => void }): Promise<DrillReport>;
   close(): Promise<void>;
 }
 
@@ -34,6 +36,8 @@ export async function openDrillSession(serving: Serving, drills: ReadonlyMap<str
   const faults = createDrillFaults(core.config.file.targets, world);
   // The engine reads its targets at each step: the rehearsal's cluster is one more name.
   core.engine.deps.targets = withRehearsal(core.targets, world);
+  // The injection gate is one more playbook for the engine only (not listed or matched anywhere).
+  core.engine.deps.playbooks = new Map([...core.engine.deps.playbooks, [DRILL_GATE_PLAYBOOK, drillGatePlaybook]]);
   const deps: DrillDeps = {
     db: core.db,
     clock: () => new Date(),
@@ -54,8 +58,10 @@ export async function openDrillSession(serving: Serving, drills: ReadonlyMap<str
       await res.arrayBuffer();
       return res.status;
     },
+    approveInjection: (input) =>
+      awaitInjectionApproval(core.engine, { ...input, clock: () => new Date(), timeoutMs: (input.drill.meta.maxDurationS ?? 600) * 1000 }),
     abortRun: async (runId, reason) => {
-      await core.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "drill" }, reason });
+      await core.engine.decide({ kind: "abort", runId, actor: systemPrincipal("drill"), reason });
     },
   };
   const recovered = await recoverOrphanedDrills(deps, drills);

@@ -1,8 +1,10 @@
+import { appendAudit } from "../audit/chain.ts";
 import type { Logger } from "../execute/deps.ts";
 import type { Drill, DrillContext, DrillFaults, DrillProbe, ProbeStats } from "../sdk/drill.ts";
 import type { Db } from "../store/driver.ts";
 import type { Targets } from "../targets/types.ts";
 import { drillAlertPayload, drillFingerprint } from "./alert.ts";
+import type { GateOutcome } from "./gate.ts";
 import { judgeCriteria, scoresOf } from "./criteria.ts";
 import { observe, type Observation } from "./observe.ts";
 import { HttpProbe } from "./probe.ts";
@@ -29,6 +31,12 @@ export interface DrillDeps {
   tickMs?: number;
   /** Progress lines, each starting with [DRILL]. */
   progress?: (line: string) => void;
+  /**
+   * The approval a live drill's injection needs (a high-risk step under the policy; see
+   * gate.ts). Absent: nothing asks (tests that drive faults directly). `belay serve` and
+   * `belay drill run` always set it.
+   */
+  approveInjection?: (input: { drill: Drill; drillRunId: string; target: string; startedBy: string; previews: string[]; stopped: () => string | null; onProposed?: (runId: string) => void }) => Promise<GateOutcome>;
   /** Test hook: a test may stop the process here. */
   onPhase?: (phase: "captured" | "injected" | "alerted", drillRunId: string) => void | Promise<void>;
 }
@@ -46,8 +54,20 @@ export function drillContext(deps: Pick<DrillDeps, "targets" | "faults" | "logge
   };
 }
 
-/** Undoes every injection that may have changed something, newest first; records each result durably. */
-export async function undoInjections(db: Db, drill: Drill, ctx: DrillContext, undo: UndoEntry[]): Promise<UndoEntry[]> {
+/** Who a drill's changes are audited as, and with which clock. */
+export interface DrillAuditor {
+  actor: string;
+  clock: () => Date;
+  newId: (prefix: string) => string;
+}
+
+/** A drill's change to a real (or simulated) system, in the audit chain like any other. */
+export async function auditDrill(db: Db, who: DrillAuditor, kind: `drill.${string}`, data: Record<string, unknown>): Promise<void> {
+  await db.transaction((tx) => appendAudit(tx, [{ kind, actor: who.actor, surface: "drill", data }], { now: who.clock(), newId: () => who.newId("evt") }));
+}
+
+/** Undoes every injection that may have changed something, newest first; records each result durably and in the audit chain. */
+export async function undoInjections(db: Db, drill: Drill, ctx: DrillContext, undo: UndoEntry[], who: DrillAuditor): Promise<UndoEntry[]> {
   for (const entry of [...undo].reverse()) {
     if (!entry.injected || entry.undone) continue;
     const def = drill.injections.find((i) => i.name === entry.name);
@@ -60,6 +80,8 @@ export async function undoInjections(db: Db, drill: Drill, ctx: DrillContext, un
       entry.error = (err as Error).message;
     }
     await saveUndo(db, ctx.drillRunId, undo);
+    const simulated = def?.simulated ?? false;
+    await auditDrill(db, who, entry.undone ? "drill.undone" : "drill.undo_failed", { drillRunId: ctx.drillRunId, drill: drill.id, target: ctx.target, injection: entry.name, simulated, ...(entry.error ? { error: entry.error } : {}) });
   }
   return undo;
 }
@@ -71,7 +93,7 @@ class DrillStopped extends Error {}
  * synthetic DRILL alert through the real webhook, watches belay detect, propose, get approved
  * and recover, checks the abort conditions, always undoes, and writes the report.
  */
-export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string }): Promise<DrillReport> {
+export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string; onGate?: (runId: string) => void }): Promise<DrillReport> {
   const id = opts.drillRunId ?? deps.newId("drl");
   const target = opts.target ?? drill.meta.target.name;
   const leaseMs = deps.leaseMs ?? 15_000;
@@ -85,6 +107,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
   };
   const abortController = new AbortController();
   const ctx = drillContext(deps, drill, id, target, abortController.signal);
+  const auditor: DrillAuditor = { actor: opts.startedBy, clock: deps.clock, newId: deps.newId };
   await insertDrillRun(deps.db, { id, drillId: drill.id, mode: drill.meta.mode, target, startedBy: opts.startedBy, owner: deps.owner, leaseUntil: new Date(started.getTime() + leaseMs), now: started });
   say("drill.started", `${drill.id} (${drill.meta.mode}${drill.meta.mode === "rehearsal" ? ": effects SIMULATED" : ""}) against ${target} by ${opts.startedBy}`);
 
@@ -113,6 +136,28 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
   };
 
   try {
+    if (drill.meta.mode === "live" && deps.approveInjection) {
+      // A live injection is a high-risk change: nothing is injected until it is approved under the policy.
+      const previews: string[] = [];
+      for (const inj of drill.injections) previews.push(`${inj.name}: ${await inj.preview(ctx)}`);
+      const gate = await deps.approveInjection({
+        drill,
+        drillRunId: id,
+        target,
+        startedBy: opts.startedBy,
+        previews,
+        stopped: () => abortReason,
+        onProposed: (runId) => {
+          say("injection.approval_requested", `run ${runId}: the injection is a high-risk step; approve it like any other (belay approve ${runId} inject, or in Slack)`);
+          opts.onGate?.(runId);
+        },
+      });
+      if (!gate.approved) {
+        abortReason = gate.reason;
+        throw new DrillStopped(gate.reason);
+      }
+      say("injection.approved", `run ${gate.runId}, approved by ${gate.approvedBy.join(" and ")}`);
+    }
     for (const inj of drill.injections) {
       checkStop();
       const preview = await inj.preview(ctx);
@@ -123,6 +168,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       await saveUndo(deps.db, id, undo);
       await deps.onPhase?.("captured", id);
       await inj.run({ ...ctx, undo: entry.state });
+      await auditDrill(deps.db, auditor, "drill.injected", { drillRunId: id, drill: drill.id, target, injection: inj.name, preview, simulated: inj.simulated ?? false });
       say(inj.simulated ? "injection.applied (SIMULATED)" : "injection.applied", inj.name);
     }
     injectedAt = deps.clock();
@@ -218,7 +264,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     await setDrillStatus(deps.db, id, "undoing", abortReason ?? failure, null);
     const stats = probe ? await probe.stop() : null;
     if (stats) say("probe.stopped", `${stats.requests} requests, error rate ${(stats.errorRate * 100).toFixed(1)}%, p95 ${stats.p95Ms === null ? "—" : Math.round(stats.p95Ms)} ms`);
-    await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal), undo);
+    await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal), undo, auditor);
     for (const u of undo) say(u.undone ? "injection.undone" : "injection.undo_failed", `${u.name}${u.error ? `: ${u.error}` : ""}`);
     obs = await observe(deps.db, drillFingerprint(id)).catch(() => obs);
     if (obs.run && !["succeeded", "failed", "rolled_back", "aborted", "previewed"].includes(obs.run.status) && deps.abortRun) {

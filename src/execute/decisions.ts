@@ -1,6 +1,7 @@
-import { checkApproval, evaluateApprovals, mayApprove, type Actor } from "../approve/policy.ts";
+import { breakGlassRefusal, checkApproval, evaluateApprovals, mayApprove } from "../approve/policy.ts";
 import type { AuditInput } from "../audit/events.ts";
 import { BelayError } from "../errors.ts";
+import { authenticatedPerson, principalAudit, type Principal } from "../identity/principal.ts";
 import type { Queryable } from "../store/driver.ts";
 import {
   getApprovals,
@@ -16,13 +17,13 @@ import {
 import { commitRun } from "./commit.ts";
 import type { EngineDeps } from "./deps.ts";
 
-/** A human's decision about a run, from any surface. `step` is a step name or index. */
+/** A human's decision about a run, from any surface. `step` is a step name or index. `actor` is established by the surface. */
 export type Decision =
-  | { kind: "approve"; runId: string; step: string | number; actor: Actor; planHash: string }
-  | { kind: "deny"; runId: string; step: string | number; actor: Actor; reason?: string }
-  | { kind: "skip"; runId: string; step: string | number; actor: Actor; reason?: string }
-  | { kind: "retry"; runId: string; step: string | number; actor: Actor }
-  | { kind: "abort"; runId: string; actor: Actor; reason?: string };
+  | { kind: "approve"; runId: string; step: string | number; actor: Principal; planHash: string }
+  | { kind: "deny"; runId: string; step: string | number; actor: Principal; reason?: string }
+  | { kind: "skip"; runId: string; step: string | number; actor: Principal; reason?: string }
+  | { kind: "retry"; runId: string; step: string | number; actor: Principal }
+  | { kind: "abort"; runId: string; actor: Principal; reason?: string };
 
 export interface DecisionResult {
   accepted: boolean;
@@ -42,12 +43,33 @@ function findStep(steps: StepRecord[], ref: string | number): StepRecord | undef
 }
 
 export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionResult> {
-  return commitRun<DecisionResult>(deps, d.runId, async (tx, run, now) => {
-    const base = { actor: d.actor.id, surface: d.actor.surface };
+  return commitRun<DecisionResult>(deps, d.runId, async (tx, run, now) => announceBreakGlass(d, await decideLocked(tx, deps, run, d, now)));
+}
+
+/** An accepted break-glass decision is its own audit event: the Slack surface posts it to the incident thread. */
+function announceBreakGlass(d: Decision, out: { events: AuditInput[]; value: DecisionResult }): { events: AuditInput[]; value: DecisionResult } {
+  const bg = d.actor.breakGlass;
+  if (!bg || !out.value.accepted) return out;
+  const step = d.kind === "abort" ? null : String(d.step);
+  const event: AuditInput = {
+    actor: bg.by,
+    surface: d.actor.surface,
+    kind: "break_glass.used",
+    step: out.events.find((e) => e.step)?.step ?? step,
+    data: { decision: d.kind, onBehalfOf: d.actor.person, login: bg.login, host: bg.host, reason: bg.reason },
+  };
+  return { events: [...out.events, event], value: out.value };
+}
+
+async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: Decision, now: Date): Promise<{ events: AuditInput[]; value: DecisionResult }> {
+    const base = { actor: d.actor.person, surface: d.actor.surface };
+    const who = principalAudit(d.actor);
     const refuse = (code: string, message: string, step: string | null = null) => ({
-      events: [{ ...base, kind: "approval.refused", step, data: { decision: d.kind, code, reason: message } } satisfies AuditInput],
+      events: [{ ...base, kind: "approval.refused", step, data: { decision: d.kind, code, reason: message, principal: who } } satisfies AuditInput],
       value: refused(code, message),
     });
+    const glass = breakGlassRefusal(deps.policy, d.actor);
+    if (glass) return refuse(glass.code, glass.reason);
     if (TERMINAL_RUN_STATUSES.includes(run.status)) {
       return refuse("run_finished", `run ${run.id} has already finished (${run.status}); nothing to ${d.kind}`);
     }
@@ -67,7 +89,7 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
         policy: deps.policy,
         risk,
         requester: run.requestedBy,
-        actor: d.actor,
+        principal: d.actor,
         shownPlanHash: d.planHash,
         currentPlanHash: run.planHash,
         existing,
@@ -80,13 +102,16 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
         runId: run.id,
         stepIdx: step.idx,
         planHash: run.planHash,
-        actor: d.actor.id,
-        groups: [...(d.actor.groups ?? [])],
+        actor: d.actor.person,
+        groups: [...d.actor.groups],
         surface: d.actor.surface,
         createdAt: now,
         expiresAt,
+        authenticatedAs: authenticatedPerson(d.actor),
+        auth: { ...d.actor.auth },
+        breakGlass: d.actor.breakGlass ? { ...d.actor.breakGlass } : null,
       });
-      if (!inserted) return refuse("already_approved", `${d.actor.id} has already approved ${step.name}`, step.name);
+      if (!inserted) return refuse("already_approved", `${d.actor.person} has already approved ${step.name}`, step.name);
       const verdict = evaluateApprovals({
         policy: deps.policy,
         risk,
@@ -110,13 +135,13 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
             ...base,
             kind: "step.approved",
             step: step.name,
-            data: { planHash: run.planHash, risk, expiresAt: expiresAt.toISOString(), approvers: verdict.counted, required: verdict.required, satisfied: verdict.satisfied },
+            data: { planHash: run.planHash, risk, expiresAt: expiresAt.toISOString(), approvers: verdict.counted, required: verdict.required, satisfied: verdict.satisfied, principal: who },
           },
         ],
         value: accepted(
           verdict.satisfied
             ? `${step.name} approved by ${verdict.counted.join(" and ")}; it runs now`
-            : `${d.actor.id} approved ${step.name}; ${verdict.required - verdict.counted.length} more approval(s) needed from another approver`,
+            : `${d.actor.person} approved ${step.name}; ${verdict.required - verdict.counted.length} more approval(s) needed from another approver`,
           verdict.satisfied,
         ),
       };
@@ -124,12 +149,12 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
 
     // deny, skip and retry: anyone who may approve this risk, or (for deny/skip) the requester.
     const isApprover = mayApprove(deps.policy, risk, d.actor);
-    const maySettle = isApprover || (d.kind !== "retry" && d.actor.id === run.requestedBy);
-    if (!maySettle) return refuse("not_an_approver", `${d.actor.id} may not ${d.kind} ${risk}-risk steps`, step.name);
+    const maySettle = isApprover || (d.kind !== "retry" && d.actor.person === run.requestedBy);
+    if (!maySettle) return refuse("not_an_approver", `${d.actor.person} may not ${d.kind} ${risk}-risk steps`, step.name);
 
     if (d.kind === "deny") {
       if (step.status !== "awaiting_approval") return refuse("not_awaiting", `step ${step.name} is not waiting for approval (${step.status})`, step.name);
-      const reason = `${step.name} denied by ${d.actor.id}${d.reason ? `: ${d.reason}` : ""}`;
+      const reason = `${step.name} denied by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
       await updateStep(tx, run.id, step.idx, { status: "skipped", error: reason, finishedAt: now });
       await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
       return {
@@ -147,9 +172,9 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
       }
       await updateStep(tx, run.id, step.idx, { status: "skipped", finishedAt: now });
       await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
-      const events: AuditInput[] = [{ ...base, kind: "step.skipped", step: step.name, data: { reason: d.reason ?? `skipped by ${d.actor.id}`, was: step.status } }];
+      const events: AuditInput[] = [{ ...base, kind: "step.skipped", step: step.name, data: { reason: d.reason ?? `skipped by ${d.actor.person}`, was: step.status } }];
       if (step.status === "uncertain") events.unshift({ ...base, kind: "step.decided", step: step.name, data: { choice: "skip" } });
-      return { events, value: accepted(`${step.name} skipped by ${d.actor.id}; the run goes on`, true) };
+      return { events, value: accepted(`${step.name} skipped by ${d.actor.person}; the run goes on`, true) };
     }
 
     // retry an uncertain step: it goes back to the approval gate (unexpired approvals still count).
@@ -158,9 +183,8 @@ export async function decide(deps: EngineDeps, d: Decision): Promise<DecisionRes
     await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
     return {
       events: [{ ...base, kind: "step.decided", step: step.name, data: { choice: "retry" } }],
-      value: accepted(`${step.name} will be retried (${d.actor.id} checked it had not taken effect)`, true),
+      value: accepted(`${step.name} will be retried (${d.actor.person} checked it had not taken effect)`, true),
     };
-  });
 }
 
 async function abort(
@@ -170,22 +194,22 @@ async function abort(
   d: Extract<Decision, { kind: "abort" }>,
   now: Date,
 ): Promise<{ events: AuditInput[]; value: DecisionResult }> {
-  const base = { actor: d.actor.id, surface: d.actor.surface };
+  const base = { actor: d.actor.person, surface: d.actor.surface };
   const steps = await getSteps(tx, run.id);
   const risks = [...new Set(steps.map((s) => s.risk).filter((r) => r !== null))];
-  const allowed = d.actor.id === run.requestedBy || risks.length === 0 || risks.some((r) => mayApprove(deps.policy, r, d.actor));
+  const allowed = d.actor.person === run.requestedBy || risks.length === 0 || risks.some((r) => mayApprove(deps.policy, r, d.actor));
   if (!allowed) {
-    const message = `${d.actor.id} may not abort run ${run.id}: only its requester or an approver may`;
+    const message = `${d.actor.person} may not abort run ${run.id}: only its requester or an approver may`;
     return { events: [{ ...base, kind: "approval.refused", data: { decision: "abort", code: "not_an_approver", reason: message } }], value: refused("not_an_approver", message) };
   }
-  const reason = `aborted by ${d.actor.id}${d.reason ? `: ${d.reason}` : ""}`;
+  const reason = `aborted by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
   const leased = run.status === "running" && run.leaseOwner !== null && run.leaseExpiresAt !== null && run.leaseExpiresAt > now;
   if (leased) {
     // A step is running in some process: it finishes (and is verified) before the run stops.
-    await updateRun(tx, run.id, { abortRequested: d.actor.id }, now);
+    await updateRun(tx, run.id, { abortRequested: d.actor.person }, now);
     return {
       events: [{ ...base, kind: "run.abort_requested", data: { reason: d.reason ?? null } }],
-      value: accepted(`abort requested by ${d.actor.id}; the step in progress finishes and is verified, then the run stops`, false),
+      value: accepted(`abort requested by ${d.actor.person}; the step in progress finishes and is verified, then the run stops`, false),
     };
   }
   // A step its dead owner left in flight stays on record as what it is: a change that may have happened.

@@ -1,3 +1,4 @@
+import { systemPrincipal } from "../identity/principal.ts";
 import type { Engine } from "../execute/engine.ts";
 import type { Logger } from "../execute/deps.ts";
 import type { Db } from "../store/driver.ts";
@@ -37,7 +38,7 @@ export function resolveHandler(deps: ResolveDeps): (ctx: JobContext) => Promise<
       [incident.id],
     );
     for (const { id } of runs.rows) {
-      const r = await deps.engine.decide({ kind: "abort", runId: id, actor: { id: "belay", surface }, reason: "all alerts of the incident resolved" });
+      const r = await deps.engine.decide({ kind: "abort", runId: id, actor: systemPrincipal(surface), reason: "all alerts of the incident resolved" });
       if (r.accepted) withdrawn.add(id);
       else deps.logger.warn({ runId: id, code: r.code }, `could not withdraw run: ${r.message}`);
     }

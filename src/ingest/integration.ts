@@ -1,3 +1,4 @@
+import type { Principal } from "../identity/principal.ts";
 import { newId } from "../ids.ts";
 import type { Metrics } from "../server/metrics.ts";
 import type { Core } from "../main.ts";
@@ -15,7 +16,7 @@ export async function createIngestIntegrations(
   deps: {
     notifier: IncidentNotifier;
     /** The Slack app's hook for buttons it does not own: given, the "Acknowledge in PagerDuty" button works. */
-    registerAction?: (action: string, handler: (input: { incidentId: string | null; userId: string }) => Promise<string | void>) => void;
+    registerAction?: (action: string, handler: (input: { incidentId: string | null; userId: string; principal: Principal }) => Promise<string | void>) => void;
   },
 ): Promise<Integration[]> {
   const env = core.config.env;
@@ -46,9 +47,9 @@ export async function createIngestIntegrations(
     },
   });
   const acknowledge = acknowledgeIncident({ db: core.db, client: pagerduty, clock: () => new Date(), newId, onEvents: (e) => core.engine.deps.onEvents?.(e) });
-  deps.registerAction?.("pagerduty.acknowledge", async ({ incidentId, userId }) => {
+  deps.registerAction?.("pagerduty.acknowledge", async ({ incidentId, principal }) => {
     if (!incidentId) return "this button names no incident";
-    const r = await acknowledge(incidentId, { id: userId, surface: "slack" });
+    const r = await acknowledge(incidentId, { id: principal.person, surface: principal.surface });
     return r.ok ? `:white_check_mark: ${r.message}` : `:warning: ${r.message}`;
   });
   const byPath = (p: string) => ingestion.routes.filter((r) => r.path === p);

@@ -1,5 +1,7 @@
 import type { WebClient } from "@slack/web-api";
-import type { ApprovalPolicy } from "../approve/policy.ts";
+import type { ApprovalPolicy, Risk } from "../approve/policy.ts";
+import type { People } from "../identity/people.ts";
+import type { Principal } from "../identity/principal.ts";
 import type { Drill } from "../sdk/drill.ts";
 import type { DrillSession } from "../drills/launch.ts";
 import type { Engine } from "../execute/engine.ts";
@@ -28,6 +30,10 @@ export interface SlackSettings {
   usergroupCacheMs: number;
   /** How long a button's token stays good. */
   buttonTtlMs: number;
+  /** The identity map (`people:`); none: every Slack user is their own user id. */
+  people?: People;
+  /** Acknowledging PagerDuty from Slack needs the authority to approve this risk (default low). */
+  acknowledgeRisk?: Risk;
 }
 
 /**
@@ -40,6 +46,8 @@ export type ExternalActionHandler = (input: {
   incidentId: string | null;
   runId: string | null;
   userId: string;
+  /** The clicker, as the Slack surface established them. */
+  principal: Principal;
   channel: string | null;
 }) => Promise<string | void>;
 
@@ -65,6 +73,9 @@ export interface SlackContext {
   publisher: Publisher;
   tokens: ActionTokens;
   usergroups: UserGroups;
+  people: People;
+  /** The Principal of a user of a request the surface has checked (signed, from the installed team). */
+  principalOf(user: { id: string; teamId: string | null; enterpriseId?: string | null; name?: string }): Promise<Principal>;
   external: Map<string, ExternalActionHandler>;
   /** Runs work after the ack; errors are logged, never thrown at Bolt. */
   background(label: string, fn: () => Promise<unknown>): void;

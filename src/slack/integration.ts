@@ -24,6 +24,8 @@ export function slackSettings(core: Pick<Core, "config">): SlackSettings | { off
     usergroups: file.slack.usergroups,
     usergroupCacheMs: file.slack.usergroupCacheSeconds * 1000,
     buttonTtlMs: BUTTON_TTL_MS,
+    people: core.config.people,
+    acknowledgeRisk: file.pagerduty.acknowledgeRisk,
   };
 }
 

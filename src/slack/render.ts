@@ -1,6 +1,7 @@
 import { eventsForRun } from "../audit/chain.ts";
 import { isBelayError } from "../errors.ts";
 import type { ApprovalPolicy } from "../approve/policy.ts";
+import type { People } from "../identity/people.ts";
 import type { Engine } from "../execute/engine.ts";
 import type { MessageBody } from "./publisher.ts";
 import type { SlackMessageRow } from "./store.ts";
@@ -31,6 +32,7 @@ export function messageRenderer(deps: {
   policy: ApprovalPolicy;
   clock: () => Date;
   hasExternal: (action: string) => boolean;
+  people?: People;
 }): (row: SlackMessageRow) => Promise<MessageBody | null> {
   return async (row) => {
     const [kind] = row.key.split(":");
@@ -44,7 +46,7 @@ export function messageRenderer(deps: {
       const tokens = new Map<string, string>();
       for (const b of buttonsFor(view)) tokens.set(buttonKey(b.action, b.stepIdx), await deps.tokens.issue(b));
       const now = deps.clock();
-      const body = renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now, tokens });
+      const body = renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now, tokens, ...(deps.people ? { people: deps.people } : {}) });
       if (TERMINAL_RUN_STATUSES.includes(view.run.status)) return { ...body, final: true };
       // Every change of state is an audit event, but an approval lapses with no event: the
       // message is rendered again then, so it never counts an approval that no longer does.

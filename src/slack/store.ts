@@ -65,6 +65,12 @@ export async function runsChangedSince(db: Queryable, seq: number): Promise<{ ru
   return r.rows.map((x: Record<string, any>) => ({ runId: x.run_id, seq: Number(x.seq), finished: x.finished === true }));
 }
 
+/** Break-glass decisions after `seq` (announced in their run's thread). */
+export async function breakGlassSince(db: Queryable, seq: number): Promise<{ id: string; runId: string; actor: string; step: string | null; data: Record<string, unknown> }[]> {
+  const r = await db.query(`SELECT id, run_id, actor, step, data FROM audit_events WHERE seq > $1 AND kind = 'break_glass.used' ORDER BY seq`, [seq]);
+  return r.rows.map((x: Record<string, any>) => ({ id: x.id, runId: x.run_id, actor: x.actor, step: x.step, data: typeof x.data === "string" ? JSON.parse(x.data) : (x.data ?? {}) }));
+}
+
 /** What a button acts on. The button itself carries only `token`. */
 export interface ActionTokenRow {
   token: string;

@@ -19,6 +19,10 @@ import { registerButtons } from "./handlers/buttons.ts";
 import { registerCommands } from "./handlers/commands.ts";
 import { registerModal } from "./handlers/modal.ts";
 import { slackNotifier } from "./notifier.ts";
+import { People } from "../identity/people.ts";
+import { principalFromSlack } from "../identity/principal.ts";
+import { refuseForeignRequests, type Installation } from "./installed.ts";
+import { breakGlassSince } from "./store.ts";
 
 /** Events after which a run's message changes no more on its own. */
 const FINISHING: ReadonlySet<string> = new Set(["run.succeeded", "run.failed", "run.rolled_back", "run.aborted", "run.previewed"]);
@@ -70,6 +74,8 @@ export class SlackSurface {
   private ready = false;
   private startError: string | null = null;
   private retryTimer: NodeJS.Timeout | null = null;
+  /** From auth.test: requests from any other team or org are refused. */
+  private installed: (Installation & { botId: string; botUserId: string }) | null = null;
 
   constructor(private readonly deps: SlackSurfaceDeps) {
     const { engine, settings, logger } = deps;
@@ -88,7 +94,13 @@ export class SlackSurface {
       ? null
       : new HTTPReceiver({ signingSecret: settings.signingSecret, endpoints: "/slack/events", logger: boltLogger(logger), processBeforeResponse: false });
     this.app = new App({
-      token: settings.botToken,
+      // belay calls auth.test itself (start()): its answer names the installed team, which
+      // every request is checked against, and Bolt authorises requests from the same answer.
+      authorize: async () => {
+        const i = this.installed;
+        if (!i) throw new Error("auth.test has not answered yet");
+        return { botToken: settings.botToken, botId: i.botId, botUserId: i.botUserId, teamId: i.teamId, ...(i.enterpriseId ? { enterpriseId: i.enterpriseId } : {}) };
+      },
       ...(socket ? { socketMode: true, appToken: settings.appToken!, signingSecret: settings.signingSecret } : { receiver: this.receiver! }),
       logger: boltLogger(logger),
       clientOptions,
@@ -103,7 +115,7 @@ export class SlackSurface {
       api: chatApi(web),
       logger,
       clock: () => new Date(),
-      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a) }),
+      render: messageRenderer({ engine, tokens, policy, clock, hasExternal: (a) => external.has(a), people: settings.people ?? new People() }),
       ...(deps.publisher ? { options: deps.publisher } : {}),
     });
     const usergroups = new UserGroups({
@@ -113,6 +125,7 @@ export class SlackSurface {
       policyGroups: policyGroupNames(policy),
       aliases: settings.usergroups,
     });
+    const people = settings.people ?? new People();
     this.ctx = {
       engine,
       db,
@@ -126,6 +139,15 @@ export class SlackSurface {
       publisher,
       tokens,
       usergroups,
+      people,
+      principalOf: async (u) =>
+        principalFromSlack(people, {
+          userId: u.id,
+          teamId: u.teamId ?? this.installed?.teamId ?? "",
+          enterpriseId: u.enterpriseId ?? this.installed?.enterpriseId ?? null,
+          groups: await usergroups.groupsOf(u.id),
+          ...(u.name ? { userName: u.name } : {}),
+        }),
       external,
       background: (label, fn) => this.background(label, fn),
       drills: deps.drills ?? (() => null),
@@ -135,6 +157,7 @@ export class SlackSurface {
         await publisher.show({ key, channel: where.channel, threadTs: where.threadTs, runId, context: context as Record<string, unknown> });
       },
     };
+    refuseForeignRequests(this.app, this.ctx, () => this.installed);
     registerCommands(this.app, this.ctx);
     registerButtons(this.app, this.ctx);
     registerModal(this.app, this.ctx);
@@ -178,7 +201,10 @@ export class SlackSurface {
 
   /** Checks the token (auth.test) and, in Socket Mode, connects. A Slack outage does not stop belay: it keeps trying. */
   async start(): Promise<void> {
+    const { web } = this.ctx;
     try {
+      const auth = await web.auth.test();
+      this.installed = { teamId: auth.team_id!, enterpriseId: auth.enterprise_id ?? null, botId: auth.bot_id!, botUserId: auth.user_id! };
       await this.app.init();
       if (!this.receiver) await this.app.start();
       this.ready = true;
@@ -316,12 +342,36 @@ export class SlackSurface {
         this.tailSeq = await lastAuditSeq(this.ctx.db);
         return;
       }
-      const changed = await runsChangedSince(this.ctx.db, this.tailSeq ?? 0);
+      const since = this.tailSeq ?? 0;
+      const changed = await runsChangedSince(this.ctx.db, since);
       if (changed.length === 0) return;
+      await this.announceBreakGlass(since);
       this.tailSeq = Math.max(this.tailSeq ?? 0, ...changed.map((c) => c.seq));
       this.refreshRuns(new Map(changed.map((c) => [c.runId, { seq: c.seq, finished: c.finished }])));
     } catch (err) {
       this.deps.logger.warn({ err }, "reading the audit log for other processes' changes failed; trying again");
+    }
+  }
+
+  /**
+   * Break-glass decisions (from any process: the terminal's `--as`) are posted to the run's
+   * thread, once across replicas (the note's key is the event's id).
+   */
+  private async announceBreakGlass(since: number): Promise<void> {
+    const events = await breakGlassSince(this.ctx.db, since);
+    if (events.length === 0) return;
+    const messages = await messagesForRuns(this.ctx.db, [...new Set(events.map((e) => e.runId))]);
+    for (const e of events) {
+      const m = messages.find((x) => x.runId === e.runId);
+      const channel = m?.channel ?? this.deps.settings.channel;
+      if (!channel) {
+        this.deps.logger.warn({ event: e.id, runId: e.runId }, "break-glass decision with no Slack thread to announce it in");
+        continue;
+      }
+      const d = e.data;
+      const who = this.ctx.people.slackIdOf(String(d.onBehalfOf));
+      const text = `:rotating_light: *Break-glass*: login \`${String(d.login)}\` on \`${String(d.host)}\` (${e.actor}) made a ${String(d.decision)} decision${e.step ? ` on \`${e.step}\`` : ""} of run \`${e.runId}\` for ${who ? `<@${who}>` : `*${String(d.onBehalfOf)}*`}. Reason: ${String(d.reason)}`;
+      await this.ctx.publisher.show({ key: `note:break-glass:${e.id}`, channel, threadTs: m ? (m.threadTs ?? m.ts) : null, runId: null, context: { text } });
     }
   }
 

@@ -76,6 +76,12 @@ export interface ApprovalRow {
   surface: string;
   createdAt: Date;
   expiresAt: Date;
+  /** The person whose Slack request or OS login gave it (differs from `actor` only for break-glass). */
+  authenticatedAs: string;
+  /** How that person was authenticated (method, team, login, host). */
+  auth: Record<string, unknown>;
+  /** Set when given for someone else: operator, login, host, reason. */
+  breakGlass: Record<string, unknown> | null;
 }
 
 const RUN_COLUMNS = `id, playbook_id, playbook_fingerprint, incident_id, requested_by, surface, params, status, status_reason,
@@ -267,20 +273,21 @@ export async function renewLease(db: Queryable, runId: string, owner: string, un
 
 export async function insertApproval(tx: Queryable, a: ApprovalRow): Promise<boolean> {
   const r = await tx.query(
-    `INSERT INTO approvals (id, run_id, step_idx, plan_hash, actor, groups, surface, created_at, expires_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    `INSERT INTO approvals (id, run_id, step_idx, plan_hash, actor, groups, surface, created_at, expires_at, authenticated_as, auth, break_glass)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
      ON CONFLICT (run_id, step_idx, plan_hash, actor) DO UPDATE
-       SET id = EXCLUDED.id, groups = EXCLUDED.groups, surface = EXCLUDED.surface, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at
+       SET id = EXCLUDED.id, groups = EXCLUDED.groups, surface = EXCLUDED.surface, created_at = EXCLUDED.created_at, expires_at = EXCLUDED.expires_at,
+           authenticated_as = EXCLUDED.authenticated_as, auth = EXCLUDED.auth, break_glass = EXCLUDED.break_glass
        -- A live approval is not given twice (a double click approves once); an expired one is renewed.
        WHERE approvals.expires_at <= EXCLUDED.created_at`,
-    [a.id, a.runId, a.stepIdx, a.planHash, a.actor, JSON.stringify(a.groups), a.surface, a.createdAt, a.expiresAt],
+    [a.id, a.runId, a.stepIdx, a.planHash, a.actor, JSON.stringify(a.groups), a.surface, a.createdAt, a.expiresAt, a.authenticatedAs, JSON.stringify(a.auth), a.breakGlass === null ? null : JSON.stringify(a.breakGlass)],
   );
   return r.rowCount > 0;
 }
 
 export async function getApprovals(db: Queryable, runId: string, stepIdx?: number): Promise<ApprovalRow[]> {
   const r = await db.query<Record<string, any>>(
-    `SELECT id, run_id, step_idx, plan_hash, actor, groups, surface, created_at, expires_at FROM approvals
+    `SELECT id, run_id, step_idx, plan_hash, actor, groups, surface, created_at, expires_at, authenticated_as, auth, break_glass FROM approvals
      WHERE run_id = $1 AND ($2::int IS NULL OR step_idx = $2) ORDER BY created_at`,
     [runId, stepIdx ?? null],
   );
@@ -294,6 +301,9 @@ export async function getApprovals(db: Queryable, runId: string, stepIdx?: numbe
     surface: x.surface,
     createdAt: x.created_at,
     expiresAt: x.expires_at,
+    authenticatedAs: x.authenticated_as,
+    auth: x.auth,
+    breakGlass: x.break_glass,
   }));
 }
 

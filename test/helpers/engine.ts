@@ -1,3 +1,4 @@
+import { People, principalFromSlack, principalFromTerminal, type Principal } from "../../src/identity/index.ts";
 import { approvalPolicySchema, type ApprovalPolicy } from "../../src/approve/policy.ts";
 import type { AuditEvent } from "../../src/audit/events.ts";
 import { Engine } from "../../src/execute/engine.ts";
@@ -58,6 +59,16 @@ export function testEngine(opts: {
   return { engine, events };
 }
 
-export const alice = { id: "alice", surface: "cli" };
-export const bob = { id: "bob", surface: "cli" };
-export const carol = { id: "carol", surface: "cli" };
+/**
+ * A person as a surface establishes them: at a terminal their login (mapped to the same
+ * name), in Slack their user id (unmapped, so the id is the person).
+ */
+export function personAt(id: string, surface: "cli" | "slack" = "cli"): Principal {
+  return surface === "slack"
+    ? principalFromSlack(new People(), { userId: id, teamId: "T0001" })
+    : principalFromTerminal(new People({ [id]: { login: id } }), { login: id, host: "test-host" }, { breakGlass: { allowed: false } });
+}
+
+export const alice = personAt("alice");
+export const bob = personAt("bob");
+export const carol = personAt("carol");

@@ -37,7 +37,7 @@ const append = (n: number, note: string) =>
 function cli(env: Record<string, string | undefined>) {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env, ask: async () => null, user: () => "tester", close: () => {} };
+  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env, ask: async () => null, user: () => "tester", host: () => "test-host", close: () => {} };
   return { io, out, err, text: () => [...out, ...err].join("\n") };
 }
 const cliEnv = () => ({ DATABASE_URL: store.url!, BELAY_AUDIT_HMAC_KEY: KEY });

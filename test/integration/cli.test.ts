@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { createServer } from "node:http";
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
@@ -16,10 +17,19 @@ interface Out {
   stderr: string;
 }
 
-/** Runs the real `belay` binary, feeding `input` to its prompts one line at a time. */
-function belay(args: string[], env: Record<string, string>, input: string[] = []): Promise<Out> {
+/**
+ * Real OS logins of this machine, one per person: the terminal's identity is the login the
+ * OS reports, so each person's commands run as a different user (the tests run as root).
+ */
+const LOGIN = { alice: { name: "games", uid: 5 }, bob: { name: "daemon", uid: 1 }, carol: { name: "nobody", uid: 65534 }, ops: { name: "root", uid: 0 } } as const;
+type Who = keyof typeof LOGIN;
+const PEOPLE = `people:\n${Object.entries(LOGIN).map(([id, l]) => `  ${id}: { login: ${l.name} }`).join("\n")}\n`;
+
+/** Runs the real `belay` binary as `who`'s OS login, feeding `input` to its prompts one line at a time. */
+function belay(args: string[], env: Record<string, string>, input: string[] = [], who: Who = "ops"): Promise<Out> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, ...env }, stdio: ["pipe", "pipe", "pipe"] });
+    const { uid } = LOGIN[who];
+    const child = spawn(process.execPath, [BIN, ...args], { env: { ...process.env, HOME: tmpdir(), ...env }, stdio: ["pipe", "pipe", "pipe"], uid, gid: uid });
     let stdout = "";
     let stderr = "";
     const pending = [...input];
@@ -46,7 +56,8 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
     const fresh = await freshPgDatabase("cli");
     drop = fresh.drop;
     dir = mkdtempSync(join(tmpdir(), "belay-cli-"));
-    writeFileSync(join(dir, "belay.yaml"), "targets:\n  redis:\n    cache:\n      url: redis://127.0.0.1:6379\n");
+    chmodSync(dir, 0o755); // every person's login reads the config
+    writeFileSync(join(dir, "belay.yaml"), `targets:\n  redis:\n    cache:\n      url: redis://127.0.0.1:6379\n${PEOPLE}approval:\n  breakGlass: { allowed: [ops] }\n`);
     env = { DATABASE_URL: fresh.url, BELAY_PLAYBOOKS_DIR: PLAYBOOKS, BELAY_CONFIG: join(dir, "belay.yaml"), BELAY_LOG_LEVEL: "warn" };
     redis = new Redis("redis://127.0.0.1:6379");
     original = ((await redis.config("GET", "maxmemory-samples")) as string[])[1]!;
@@ -69,28 +80,121 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
     expect(show.stdout).toContain("act      set-samples [HIGH]  needs redis:CONFIG");
   });
 
-  it("runs a high-risk step only after two approvers who did not ask for it, then verifies it", async () => {
-    const r = await belay(["run", "redis-samples", "--param", "samples=7", "--as", "alice"], env, ["y", "bob", "y", "carol", "y"]);
+  it("one terminal is one person: the requester cannot approve for someone else, and \"other approver\" is break-glass", async () => {
+    // Replaces a test where one stdin answered as alice, then bob, then carol, and the step ran.
+    const r = await belay(["run", "redis-samples", "--param", "samples=7"], env, ["y", "o", "bob", "bob is on the phone"], "alice");
     expect(r.stderr).toBe("");
-    expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/Step set-samples \(high risk\) will:\nmaxmemory-samples \d+ -> 7/);
     expect(r.stdout).toContain("alice asked for this run and may not approve its high-risk steps");
-    expect(r.stdout).toContain("bob approved set-samples; 1 more approval(s) needed from another approver");
-    expect(r.stdout).toContain("set-samples approved by bob and carol; it runs now");
-    expect(r.stdout).toMatch(/status succeeded/);
-    expect(((await redis.config("GET", "maxmemory-samples")) as string[])[1]).toBe("7");
+    expect(r.code).toBe(3);
+    expect(r.stdout).toContain("refused: alice (login games) may not act for bob: break-glass is configured and only ops may");
+    const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
+    // ops may break glass, but not to approve a run ops asked for
+    const own = await belay(["run", "redis-samples", "--param", "samples=7"], env, ["o", "bob", "bob is on the phone"], "ops");
+    expect(own.stdout).toContain("refused: ops asked for this run and may not approve its high-risk steps (not for someone else either)");
+    expect(own.code).toBe(3);
+    const status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
+    expect(status.run.requestedBy).toBe("alice");
+    expect(status.approvals).toEqual([]);
+    expect(status.run.status).toBe("awaiting_approval"); // nothing ran
+  });
+
+  it("counts an operator's break-glass as one approval: --as bob then --as carol does not make two", async () => {
+    const r = await belay(["run", "redis-samples", "--param", "samples=13"], env, [], "alice");
+    const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
+    const noReason = await belay(["approve", runId, "set-samples", "--as", "bob"], env);
+    expect(noReason.code).toBe(1);
+    expect(noReason.stderr).toContain('--as bob is break-glass: give --reason');
+    const asBob = await belay(["approve", runId, "set-samples", "--as", "bob", "--reason", "bob is on the phone"], env);
+    expect(asBob.stderr).toBe("");
+    expect(asBob.stdout).toContain("bob approved set-samples; 1 more approval(s) needed");
+    const asCarol = await belay(["approve", runId, "set-samples", "--as", "carol", "--reason", "carol too"], env);
+    expect(asCarol.code).toBe(1);
+    expect(asCarol.stderr).toContain("refused: ops already gave an approval of this step (as bob)");
+    const self = await belay(["approve", runId, "set-samples"], env);
+    expect(self.stderr).toContain("refused: ops already gave an approval of this step (as bob)");
+    // bob's own login may not break glass (only ops may), so he cannot approve for carol either
+    const bobForCarol = await belay(["approve", runId, "set-samples", "--as", "carol", "--reason", "x"], env, [], "bob");
+    expect(bobForCarol.stderr).toContain("refused: bob (login daemon) may not act for carol: break-glass is configured and only ops may");
+    let status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
+    expect(status.run.status).toBe("awaiting_approval");
+
+    const carol = await belay(["approve", runId, "set-samples"], env, [], "carol");
+    expect(carol.stdout).toContain("set-samples approved by bob and carol; it runs now");
+    expect(((await redis.config("GET", "maxmemory-samples")) as string[])[1]).toBe("13");
+    status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
+    expect(status.run.status).toBe("succeeded");
+    expect(status.approvals.map((a: { actor: string; authenticatedAs: string; breakGlass: unknown }) => [a.actor, a.authenticatedAs, a.breakGlass !== null])).toEqual([
+      ["bob", "ops", true],
+      ["carol", "carol", false],
+    ]);
+    expect(status.approvals[0].breakGlass).toEqual({ by: "ops", login: "root", host: hostname(), reason: "bob is on the phone" });
+    expect(status.approvals[1].auth).toEqual({ method: "os", login: "nobody", host: hostname() });
+
+    const exported = JSON.parse((await belay(["audit", "export", "--run", runId, "--format", "json"], env)).stdout);
+    const glass = exported.events.filter((e: { kind: string }) => e.kind === "break_glass.used");
+    expect(glass).toEqual([expect.objectContaining({ actor: "ops", surface: "cli", step: "set-samples", data: { decision: "approve", onBehalfOf: "bob", login: "root", host: hostname(), reason: "bob is on the phone" } })]);
+    const approved = exported.events.find((e: { kind: string; actor: string }) => e.kind === "step.approved" && e.actor === "bob");
+    expect(approved.data.principal.breakGlass).toMatchObject({ by: "ops", login: "root" });
+    expect(exported.events.filter((e: { kind: string }) => e.kind === "approval.refused").map((e: { data: { code: string } }) => e.data.code)).toEqual(["already_approved", "already_approved", "break_glass_refused"]);
+    const md = (await belay(["audit", "export", "--run", runId], env)).stdout;
+    expect(md).toContain(`| ops (cli) | break_glass.used | set-samples | BREAK-GLASS approve for bob by login root on ${hostname()}: bob is on the phone |`);
+  });
+
+  it("counts a person's Slack user groups at the terminal, looked up by belay", async () => {
+    // Slack's Web API, as the child belay reaches it through SLACK_API_URL: bob is in @sre, carol is not.
+    const asked: string[] = [];
+    const fake = createServer((req, res) => {
+      let body = "";
+      req.on("data", (d) => (body += d));
+      req.on("end", () => {
+        const group = new URLSearchParams(body).get("usergroup") ?? "";
+        asked.push(`${req.url} ${group}`);
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(JSON.stringify(req.url === "/api/usergroups.users.list" ? { ok: true, users: group === "S0SRE" ? ["UBOB"] : [] } : { ok: false, error: "unknown_method" }));
+      });
+    });
+    await new Promise<void>((r) => fake.listen(0, "127.0.0.1", () => r()));
+    try {
+      const port = (fake.address() as { port: number }).port;
+      const config = join(dir, "groups.yaml");
+      writeFileSync(
+        config,
+        `targets:\n  redis:\n    cache:\n      url: redis://127.0.0.1:6379\npeople:\n  alice: { login: games }\n  bob: { login: daemon, slack: UBOB }\n  carol: { login: nobody, slack: UCAROL }\napproval:\n  risks:\n    high: { groups: [sre], required: 1 }\nslack:\n  usergroups: { sre: S0SRE }\n`,
+      );
+      const slackEnv = { ...env, BELAY_CONFIG: config, SLACK_BOT_TOKEN: "xoxb-test-cli", SLACK_API_URL: `http://127.0.0.1:${port}/api/` };
+      const r = await belay(["run", "redis-samples", "--param", "samples=5"], slackEnv, [], "alice");
+      const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
+      const carol = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, [], "carol");
+      expect(carol.stderr).toContain("refused: carol may not approve high-risk steps; approvers are group sre");
+      const bob = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, [], "bob");
+      expect(bob.stderr).toBe("");
+      expect(bob.stdout).toContain("set-samples approved by bob; it runs now");
+      expect(asked).toEqual(["/api/usergroups.users.list S0SRE", "/api/usergroups.users.list S0SRE"]);
+    } finally {
+      await new Promise<void>((r) => fake.close(() => r()));
+    }
+  });
+
+  it("refuses --group: groups come from the config or Slack, never from the caller", async () => {
+    const r = await belay(["approve", "run_whatever", "set-samples", "--group", "sre"], env, [], "bob");
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim()).toBe(
+      "--group is gone: nobody's groups are taken from the command line. Groups come from approval.groups in BELAY_CONFIG or from Slack user groups (slack.usergroups).",
+    );
+    expect((await belay(["run", "redis-samples", "--param", "samples=3", "--as", "bob"], env, [], "alice")).stderr).toContain("--as is gone");
   });
 
   it("parks a run when nobody answers, and finishes it from `belay approve` in other terminals", async () => {
-    const r = await belay(["run", "redis-samples", "--param", "samples=9", "--as", "alice"], env);
+    const r = await belay(["run", "redis-samples", "--param", "samples=9"], env, [], "alice");
     expect(r.code).toBe(3);
     const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
-    expect(r.stdout).toContain(`belay approve ${runId} set-samples --as USER`);
-    const self = await belay(["approve", runId, "set-samples", "--as", "alice"], env);
+    expect(r.stdout).toContain(`belay approve ${runId} set-samples`);
+    const self = await belay(["approve", runId, "set-samples"], env, [], "alice");
     expect(self.code).toBe(1);
     expect(self.stderr).toContain("refused: alice asked for this run");
-    expect((await belay(["approve", runId, "set-samples", "--as", "bob"], env)).stdout).toContain("1 more approval(s) needed");
-    const last = await belay(["approve", runId, "set-samples", "--as", "carol"], env);
+    expect((await belay(["approve", runId, "set-samples"], env, [], "bob")).stdout).toContain("1 more approval(s) needed");
+    const last = await belay(["approve", runId, "set-samples"], env, [], "carol");
     expect(last.code).toBe(0);
     expect(((await redis.config("GET", "maxmemory-samples")) as string[])[1]).toBe("9");
     const status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
@@ -122,10 +226,10 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
   });
 
   it("aborts from the terminal, and refuses what does not make sense with a clear message", async () => {
-    const r = await belay(["run", "redis-samples", "--param", "samples=11", "--as", "alice"], env);
+    const r = await belay(["run", "redis-samples", "--param", "samples=11"], env, [], "alice");
     const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
-    expect((await belay(["abort", runId, "--as", "dave"], env)).stdout).toContain(`run ${runId} aborted by dave`);
-    expect((await belay(["approve", runId, "set-samples", "--as", "bob"], env)).stderr).toContain("has already finished (aborted)");
+    expect((await belay(["abort", runId], env, [], "bob")).stdout).toContain(`run ${runId} aborted by bob`);
+    expect((await belay(["approve", runId, "set-samples"], env, [], "carol")).stderr).toContain("has already finished (aborted)");
     const bad = await belay(["run", "redis-samples", "--param", "samples=500", "--param", "bogus=1"], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("invalid params for redis-samples:\n  bogus: unknown param");
@@ -134,6 +238,36 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
     const unknown = await belay(["frobnicate"], env);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it("does not start with a misspelt config key, and says which", async () => {
+    const bad = join(dir, "typo.yaml");
+    writeFileSync(bad, "approvals:\n  risks:\n    high: { required: 3 }\n");
+    const r = await belay(["runs"], { ...env, BELAY_CONFIG: bad });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("approvals: unknown key (did you mean approval?)");
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it("`belay serve` says loudly when the default approval policy is in force", async () => {
+    const serveOnce = (config: string) =>
+      new Promise<string>((resolve) => {
+        const child = spawn(process.execPath, [BIN, "serve", "--port", "0", "--host", "127.0.0.1"], { env: { ...process.env, ...env, BELAY_CONFIG: config }, stdio: ["ignore", "pipe", "pipe"] });
+        let out = "";
+        const collect = (d: Buffer) => {
+          out += d;
+          if (out.includes("Drills:")) child.kill("SIGTERM");
+        };
+        child.stdout.on("data", collect);
+        child.stderr.on("data", collect);
+        child.on("exit", () => resolve(out));
+      });
+    const loud = await serveOnce(env.BELAY_CONFIG!);
+    expect(loud).toContain("  !! DEFAULT APPROVAL POLICY in force: any one person may approve low and medium risk, any two (never the requester) high risk.");
+    expect(loud).toMatch(/"level":(40|"warn").*DEFAULT APPROVAL POLICY/);
+    const configured = join(dir, "configured.yaml");
+    writeFileSync(configured, "approval:\n  risks:\n    high: { required: 3 }\n");
+    expect(await serveOnce(configured)).not.toContain("DEFAULT APPROVAL POLICY");
   });
 
   it("writes runbooks and `docs --check` fails when one is stale", async () => {

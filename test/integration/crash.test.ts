@@ -16,6 +16,7 @@ import type { Db } from "../../src/store/driver.ts";
 import { freshPgDatabase } from "../helpers/db.ts";
 import { ENGINE_CHILD, runChild } from "../helpers/child.ts";
 import { noTargets } from "../helpers/engine.ts";
+import { personAt } from "../helpers/engine.ts";
 
 /**
  * The crash test: a real child process runs a playbook whose act steps INCR counters in
@@ -60,7 +61,7 @@ async function humanDecides(db: Db, runId: string, counters: (step: string) => P
     policy: approvalPolicySchema.parse({}),
     owner: "human",
   };
-  const r = await decide(deps, { kind: choice, runId, step: uncertain.name, actor: { id: "dave", surface: "cli" } });
+  const r = await decide(deps, { kind: choice, runId, step: uncertain.name, actor: personAt("dave") });
   expect(r.accepted).toBe(true);
   return `${uncertain.name}:${choice}`;
 }

@@ -10,6 +10,7 @@ import { silentLogger } from "../../src/execute/deps.ts";
 import { newId } from "../../src/ids.ts";
 import { createDrillFaults } from "../../src/drills/faults.ts";
 import { recoverOrphanedDrills } from "../../src/drills/recover.ts";
+import { systemPrincipal } from "../../src/identity/index.ts";
 import { drillReportMarkdown } from "../../src/drills/report.ts";
 import { runDrill, type DrillDeps } from "../../src/drills/runner.ts";
 import { RehearsalWorld } from "../../src/drills/simulation.ts";
@@ -66,7 +67,7 @@ function deps(extra: Partial<DrillDeps> = {}): DrillDeps {
     leaseMs: 900,
     tickMs: 100,
     sendAlert: async (payload) => (await h.postAm(payload)).status,
-    abortRun: async (runId, reason) => void (await h.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "drill" }, reason })),
+    abortRun: async (runId, reason) => void (await h.engine.decide({ kind: "abort", runId, actor: systemPrincipal("drill"), reason })),
     ...extra,
   };
 }
@@ -107,7 +108,8 @@ beforeAll(async () => {
   store = await openTestStore("pg", "drill_redis");
   slack = fakeSlackApi();
   targets = createTargets({ redis: { cache: { url: REDIS_URL } }, postgres: {}, kube: {} });
-  faults = createDrillFaults({ redis: { cache: { url: REDIS_URL } } }, new RehearsalWorld());
+  const drillTarget = { url: REDIS_URL, drill: true }; // marked for drills: live faults may go here
+  faults = createDrillFaults({ redis: { cache: drillTarget } }, new RehearsalWorld());
   let s: SlackSurface | null = null;
   const { engine } = testEngine({ db: store.db, playbooks: [redisPlaybook], targets, extra: { onEvents: (e) => s?.onEvents(e) } });
   s = surface = new SlackSurface({
@@ -186,6 +188,16 @@ it("real drill: OOM on Redis -> DRILL alert through the webhook -> playbook prop
   expect(await config()).toEqual(before);
   expect(await drillKeys(report.drillRunId)).toEqual([]);
 
+  // The injection and its undo are changes like any other: in the audit chain, by the drill's starter.
+  const changes = await store.db.query<{ kind: string; actor: string; surface: string; data: string }>(
+    `SELECT kind, actor, surface, data FROM audit_events WHERE kind LIKE 'drill.%' AND data LIKE $1 ORDER BY seq`,
+    [`%${report.drillRunId}%`],
+  );
+  expect(changes.rows.map((r) => ({ kind: r.kind, actor: r.actor, surface: r.surface, ...JSON.parse(r.data) }))).toEqual([
+    expect.objectContaining({ kind: "drill.injected", actor: "UCAROL", surface: "drill", drill: "redis-maxmemory", injection: "tiny-maxmemory", simulated: false }),
+    expect.objectContaining({ kind: "drill.undone", actor: "UCAROL", surface: "drill", injection: "tiny-maxmemory" }),
+  ]);
+
   // The approval came through Slack; the Slack thread and alert say DRILL.
   const view = await h.engine.view(report.runId!);
   expect(view.run.status).toBe("succeeded");
@@ -255,7 +267,7 @@ const url = process.env.REDIS_URL!;
 await runDrill({
   db, clock: () => new Date(), newId, logger: silentLogger, owner: "child", leaseMs: 900, tickMs: 100,
   targets: createTargets({ redis: { cache: { url } }, postgres: {}, kube: {} }),
-  faults: createDrillFaults({ redis: { cache: { url } } }, new RehearsalWorld()),
+  faults: createDrillFaults({ redis: { cache: { url, drill: true } as { url: string } } }, new RehearsalWorld()),
   sendAlert: async () => 202,
   onPhase: (phase, id) => {
     if (phase !== "injected") return;
@@ -283,6 +295,11 @@ await runDrill({
   expect(await config()).toEqual(before);
   expect(await drillKeys(id)).toEqual([]);
   expect(await getDrillRun(store.db, id)).toMatchObject({ status: "crashed", statusReason: "its process stopped mid-drill; the injection was undone by the next belay" });
+  const undone = await store.db.query<{ kind: string; actor: string }>(`SELECT kind, actor FROM audit_events WHERE kind LIKE 'drill.%' AND data LIKE $1 ORDER BY seq`, [`%${id}%`]);
+  expect(undone.rows).toEqual([
+    { kind: "drill.injected", actor: "child" },
+    { kind: "drill.undone", actor: "belay" },
+  ]);
   // Nothing is undone twice.
   expect(await recoverOrphanedDrills(deps(), new Map([[redisDrill.id, redisDrill]]))).toEqual([]);
 }, 60_000);

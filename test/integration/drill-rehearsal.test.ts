@@ -10,6 +10,7 @@ import { loadPlaybooks } from "../../src/plan/registry.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { noTargets, testEngine } from "../helpers/engine.ts";
 import { startIngest, type IngestHarness } from "../fixtures/webhooks/harness.ts";
+import { personAt } from "../helpers/engine.ts";
 
 /*
  * Rehearsals: the real playbook library, the real webhook and triage, approvals through the
@@ -59,7 +60,7 @@ async function approveWhenWaiting(runId: string): Promise<void> {
     const v = await h.engine.view(runId);
     if (v.run.status === "awaiting_approval") {
       const step = v.steps.find((s) => s.status === "awaiting_approval")!;
-      await h.engine.decide({ kind: "approve", runId, step: step.name, actor: { id: "UDANA", surface: "slack" }, planHash: v.run.planHash });
+      await h.engine.decide({ kind: "approve", runId, step: step.name, actor: personAt("UDANA", "slack"), planHash: v.run.planHash });
       return;
     }
     if (h.engine.isTerminal(v.run)) return;

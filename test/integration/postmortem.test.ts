@@ -8,6 +8,7 @@ import { postmortemMarkdown } from "../../src/postmortem/markdown.ts";
 import { playbook, z } from "../../src/sdk/index.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { manualClock, testEngine } from "../helpers/engine.ts";
+import { personAt } from "../helpers/engine.ts";
 
 /*
  * A scripted incident: an alert, a proposal, an approval that waits 14 minutes, a change whose
@@ -65,7 +66,7 @@ it("the timeline is the incident's audit events, event by event; action items fo
   await engine.drive(runId);
   clock.advance(14 * 60_000); // the approval waits 14 minutes
   const view = await engine.view(runId);
-  expect((await engine.decide({ kind: "approve", runId, step: "set-policy", actor: { id: "bob", surface: "slack" }, planHash: view.run.planHash })).accepted).toBe(true);
+  expect((await engine.decide({ kind: "approve", runId, step: "set-policy", actor: personAt("bob"), planHash: view.run.planHash })).accepted).toBe(true);
   clock.advance(5_000);
   expect((await engine.drive(runId)).run.status).toBe("rolled_back");
   clock.advance(60_000);

@@ -36,7 +36,8 @@ beforeAll(async () => {
       },
     },
   });
-  h = await startSlack({ db: store.db, playbooks: [pingPlaybook], drills });
+  // Only Carol may approve high-risk steps, so only she may start a live drill.
+  h = await startSlack({ db: store.db, playbooks: [pingPlaybook], drills, policy: { risks: { high: { users: ["UCAROL"] } } } });
 });
 afterAll(async () => {
   await h.close();
@@ -77,12 +78,28 @@ describe("/runbook drill", () => {
 
     const before = slack.responses.length;
     const res = await h.command("drill start redis-maxmemory", "UCAROL");
-    expect(res.body.text).toMatch(/^DRILL drl_[0-9a-z]+ started: /);
-    const drillRunId = /DRILL (drl_[0-9a-z]+) started/.exec(res.body.text)![1]!;
-    // The drill runs in the background; its outcome comes back through response_url.
-    await eventually(() => slack.responses.length > before);
+    expect(res.body.text).toBe("DRILL: checking that <@UCAROL> may start the live drill `redis-maxmemory`…");
+    // Allowed: the start is confirmed, then the drill runs in the background and its outcome comes back through response_url.
+    await eventually(() => slack.responses.length > before + 1);
+    expect(slack.responses[before]!.body.text).toMatch(/^DRILL drl_[0-9a-z]+ started: /);
+    const drillRunId = /DRILL (drl_[0-9a-z]+) started/.exec(slack.responses[before]!.body.text)![1]!;
     expect(started).toEqual([{ drill: "redis-maxmemory", startedBy: "UCAROL", drillRunId }]);
-    expect(slack.responses[before]!.body.text).toBe(`:warning: DRILL ${drillRunId} failed: not run in this test`);
+    expect(slack.responses[before + 1]!.body.text).toBe(`:warning: DRILL ${drillRunId} failed: not run in this test`);
+  });
+
+  it("refuses a live drill from someone the policy does not allow to approve high-risk steps, and audits it", async () => {
+    started.length = 0;
+    const before = slack.responses.length;
+    await h.command("drill start redis-maxmemory", "UEVE");
+    await eventually(() => slack.responses.length > before);
+    expect(slack.responses[before]!.body.text).toBe(
+      ":no_entry_sign: DRILL `redis-maxmemory` not started: UEVE may not start live drill redis-maxmemory: it injects a fault into a real system, which needs the authority to approve high-risk steps",
+    );
+    expect(started).toEqual([]);
+    const audited = await store.db.query<{ actor: string; surface: string; data: string }>(`SELECT actor, surface, data FROM audit_events WHERE kind = 'drill.refused'`);
+    expect(audited.rows.map((r) => ({ actor: r.actor, surface: r.surface, ...JSON.parse(r.data) }))).toEqual([
+      expect.objectContaining({ actor: "UEVE", surface: "slack", drill: "redis-maxmemory", code: "not_an_approver", principal: { auth: { method: "slack", userId: "UEVE", teamId: "T0001", enterpriseId: null } } }),
+    ]);
   });
 
   it("abort says when no drill is running", async () => {

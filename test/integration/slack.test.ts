@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventsForRun } from "../../src/audit/chain.ts";
 import { getApprovals, getRun, listRuns } from "../../src/store/runs.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
-import { manualClock, testEngine } from "../helpers/engine.ts";
+import { manualClock, personAt, testEngine } from "../helpers/engine.ts";
+import { systemPrincipal } from "../../src/identity/index.ts";
 import {
   buttonValue,
   cachePlaybook,
@@ -504,7 +505,7 @@ describe("another process changing runs (belay abort in a terminal, another repl
     const { runId, ts } = await propose("run cache-fix replicas=3");
     // Its own engine: its events never reach this surface's onEvents, as with `belay abort` in a terminal.
     const { engine: other } = testEngine({ db: store.db, playbooks: playbooks() });
-    const r = await other.decide({ kind: "abort", runId, actor: { id: "UBOB", surface: "cli" }, reason: "Slack was down" });
+    const r = await other.decide({ kind: "abort", runId, actor: personAt("UBOB", "slack"), reason: "Slack was down" });
     expect(r.accepted).toBe(true);
     await eventually(() => textOf(slack.latest(ts)).includes(":no_entry: *aborted*"));
     expect(buttonValue(slack.latest(ts)!.blocks, "belay.")).toBeUndefined();
@@ -570,7 +571,7 @@ describe("a slow store", () => {
     delay = 0;
     await h.settled();
     for (const r of await listRuns(store.db, { limit: 50, statuses: ["pending", "running", "waiting", "awaiting_approval", "awaiting_decision"] })) {
-      await h.engine.decide({ kind: "abort", runId: r.id, actor: { id: "UALICE", surface: "slack" } });
+      await h.engine.decide({ kind: "abort", runId: r.id, actor: personAt("UALICE", "slack") });
     }
   }, 30_000);
 });
@@ -639,10 +640,19 @@ describe("incident threads (the IncidentNotifier ingestion calls)", () => {
 
     await h.click(buttonValue(root.blocks, "belay.pagerduty.acknowledge")!, "UBOB", "belay.pagerduty.acknowledge");
     await eventually(() => ephemerals().length === 1);
-    expect(acked).toEqual([{ action: "pagerduty.acknowledge", incidentId: "inc_cache1", runId: null, userId: "UBOB", channel: CHANNEL }]);
+    expect(acked).toEqual([
+      {
+        action: "pagerduty.acknowledge",
+        incidentId: "inc_cache1",
+        runId: null,
+        userId: "UBOB",
+        principal: expect.objectContaining({ person: "UBOB", surface: "slack", auth: { method: "slack", userId: "UBOB", teamId: "T0001", enterpriseId: null } }),
+        channel: CHANNEL,
+      },
+    ]);
     expect(ephemerals()[0]).toEqual({ channel: CHANNEL, user: "UBOB", text: "Acknowledged in PagerDuty." });
 
-    await h.engine.decide({ kind: "abort", runId, actor: { id: "belay", surface: "alertmanager" }, reason: "all alerts resolved" });
+    await h.engine.decide({ kind: "abort", runId, actor: systemPrincipal("alertmanager"), reason: "all alerts resolved" });
     await h.surface.notifier.postResolved(report.incident, [runId]);
     await eventually(() => slack.posted().filter((p) => p.thread_ts === root.ts).length === 2);
     expect(slack.posted().filter((p) => p.thread_ts === root.ts)[1]).toMatchObject({ channel: CHANNEL, thread_ts: root.ts, text: `:white_check_mark: All alerts of *Cache refuses writes* resolved. Proposals withdrawn: \`${runId}\`.` });

@@ -1,4 +1,5 @@
 import { evaluateApprovals, type ApprovalPolicy } from "../../approve/policy.ts";
+import type { People } from "../../identity/people.ts";
 import type { AuditEvent } from "../../audit/events.ts";
 import type { RunView } from "../../execute/engine.ts";
 import { TERMINAL_RUN_STATUSES, type StepRecord } from "../../store/runs.ts";
@@ -67,7 +68,10 @@ function lastData(events: readonly AuditEvent[], kind: string, step: string): Re
   return null;
 }
 
-function approvalsLine(view: RunView, s: StepRecord, policy: ApprovalPolicy, now: Date): string | null {
+/** How a person is shown: a mention when `people:` knows their Slack id. */
+type NameOf = (person: string) => string;
+
+function approvalsLine(view: RunView, s: StepRecord, policy: ApprovalPolicy, now: Date, name: NameOf): string | null {
   const mine = view.approvals.filter((a) => a.stepIdx === s.idx);
   if (!s.risk || (mine.length === 0 && s.status !== "awaiting_approval")) return null;
   const verdict = evaluateApprovals({ policy, risk: s.risk, requester: view.run.requestedBy, planHash: view.run.planHash, approvals: mine, now });
@@ -75,20 +79,21 @@ function approvalsLine(view: RunView, s: StepRecord, policy: ApprovalPolicy, now
   for (const a of mine) {
     const ignored = verdict.ignored.find((x) => x.actor === a.actor);
     if (a.planHash !== view.run.planHash) continue;
-    parts.push(ignored ? `~${who(a.actor)} ${hhmm(a.createdAt)}~ (${esc(ignored.reason)})` : `${who(a.actor)} at ${hhmm(a.createdAt)}`);
+    const by = a.breakGlass ? `${name(a.actor)} (break-glass by ${name(a.authenticatedAs)})` : name(a.actor);
+    parts.push(ignored ? `~${by} ${hhmm(a.createdAt)}~ (${esc(ignored.reason)})` : `${by} at ${hhmm(a.createdAt)}`);
   }
   const tally = `${verdict.counted.length} of ${verdict.required} approval${verdict.required === 1 ? "" : "s"}`;
   return parts.length > 0 ? `Approved by ${parts.join(", ")} · ${tally}` : `Needs ${tally}`;
 }
 
-function stepBlock(view: RunView, s: StepRecord, events: readonly AuditEvent[], policy: ApprovalPolicy, now: Date): string {
+function stepBlock(view: RunView, s: StepRecord, events: readonly AuditEvent[], policy: ApprovalPolicy, now: Date, name: NameOf): string {
   const lines = [`${STEP_MARK[s.status] ?? ""} *${s.idx + 1}. ${esc(s.name)}* · ${s.kind}${s.risk ? ` · ${RISK_BADGE[s.risk]}` : ""} · _${s.status.replace(/_/g, " ")}_`];
   const def = view.playbook?.steps[s.idx];
   if (def?.description) lines.push(esc(def.description));
   if (s.kind === "act") {
     if (s.preview) lines.push(codeBlock(s.preview, 900));
     else if (s.status === "pending" || s.status === "awaiting_approval") lines.push("_preview shown once the diagnostics it reads have run_");
-    const line = approvalsLine(view, s, policy, now);
+    const line = approvalsLine(view, s, policy, now, name);
     if (line) lines.push(line);
     const verified = lastData(events, "step.verified", s.name);
     const failedVerify = lastData(events, "step.verify_failed", s.name);
@@ -119,8 +124,11 @@ export function renderRunMessage(input: {
   policy: ApprovalPolicy;
   now: Date;
   tokens: ReadonlyMap<string, string>;
+  /** The identity map, for mentions of mapped people (unmapped Slack ids are mentioned anyway). */
+  people?: People;
 }): MessageBody {
   const { view, events, policy, now, tokens } = input;
+  const name: NameOf = (person) => who(input.people?.slackIdOf(person) ?? person);
   const { run } = view;
   const ctx = input.context;
   const title = view.playbook?.title ?? run.playbookId;
@@ -128,7 +136,7 @@ export function renderRunMessage(input: {
   blocks.push(
     section(
       `${RUN_MARK[run.status] ?? ""} *${run.status.replace(/_/g, " ")}*${run.statusReason ? ` — ${esc(run.statusReason)}` : ""}\n` +
-        `Run \`${run.id}\` of \`${esc(run.playbookId)}\` · requested by ${who(run.requestedBy)} via ${esc(run.surface)} · plan \`${run.planHash.slice(0, 12)}\``,
+        `Run \`${run.id}\` of \`${esc(run.playbookId)}\` · requested by ${name(run.requestedBy)} via ${esc(run.surface)} · plan \`${run.planHash.slice(0, 12)}\``,
     ),
   );
   if (ctx.incident || ctx.alert) {
@@ -154,7 +162,7 @@ export function renderRunMessage(input: {
   blocks.push(divider(), section(`*Plan* (${view.steps.length} step${view.steps.length === 1 ? "" : "s"})`));
   const terminal = TERMINAL_RUN_STATUSES.includes(run.status);
   for (const s of view.steps) {
-    blocks.push(section(stepBlock(view, s, events, policy, now)));
+    blocks.push(section(stepBlock(view, s, events, policy, now, name)));
     if (terminal) continue;
     const elements: unknown[] = [];
     const approve = tokens.get(buttonKey("approve", s.idx));

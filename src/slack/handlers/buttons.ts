@@ -1,4 +1,5 @@
 import type { App, BlockAction, ButtonAction } from "@slack/bolt";
+import { mayApprove } from "../../approve/policy.ts";
 import { appendAudit } from "../../audit/chain.ts";
 import type { Decision } from "../../execute/decisions.ts";
 import { describeError } from "../../errors.ts";
@@ -13,6 +14,8 @@ const VERB: Record<string, string> = { approve: "approved", skip: "skipped", ret
 
 interface Click {
   user: string;
+  teamId: string | null;
+  enterpriseId: string | null;
   channel: string | null;
   threadTs: string | null;
   actionId: string;
@@ -28,6 +31,8 @@ export function registerButtons(app: App, ctx: SlackContext): void {
     await ack();
     const click: Click = {
       user: body.user.id,
+      teamId: body.team?.id ?? null,
+      enterpriseId: body.enterprise?.id ?? null,
       channel: body.channel?.id ?? body.container?.channel_id ?? null,
       threadTs: (body.message?.thread_ts as string | undefined) ?? null,
       actionId: action.action_id,
@@ -51,7 +56,7 @@ async function auditRefusal(ctx: SlackContext, c: Click, code: string, reason: s
       [
         {
           kind: "approval.refused",
-          actor: c.user,
+          actor: ctx.people.fromSlack(c.user),
           surface: "slack",
           runId: token?.runId ?? null,
           incidentId: token?.incidentId ?? null,
@@ -90,13 +95,22 @@ export async function handleClick(ctx: SlackContext, c: Click): Promise<void> {
     await tell(ctx, c, `:information_source: You already clicked this; it counts once.`);
     return;
   }
+  const actor = await ctx.principalOf({ id: c.user, teamId: c.teamId, enterpriseId: c.enterpriseId });
   if (token.action === "pagerduty.acknowledge") {
+    // Acknowledging stops the page for everyone: it needs the authority of an approval (low risk unless configured).
+    const risk = ctx.settings.acknowledgeRisk ?? "low";
+    if (!mayApprove(ctx.policy, risk, actor)) {
+      await releaseTokenUse(ctx.db, token.token, c.user);
+      const why = `${actor.person} may not acknowledge PagerDuty incidents: that needs the authority to approve ${risk}-risk steps (pagerduty.acknowledgeRisk)`;
+      await auditRefusal(ctx, c, "not_an_approver", why, token);
+      await tell(ctx, c, `:no_entry_sign: Not acknowledged: ${why}.`);
+      return;
+    }
     const handler = ctx.external.get(token.action);
-    const said = handler ? await handler({ action: token.action, incidentId: token.incidentId, runId: token.runId, userId: c.user, channel: c.channel }) : "nothing handles this button in this belay";
+    const said = handler ? await handler({ action: token.action, incidentId: token.incidentId, runId: token.runId, userId: c.user, principal: actor, channel: c.channel }) : "nothing handles this button in this belay";
     if (said) await tell(ctx, c, said);
     return;
   }
-  const actor = { id: c.user, groups: await ctx.usergroups.groupsOf(c.user), surface: "slack" };
   const runId = token.runId!;
   const step = token.stepIdx!;
   const decision: Decision =

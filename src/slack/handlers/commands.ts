@@ -1,5 +1,6 @@
 import type { App, RespondFn, SlashCommand } from "@slack/bolt";
 import { eventsForIncident, eventsForRun } from "../../audit/chain.ts";
+import { refuseDrillStarter } from "../../drills/authority.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import { describeError, isBelayError } from "../../errors.ts";
 import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
@@ -132,12 +133,28 @@ export function registerCommands(app: App, ctx: SlackContext): void {
         if (drills.blocked) return ack(reply(`DRILL: cannot start \`${cmd.drill}\`: ${drills.blocked}.`));
         const drillRunId = newId("drl");
         const started = drillStartedReply(drill, drillRunId, command.user_id);
-        await ack(reply(started.text, started.blocks));
+        const live = drill.meta.mode === "live";
+        // A live drill changes a real system: its starter needs the authority of a high-risk approval (checked after the ack: groups may need Slack).
+        await ack(live ? reply(`DRILL: checking that <@${command.user_id}> may start the live drill \`${drill.id}\`…`) : reply(started.text, started.blocks));
         // The drill runs for minutes: its report comes back through response_url when it ends.
         ctx.background(`drill ${drillRunId}`, async () => {
           let out: Reply;
+          if (live) {
+            const who = await ctx.principalOf({ id: command.user_id, teamId: command.team_id, enterpriseId: command.enterprise_id ?? null });
+            const refusal = await refuseDrillStarter({ db: ctx.db, policy: ctx.policy, clock: ctx.clock, newId }, drill, who);
+            if (refusal) {
+              await respond(reply(`:no_entry_sign: DRILL \`${drill.id}\` not started: ${refusal}`));
+              return;
+            }
+            await respond(reply(started.text, started.blocks));
+          }
           try {
-            const report = await drills.session.run(drill, { startedBy: command.user_id, drillRunId });
+            const report = await drills.session.run(drill, {
+              startedBy: ctx.people.fromSlack(command.user_id),
+              drillRunId,
+              // The injection's approval is a run message like any other, in the channel the drill was started from.
+              onGate: (runId) => ctx.background("showing a drill's injection approval", () => ctx.showRun(runId, { channel: command.channel_id, threadTs: null }, {})),
+            });
             const md = drillReportMarkdown(report);
             out = reply(`DRILL ${drillRunId} finished`, [{ type: "section", text: { type: "mrkdwn", text: md.length > 2900 ? `${md.slice(0, 2900)}\n…(full report: \`belay drill report ${drillRunId}\`)` : md } }]);
           } catch (err) {
@@ -151,7 +168,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
       case "abort":
         await ack();
         return later("abort", async () => {
-          const actor = { id: command.user_id, groups: await ctx.usergroups.groupsOf(command.user_id), surface: "slack" };
+          const actor = await ctx.principalOf({ id: command.user_id, teamId: command.team_id, enterpriseId: command.enterprise_id ?? null });
           const r = await ctx.engine.decide({ kind: "abort", runId: cmd.runId, actor, ...(cmd.reason ? { reason: cmd.reason } : {}) });
           return reply(r.accepted ? `:no_entry: ${r.message}` : `:no_entry_sign: Refused: ${r.message}`);
         });
@@ -167,7 +184,8 @@ export function proposeLater(
   ctx.background("proposing a run", async () => {
     try {
       const pb = ctx.playbooks.get(p.playbook)!;
-      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: p.user, surface: "slack" });
+      // The requester is a person, so the same person at a terminal is still the requester.
+      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: ctx.people.fromSlack(p.user), surface: "slack" });
       await ctx.showRun(runId, { channel: p.channel, threadTs: p.threadTs }, {});
     } catch (err) {
       ctx.logger.error({ err, playbook: p.playbook }, "proposing a run from Slack failed");

@@ -1,11 +1,9 @@
 import type { Engine, RunView } from "../../../src/execute/engine.ts";
-import type { Actor } from "../../../src/approve/policy.ts";
+import type { Principal } from "../../../src/identity/index.ts";
+import { personAt } from "../../helpers/engine.ts";
 
-export const requester: Actor = { id: "alice", surface: "cli" };
-export const approvers: Actor[] = [
-  { id: "bob", surface: "cli" },
-  { id: "carol", surface: "cli" },
-];
+export const requester: Principal = personAt("alice");
+export const approvers: Principal[] = [personAt("bob"), personAt("carol")];
 
 export interface Finished {
   runId: string;
@@ -27,7 +25,7 @@ export async function runWithApprovals(
   params: Record<string, unknown>,
   opts: { beforeApprove?: (step: string) => unknown | Promise<unknown>; deny?: string[] } = {},
 ): Promise<Finished> {
-  const { runId } = await engine.propose({ playbookId, params, requestedBy: requester.id, surface: "cli" });
+  const { runId } = await engine.propose({ playbookId, params, requestedBy: requester.person, surface: "cli" });
   const previews: Record<string, string> = {};
   const gates: { step: string; before: unknown }[] = [];
   let view = await engine.drive(runId);
