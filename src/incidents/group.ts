@@ -75,6 +75,8 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
   const { tx, now } = deps;
   const incidents = new Map<string, IncidentWork>();
   const alerts = new Map<string, AlertWork>();
+  /** Rows of alerts that moved to another incident within this batch, still to be written under their old one. */
+  const retired: AlertRecord[] = [];
   const keyMap = new Map<string, string>();
   const newKeys = new Map<string, string>();
   const pdMap = new Map<string, string>();
@@ -214,14 +216,20 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     } else {
       const moved = ex.record.incidentId !== incidentId;
       const flipped = ex.record.status !== alert.status;
-      ex.record = {
-        ...ex.record,
-        incidentId,
-        status: alert.status,
-        alert,
-        lastSeenAt: at,
-        resolvedAt: alert.status === "resolved" ? (ex.record.status === "resolved" ? ex.record.resolvedAt : at) : null,
-      };
+      if (moved) {
+        // The alert joins another incident: a row of its own there; the old incident keeps its row (history).
+        if (ex.dirty && ex.record.incidentId) retired.push({ ...ex.record, received: ex.delta });
+        ex.record = { ...ex.record, incidentId, status: alert.status, alert, received: 0, firstSeenAt: at, lastSeenAt: at, resolvedAt: alert.status === "resolved" ? at : null };
+        ex.delta = 0;
+      } else {
+        ex.record = {
+          ...ex.record,
+          status: alert.status,
+          alert,
+          lastSeenAt: at,
+          resolvedAt: alert.status === "resolved" ? (ex.record.status === "resolved" ? ex.record.resolvedAt : at) : null,
+        };
+      }
       ex.delta++;
       ex.dirty = true;
       if (inc && (moved || flipped)) {
@@ -314,6 +322,7 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
 
   const out = new Map<string, { record: AlertRecord; dirty: boolean }>();
   for (const [k, w] of alerts) out.set(k, { record: { ...w.record, received: w.delta }, dirty: w.dirty });
+  retired.forEach((r, i) => out.set(`${alertKey(r.source, r.fingerprint)}\u0000retired:${i}`, { record: r, dirty: true }));
   return { incidents, alerts: out, keys: [...newKeys].map(([key, incidentId]) => ({ key, incidentId })), events, alertCount };
 }
 

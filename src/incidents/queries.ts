@@ -199,9 +199,12 @@ export async function getAlertsByKey(db: Queryable, keys: readonly { source: str
     source: string; fingerprint: string; incident_id: string | null; status: "firing" | "resolved"; alert: Alert; received: number;
     first_seen_at: Date | string; last_seen_at: Date | string; resolved_at: Date | string | null;
   }>(
-    `SELECT a.source, a.fingerprint, a.incident_id, a.status, a.alert, a.received, a.first_seen_at, a.last_seen_at, a.resolved_at
+    // An alert has a row per incident it was part of (0009); its current state is the latest one.
+    `SELECT DISTINCT ON (a.source, a.fingerprint)
+       a.source, a.fingerprint, a.incident_id, a.status, a.alert, a.received, a.first_seen_at, a.last_seen_at, a.resolved_at
      FROM incident_alerts a JOIN unnest($1::text[], $2::text[]) AS k(source, fingerprint)
-       ON a.source = k.source AND a.fingerprint = k.fingerprint`,
+       ON a.source = k.source AND a.fingerprint = k.fingerprint
+     ORDER BY a.source, a.fingerprint, a.last_seen_at DESC`,
     [keys.map((k) => k.source), keys.map((k) => k.fingerprint)],
   );
   return r.rows.map((row) => ({
@@ -217,7 +220,11 @@ export async function getAlertsByKey(db: Queryable, keys: readonly { source: str
   }));
 }
 
-/** Inserts or updates alerts; `received` is added to the stored count, first_seen_at is kept. */
+/**
+ * Inserts or updates alerts, one row per (alert, incident): an alert that joins a new incident
+ * gets a new row and the old incident keeps its own. `received` is added to the stored count,
+ * first_seen_at is kept.
+ */
 export async function upsertAlerts(tx: Queryable, alerts: readonly AlertRecord[]): Promise<void> {
   if (alerts.length === 0) return;
   await tx.query(
@@ -225,7 +232,7 @@ export async function upsertAlerts(tx: Queryable, alerts: readonly AlertRecord[]
      SELECT source, fingerprint, incident_id, status, alert, received, first_seen_at, last_seen_at, resolved_at
      FROM jsonb_to_recordset($1::jsonb) AS x(source text, fingerprint text, incident_id text, status text, alert jsonb,
        received integer, first_seen_at timestamptz, last_seen_at timestamptz, resolved_at timestamptz)
-     ON CONFLICT (source, fingerprint) DO UPDATE SET incident_id = EXCLUDED.incident_id, status = EXCLUDED.status,
+     ON CONFLICT (source, fingerprint, incident_key) DO UPDATE SET status = EXCLUDED.status,
        alert = EXCLUDED.alert, received = incident_alerts.received + EXCLUDED.received,
        last_seen_at = EXCLUDED.last_seen_at, resolved_at = EXCLUDED.resolved_at`,
     [
