@@ -32,9 +32,21 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Alert labels that identify a target: each an exact value, or "/regex/" (anchored, as in Prometheus). */
+const targetLabelsSchema = z
+  .record(z.string(), z.string().refine((v) => !/^\/.*\/$/s.test(v) || isRegex(v.slice(1, -1)), "is not a valid /regex/"))
+  .optional();
+function isRegex(src: string): boolean {
+  try {
+    return new RegExp(src) instanceof RegExp;
+  } catch {
+    return false;
+  }
+}
+
 const targetSchema = z.object({
-  redis: z.record(z.string(), z.object({ url: z.string().min(1) })).default({}),
-  postgres: z.record(z.string(), z.object({ url: z.string().min(1) })).default({}),
+  redis: z.record(z.string(), z.object({ url: z.string().min(1), labels: targetLabelsSchema })).default({}),
+  postgres: z.record(z.string(), z.object({ url: z.string().min(1), labels: targetLabelsSchema })).default({}),
   kube: z
     .record(
       z.string(),
@@ -44,6 +56,7 @@ const targetSchema = z.object({
         server: z.string().optional(),
         token: z.string().optional(),
         skipTLSVerify: z.boolean().optional(),
+        labels: targetLabelsSchema,
       }),
     )
     .default({}),

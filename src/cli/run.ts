@@ -3,6 +3,7 @@ import type { Actor } from "../approve/policy.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
 import { openCore } from "../main.ts";
 import { coerceStrings } from "../plan/bind.ts";
+import { resolveTargets } from "../plan/targets.ts";
 import { renderPlan, renderRun } from "./render.ts";
 import { configFrom, parsePairs, UsageError, type CliIo } from "./io.ts";
 
@@ -30,7 +31,10 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const core = await openCore(config, { command: `belay run ${id}`, logLevel: "warn" });
   try {
     const pb = core.engine.playbook(id);
-    const raw = coerceStrings(pb.params, parsePairs(values.param ?? [], "--param"));
+    // A target param not given is the only configured target of its kind; with several, say which.
+    const targets = resolveTargets(pb, null, config.file.targets, parsePairs(values.param ?? [], "--param"));
+    if (targets.issues.length > 0) throw new UsageError(targets.issues.map((i) => `--param ${i.field}=NAME: ${i.message}`).join("\n"));
+    const raw = coerceStrings(pb.params, targets.params as Record<string, string>);
     const requester = values.as ?? io.user();
     const { runId, plan } = await core.engine.propose({
       playbookId: id,

@@ -35,6 +35,7 @@ export async function createIngestIntegrations(
     alertmanagerToken: env.ALERTMANAGER_TOKEN ?? null,
     bodyLimit: env.BELAY_WEBHOOK_BODY_LIMIT,
     windowMs: env.BELAY_INCIDENT_WINDOW_SECONDS * 1000,
+    targets: core.config.file.targets,
     // Audit events reach the same subscribers (Slack re-renders, metrics) as the engine's.
     onEvents: (events) => core.engine.deps.onEvents?.(events),
     countWebhook: (source, status, alerts) => {

@@ -10,6 +10,7 @@ import { IncidentWorker } from "../incidents/worker.ts";
 import { createMatcher } from "../match/index.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
 import type { Route } from "../server/http.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
@@ -33,6 +34,8 @@ export interface IngestionDeps {
   /** ALERTMANAGER_TOKEN; null: the route is not mounted. */
   alertmanagerToken: string | null;
   bodyLimit?: number;
+  /** The configured targets (their `labels:` matchers): target params and correlation are found from the alert. */
+  targets?: TargetDirectory;
   /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
   windowMs?: number;
   /** Triage jobs at once (default 2). */
@@ -97,6 +100,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
           logger: deps.logger,
           driveTimeoutMs: deps.driveTimeoutMs,
           onEvents: deps.onEvents,
+          ...(deps.targets ? { targets: deps.targets } : {}),
         }),
         resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger }),
       },

@@ -17,7 +17,9 @@ import { policyGroupNames, UserGroups } from "./usergroups.ts";
 import { boltLogger, chatApi, userGroupApi } from "./web.ts";
 import { registerButtons } from "./handlers/buttons.ts";
 import { registerCommands } from "./handlers/commands.ts";
+import { registerForm } from "./handlers/form.ts";
 import { registerModal } from "./handlers/modal.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
 import { slackNotifier } from "./notifier.ts";
 
 /** Events after which a run's message changes no more on its own. */
@@ -41,6 +43,8 @@ export interface SlackSurfaceDeps {
   actions?: Record<string, ExternalActionHandler>;
   /** Game-day drills (`/runbook drill ...`), looked up when a command arrives. */
   drills?: () => SlackDrills | null;
+  /** The configured targets: a run proposed here fills its target param with the only one of its kind. */
+  targets?: TargetDirectory;
 }
 
 /**
@@ -129,6 +133,7 @@ export class SlackSurface {
       external,
       background: (label, fn) => this.background(label, fn),
       drills: deps.drills ?? (() => null),
+      targets: deps.targets ?? {},
       showRun: async (runId, where, context) => {
         const key = `run:${runId}`;
         if (!this.runMessages.has(runId)) this.runMessages.set(runId, { key, channel: where.channel, seq: 0, doneAt: null });
@@ -138,6 +143,7 @@ export class SlackSurface {
     registerCommands(this.app, this.ctx);
     registerButtons(this.app, this.ctx);
     registerModal(this.app, this.ctx);
+    registerForm(this.app, this.ctx);
     this.app.error(async (err) => {
       logger.error({ err }, "a Slack handler failed");
     });

@@ -27,6 +27,7 @@ export function helpReply(command: string, lead?: string): Reply {
     `\`${command} history [n]\` recent runs`,
     `\`${command} audit <incident|run>\` the audit timeline`,
     `\`${command} postmortem <incident>\` a review draft from the audit trail`,
+    `\`${command} retriage <incident>\` match and propose again (after a failed or withdrawn proposal)`,
     `\`${command} drill list|start <drill>|abort [drill run]\` game-day drills (labelled DRILL)`,
   ];
   return reply(`${lead ? `${lead}\n` : ""}${lines.join("\n")}`, [...(lead ? [section(lead)] : []), section(lines.map((l) => `• ${l}`).join("\n"))]);
