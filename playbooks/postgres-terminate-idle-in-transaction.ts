@@ -16,7 +16,7 @@ export default playbook({
     "PostgresqlTooManyConnections firing",
   ],
   match: [
-    { alertname: /^(PostgresqlTooManyConnections|PostgresqlNotEnoughConnections|PostgresTooManyConnections|PostgreSQLMaxConnectionsReached)$/ },
+    { alertname: /^(PostgresqlTooManyConnections|PostgresTooManyConnections|PostgreSQLMaxConnectionsReached)$/ },
     { alertname: /^(PostgresqlIdleInTransaction|PostgresLongIdleInTransaction)$/ },
     { text: /too many clients|remaining connection slots|idle in transaction|max_connections/i },
   ],

@@ -90,6 +90,7 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
     const candidates = best?.candidates ?? [];
     const top = candidates[0];
     if (top) reasons.push(...top.reasons);
+    for (const u of best?.unfit ?? []) reasons.push(`${u.playbook} fits but cannot be proposed from this alert: it needs ${u.missing.join(", ")}; a human can run it with them`);
 
     let runId = (job.state.runId as string | undefined) ?? null;
     let targets: TargetResolution[] = (job.state.targets as TargetResolution[] | undefined) ?? [];

@@ -6,6 +6,8 @@ import { alertText, combine, effectiveAlertname } from "./alert-text.ts";
 import { compileClassifier, MODE_THRESHOLD, type ModeScore } from "./classify.ts";
 import { Trigrams } from "./gate.ts";
 import { compileRule, type CompiledRule } from "./rules.ts";
+import { paramShape } from "../plan/bind.ts";
+import { targetParams } from "../plan/targets.ts";
 import type { Candidate, Matcher, MatchResult } from "./types.ts";
 
 /** A playbook is proposed only at or above this combined score. */
@@ -19,6 +21,48 @@ interface CompiledPlaybook {
   /** Its own failure modes plus those whose catalog entry lists it. */
   readonly answers: ReadonlySet<string>;
   readonly rules: readonly CompiledRule[];
+  /** The data stores its target params name (redis, postgres): it never answers an alert about another one. */
+  readonly stores: ReadonlySet<DataStore>;
+  /** Required params that are not targets: fromAlert must fill them, or it cannot be proposed. */
+  readonly required: readonly string[];
+  readonly fromAlert: AnyPlaybook["fromAlert"];
+}
+
+type DataStore = "redis" | "postgres";
+const STORES: readonly DataStore[] = ["redis", "postgres"];
+const STORE_WORDS: Record<DataStore, RegExp> = {
+  redis: /\bredis/i,
+  postgres: /\b(postgres(ql)?|pg_[a-z]|pgbouncer|psql)/i,
+};
+/** Labels that say which service or exporter an alert is about. */
+const STORE_LABELS = ["alertname", "job", "service", "container", "app", "app_kubernetes_io_name", "exporter"];
+
+/** The data stores an alert names: in its identity labels or its text. Empty: it names none (it could be any). */
+function storesNamed(alert: Alert, text: string): Set<DataStore> {
+  const out = new Set<DataStore>();
+  for (const s of STORES) {
+    if (STORE_LABELS.some((l) => STORE_WORDS[s].test(alert.labels[l] ?? "")) || STORE_WORDS[s].test(text)) out.add(s);
+  }
+  return out;
+}
+
+/** Required, non-target params of a playbook: no default, not optional. */
+function requiredParams(pb: AnyPlaybook): string[] {
+  const targets = targetParams(pb.params);
+  return Object.entries(paramShape(pb.params))
+    .filter(([name, s]) => !targets.has(name) && !s.safeParse(undefined).success)
+    .map(([name]) => name);
+}
+
+function missingFromAlert(p: CompiledPlaybook, alert: Alert): string[] {
+  if (p.required.length === 0) return [];
+  let filled: Record<string, unknown> = {};
+  try {
+    filled = (p.fromAlert(alert) as Record<string, unknown>) ?? {};
+  } catch {
+    /* a fromAlert that throws fills nothing */
+  }
+  return p.required.filter((k) => filled[k] === undefined || filled[k] === null || filled[k] === "");
 }
 
 /**
@@ -35,15 +79,20 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
     const answers = new Set<string>(p.failureModes);
     for (const mode of catalog) if (mode.playbooks.includes(p.id)) answers.add(mode.id);
     const rules = p.match.map(compileRule).filter((r): r is CompiledRule => r !== null);
-    return { id: p.id, failureModes: p.failureModes, answers, rules };
+    const stores = new Set([...targetParams(p.params).values()].map((t) => t.kind).filter((k): k is DataStore => (STORES as readonly string[]).includes(k)));
+    return { id: p.id, failureModes: p.failureModes, answers, rules, stores, required: requiredParams(p), fromAlert: p.fromAlert };
   });
 
   const grams = new Trigrams(); // scratch, reused: match is synchronous
 
-  function rank(modes: readonly ModeScore[], alert: Alert, text: string, lower: string, alertname: string | null): Candidate[] {
+  function rank(modes: readonly ModeScore[], alert: Alert, text: string, lower: string, alertname: string | null): { candidates: Candidate[]; unfit: NonNullable<MatchResult["unfit"]>[number][] } {
     const candidates: Candidate[] = [];
+    const unfit: NonNullable<MatchResult["unfit"]>[number][] = [];
+    const named = storesNamed(alert, text);
     grams.load(lower);
     for (const p of compiled) {
+      // A Redis playbook never answers an alert that names Postgres (and not Redis), whatever its words.
+      if (p.stores.size > 0 && named.size > 0 && ![...p.stores].some((s) => named.has(s))) continue;
       let score = 0;
       let reasons: string[] | null = null;
       for (let i = 0; i < modes.length; i++) {
@@ -59,9 +108,13 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
         score = combine(score, evidence.strength);
         (reasons ??= []).push(evidence.reason);
       }
-      if (score >= CANDIDATE_THRESHOLD) candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [] });
+      if (score < CANDIDATE_THRESHOLD) continue;
+      const missing = missingFromAlert(p, alert);
+      if (missing.length > 0) unfit.push({ playbook: p.id, score: round(score), reasons: reasons ?? [], missing });
+      else candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [] });
     }
-    return candidates.sort((a, b) => b.score - a.score || (a.playbook < b.playbook ? -1 : a.playbook > b.playbook ? 1 : 0));
+    const order = (a: Candidate, b: Candidate) => b.score - a.score || (a.playbook < b.playbook ? -1 : a.playbook > b.playbook ? 1 : 0);
+    return { candidates: candidates.sort(order), unfit: unfit.sort(order) };
   }
 
   return {
@@ -71,7 +124,7 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
       const alertname = effectiveAlertname(alert, classifier.knowsAlertname);
       const scored = classifier.classify(alert, text, lower, alertname, alert.labels.alertname !== undefined);
       const modes = scored.filter((s) => s.score >= MODE_THRESHOLD);
-      const candidates = rank(modes, alert, text, lower, alertname);
+      const { candidates, unfit } = rank(modes, alert, text, lower, alertname);
 
       let failureMode: FailureModeId | null = modes[0]?.mode.id ?? null;
       if (failureMode === null && candidates.length > 0) {
@@ -85,6 +138,7 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
         failureMode,
         // A resolved alert is recognised, but there is nothing left to remedy.
         candidates: alert.status === "resolved" ? [] : candidates,
+        ...(unfit.length > 0 && alert.status !== "resolved" ? { unfit } : {}),
       };
     },
   };

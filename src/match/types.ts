@@ -18,6 +18,11 @@ export interface MatchResult {
   readonly failureMode: FailureModeId | null;
   /** Ranked best first; empty when nothing fits or when the alert is resolved. */
   readonly candidates: readonly Candidate[];
+  /**
+   * Playbooks that fit but cannot be proposed from this alert: required params it does not
+   * carry (a human can still run them with those params). Never candidates.
+   */
+  readonly unfit?: readonly (Candidate & { readonly missing: readonly string[] })[];
 }
 
 /** A matcher compiled once for a set of playbooks and a catalog. */
