@@ -28,6 +28,8 @@ const envSchema = z.object({
   BELAY_WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */
   BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  /** A resolved incident about a target is reopened by a related alert this soon, and its proposals wait as long before being withdrawn (0: off). */
+  BELAY_RESOLVE_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;

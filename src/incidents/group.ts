@@ -2,7 +2,9 @@ import type { AuditInput } from "../audit/events.ts";
 import type { Matcher } from "../match/types.ts";
 import type { Alert } from "../sdk/alert.ts";
 import type { Queryable } from "../store/driver.ts";
-import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
+import { correlationKeyOf } from "./correlate.ts";
+import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getKeyOwners, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
 
 export interface DeliveryIn {
   id: string;
@@ -21,6 +23,13 @@ export interface GroupingDeps {
   matcher: Pick<Matcher, "match">;
   /** Alerts naming the same service and failure mode within this window join one incident. */
   windowMs: number;
+  /** Configured targets and their label matchers: alerts about one target within the window are one incident. */
+  targets?: TargetDirectory;
+  /**
+   * An incident resolved at most this long ago is reopened by a firing alert about the same
+   * target (its series vanished because the target became unreachable, and RedisDown fires): 0, never.
+   */
+  reopenWithinMs?: number;
 }
 
 export interface IncidentWork {
@@ -124,6 +133,27 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     keyMap.set(key, inc.record.id);
     newKeys.set(key, inc.record.id);
   };
+
+  /** The incident about the same target (or instance/job): open and fresh, or resolved just now (to reopen). */
+  async function correlatedIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; recent: IncidentWork | null }> {
+    const key = correlationKeyOf(alert, deps.targets ?? {});
+    if (!key) return { key, inc: null, recent: null };
+    if (!keyMap.has(key)) {
+      for (const [k, id] of await getKeyOwners(tx, [key])) {
+        keyMap.set(k, id);
+        if (!incidents.has(id)) for (const r of await getIncidentsByIds(tx, [id])) track(r);
+      }
+    }
+    const w = incidents.get(keyMap.get(key) ?? "");
+    if (!w || w.record.drill !== alert.drill) return { key, inc: null, recent: null };
+    if (w.record.status === "open") {
+      const fresh = w.record.lastAlertAt && now.getTime() - w.record.lastAlertAt.getTime() <= deps.windowMs;
+      return { key, inc: fresh ? w : null, recent: null };
+    }
+    const within = deps.reopenWithinMs ?? 0;
+    const recent = within > 0 && w.record.resolvedAt && now.getTime() - w.record.resolvedAt.getTime() <= within && !w.record.pagerdutyIncidentId ? w : null;
+    return { key, inc: null, recent };
+  }
 
   async function windowIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; failureMode: string | null }> {
     const failureMode = deps.matcher.match(alert).failureMode;
@@ -252,9 +282,18 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     const gk = groupKeyOf(alert);
     let inc = openIncident(ex?.record.incidentId) ?? openIncident(gk ? keyMap.get(gk) : null);
     if (!inc && alert.status === "firing") {
-      const win = await windowIncident(alert);
-      inc = win.inc ?? open(alert, d, win.failureMode, null);
-      bindKey(win.key, inc);
+      const corr = await correlatedIncident(alert);
+      if (corr.inc) inc = corr.inc;
+      else if (corr.recent) {
+        // Resolved moments ago because its series vanished (the target went unreachable): the same outage.
+        reopen(corr.recent, d);
+        inc = corr.recent;
+      } else {
+        const win = await windowIncident(alert);
+        inc = win.inc ?? open(alert, d, win.failureMode, null);
+        bindKey(win.key, inc);
+      }
+      bindKey(corr.key, inc);
     }
     if (inc) bindKey(gk, inc);
     return inc;

@@ -162,6 +162,13 @@ export async function getOpenKeys(db: Queryable, keys: readonly string[]): Promi
   return new Map(r.rows.map((row) => [row.key, row.incident_id]));
 }
 
+/** The incident each key belongs to, open or resolved (correlation keys outlive a resolution for a while). */
+export async function getKeyOwners(db: Queryable, keys: readonly string[]): Promise<Map<string, string>> {
+  if (keys.length === 0) return new Map();
+  const r = await db.query<{ key: string; incident_id: string }>(`SELECT key, incident_id FROM incident_keys WHERE key = ANY($1::text[])`, [keys]);
+  return new Map(r.rows.map((row) => [row.key, row.incident_id]));
+}
+
 /** A key moves to the newest incident (a window key outlives a stale incident). */
 export async function upsertKeys(tx: Queryable, pairs: readonly { key: string; incidentId: string }[]): Promise<void> {
   if (pairs.length === 0) return;
@@ -173,9 +180,10 @@ export async function upsertKeys(tx: Queryable, pairs: readonly { key: string; i
   );
 }
 
+/** Deletes a resolved incident's grouping keys, except its correlation keys (`target:`, `instance:`), which reopen it if a related alert fires soon. */
 export async function deleteKeysOf(tx: Queryable, incidentIds: readonly string[]): Promise<void> {
   if (incidentIds.length === 0) return;
-  await tx.query(`DELETE FROM incident_keys WHERE incident_id = ANY($1::text[])`, [incidentIds]);
+  await tx.query(`DELETE FROM incident_keys WHERE incident_id = ANY($1::text[]) AND key NOT LIKE 'target:%' AND key NOT LIKE 'instance:%'`, [incidentIds]);
 }
 
 /* ------------------------------------------------------------------ alerts */

@@ -3,6 +3,7 @@ import type { AuditEvent, AuditInput } from "../audit/events.ts";
 import type { Catalog } from "../catalog/types.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
 import type { Logger } from "../execute/deps.ts";
+import { REHEARSAL_KUBE } from "../drills/simulation.ts";
 import { describeError, isBelayError } from "../errors.ts";
 import { alertText, effectiveAlertname } from "../match/alert-text.ts";
 import { compileClassifier } from "../match/classify.ts";
@@ -27,7 +28,7 @@ export interface TriageDeps {
   clock: () => Date;
   newId: (prefix: string) => string;
   logger: Logger;
-  /** The configured targets and their `labels:` matchers, for filling target params from the alert. */
+  /** The configured targets and their `labels:` matchers, for filling target params from the alert (unset: names unknown, a label naming a target is taken as it is). */
   targets?: TargetDirectory;
   /** How long the diagnose steps may take before the report is posted anyway (default 60 s). */
   driveTimeoutMs?: number;
@@ -99,11 +100,13 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
       const pb = deps.engine.playbook(top.playbook);
       const fromAlert = { ...(pb.fromAlert(primary) as Record<string, unknown>) };
       for (const k of Object.keys(fromAlert)) if (fromAlert[k] === undefined) delete fromAlert[k];
+      // A drill's alerts name the simulated cluster, a target of drills only.
+      const dir: TargetDirectory | null = deps.targets && incident.drill ? { ...deps.targets, kube: { ...deps.targets.kube, [REHEARSAL_KUBE]: {} } } : (deps.targets ?? null);
       // The primary alert may not say which target; another alert of the incident may (one naming it, or matching labels:).
-      let resolved = resolveTargets(pb, primary, deps.targets ?? {}, fromAlert);
+      let resolved = resolveTargets(pb, primary, dir, fromAlert);
       for (const other of alerts.filter((x) => x.status === "firing" && x !== primary).slice(0, 20)) {
         if (resolved.issues.length === 0) break;
-        const r = resolveTargets(pb, other, deps.targets ?? {}, fromAlert);
+        const r = resolveTargets(pb, other, dir, fromAlert);
         if (r.issues.length === 0) resolved = r;
       }
       targets = resolved.resolutions;

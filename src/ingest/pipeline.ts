@@ -36,6 +36,8 @@ export interface IngestionDeps {
   bodyLimit?: number;
   /** The configured targets (their `labels:` matchers): target params and correlation are found from the alert. */
   targets?: TargetDirectory;
+  /** A resolved incident about a target is reopened by a related alert within this, and its proposals wait as long before being withdrawn (default 0). */
+  resolveSettleMs?: number;
   /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
   windowMs?: number;
   /** Triage jobs at once (default 2). */
@@ -78,6 +80,8 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
       newId: deps.newId,
       matcher,
       windowMs: deps.windowMs ?? 600_000,
+      reopenWithinMs: deps.resolveSettleMs ?? 0,
+      ...(deps.targets ? { targets: deps.targets } : {}),
       onEvents: deps.onEvents,
     },
     jobs: {
@@ -102,7 +106,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
           onEvents: deps.onEvents,
           ...(deps.targets ? { targets: deps.targets } : {}),
         }),
-        resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger }),
+        resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger, settleMs: deps.resolveSettleMs ?? 0 }),
       },
     },
   });

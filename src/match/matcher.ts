@@ -7,7 +7,7 @@ import { compileClassifier, MODE_THRESHOLD, type ModeScore } from "./classify.ts
 import { Trigrams } from "./gate.ts";
 import { compileRule, type CompiledRule } from "./rules.ts";
 import { paramShape } from "../plan/bind.ts";
-import { targetParams } from "../plan/targets.ts";
+import { storesNamed, STORES, targetParams, type DataStore } from "../plan/targets.ts";
 import type { Candidate, Matcher, MatchResult } from "./types.ts";
 
 /** A playbook is proposed only at or above this combined score. */
@@ -26,24 +26,6 @@ interface CompiledPlaybook {
   /** Required params that are not targets: fromAlert must fill them, or it cannot be proposed. */
   readonly required: readonly string[];
   readonly fromAlert: AnyPlaybook["fromAlert"];
-}
-
-type DataStore = "redis" | "postgres";
-const STORES: readonly DataStore[] = ["redis", "postgres"];
-const STORE_WORDS: Record<DataStore, RegExp> = {
-  redis: /\bredis/i,
-  postgres: /\b(postgres(ql)?|pg_[a-z]|pgbouncer|psql)/i,
-};
-/** Labels that say which service or exporter an alert is about. */
-const STORE_LABELS = ["alertname", "job", "service", "container", "app", "app_kubernetes_io_name", "exporter"];
-
-/** The data stores an alert names: in its identity labels or its text. Empty: it names none (it could be any). */
-function storesNamed(alert: Alert, text: string): Set<DataStore> {
-  const out = new Set<DataStore>();
-  for (const s of STORES) {
-    if (STORE_LABELS.some((l) => STORE_WORDS[s].test(alert.labels[l] ?? "")) || STORE_WORDS[s].test(text)) out.add(s);
-  }
-  return out;
 }
 
 /** Required, non-target params of a playbook: no default, not optional. */

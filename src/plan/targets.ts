@@ -25,6 +25,24 @@ export interface ResolvedTargets {
   issues: ParamIssue[];
 }
 
+export type DataStore = "redis" | "postgres";
+export const STORES: readonly DataStore[] = ["redis", "postgres"];
+const STORE_WORDS: Record<DataStore, RegExp> = {
+  redis: /\bredis/i,
+  postgres: /\b(postgres(ql)?|pg_[a-z]|pgbouncer|psql)/i,
+};
+/** Labels that say which service or exporter an alert is about. */
+const STORE_LABELS = ["alertname", "job", "service", "container", "app", "app_kubernetes_io_name", "exporter"];
+
+/** The data stores an alert names: in its identity labels or its text. Empty: it names none (it could be any). */
+export function storesNamed(alert: Alert, text: string): Set<DataStore> {
+  const out = new Set<DataStore>();
+  for (const s of STORES) {
+    if (STORE_LABELS.some((l) => STORE_WORDS[s].test(alert.labels[l] ?? "")) || STORE_WORDS[s].test(text)) out.add(s);
+  }
+  return out;
+}
+
 /** The params of a playbook marked with `target()`, by name. */
 export function targetParams(schema: z.ZodType): Map<string, TargetParamSpec> {
   const out = new Map<string, TargetParamSpec>();
@@ -75,7 +93,9 @@ const show = (labels: Record<string, string> | undefined) =>
  * all match, else the only target of the kind; otherwise the param is left for a human with
  * the reason (two targets matching is such a reason, never a guess).
  */
-export function resolveTargets(pb: AnyPlaybook, alert: Alert | null, dir: TargetDirectory, given: Readonly<Record<string, unknown>>): ResolvedTargets {
+export function resolveTargets(pb: AnyPlaybook, alert: Alert | null, directory: TargetDirectory | null, given: Readonly<Record<string, unknown>>): ResolvedTargets {
+  // null: the configured names are not known here (an embedding without config): a label naming a target is taken as it is.
+  const dir = directory ?? {};
   const params: Record<string, unknown> = { ...given };
   const resolutions: TargetResolution[] = [];
   const issues: ParamIssue[] = [];
@@ -97,7 +117,7 @@ export function resolveTargets(pb: AnyPlaybook, alert: Alert | null, dir: Target
     }
     const labels = alert?.labels ?? {};
     const named = labels[label];
-    if (named !== undefined && configured.includes(named)) {
+    if (named !== undefined && (configured.includes(named) || directory === null)) {
       done(named, "label", `alert label ${label}=${named} names it`);
       continue;
     }
