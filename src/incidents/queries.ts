@@ -152,6 +152,18 @@ export async function setIncidentThread(db: Queryable, id: string, t: { channel:
 
 /* ------------------------------------------------------------ grouping keys */
 
+/** The targets open incidents are about (their `target:` correlation keys), drills excluded: what belay keeps a connection to. */
+export async function openIncidentTargets(db: Queryable): Promise<{ kind: string; name: string }[]> {
+  const r = await db.query<{ key: string }>(
+    `SELECT DISTINCT k.key FROM incident_keys k JOIN incidents i ON i.id = k.incident_id
+     WHERE i.status = 'open' AND k.key LIKE 'target:%' AND k.key NOT LIKE 'target:drill:%'`,
+  );
+  return r.rows.map((row) => {
+    const [kind, ...rest] = row.key.slice("target:".length).split("/");
+    return { kind: kind!, name: rest.join("/") };
+  });
+}
+
 export async function getOpenKeys(db: Queryable, keys: readonly string[]): Promise<Map<string, string>> {
   if (keys.length === 0) return new Map();
   const r = await db.query<{ key: string; incident_id: string }>(

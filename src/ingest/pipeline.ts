@@ -11,6 +11,8 @@ import { createMatcher } from "../match/index.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import type { TargetDirectory } from "../plan/targets.ts";
+import { standingConnections } from "../incidents/standing.ts";
+import type { TargetHolder } from "../targets/registry.ts";
 import type { Route } from "../server/http.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
@@ -36,6 +38,8 @@ export interface IngestionDeps {
   bodyLimit?: number;
   /** The configured targets (their `labels:` matchers): target params and correlation are found from the alert. */
   targets?: TargetDirectory;
+  /** Given: belay keeps a connection to each Redis/Postgres target an open incident is about. */
+  holder?: TargetHolder;
   /** A resolved incident about a target is reopened by a related alert within this, and its proposals wait as long before being withdrawn (default 0). */
   resolveSettleMs?: number;
   /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
@@ -70,10 +74,14 @@ export interface Ingestion {
 export function createIngestion(deps: IngestionDeps): Ingestion {
   const catalog = deps.catalog ?? defaultCatalog;
   const matcher = createMatcher(deps.playbooks, catalog);
+  const standing = deps.holder ? standingConnections({ db: deps.db, holder: deps.holder, logger: deps.logger }) : null;
   const worker = new IncidentWorker({
     logger: deps.logger,
     pollMs: deps.pollMs,
-    onDrained: deps.onDrained,
+    onDrained: (r) => {
+      deps.onDrained?.(r);
+      if (standing && (r.opened.length > 0 || r.resolved.length > 0 || r.alerts > 0)) void standing.sync();
+    },
     drain: {
       db: deps.db,
       clock: deps.clock,
@@ -119,7 +127,13 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
     routes,
     inbox,
     worker,
-    start: () => worker.start(),
-    stop: () => worker.stop(),
+    start: () => {
+      worker.start();
+      standing?.start();
+    },
+    stop: async () => {
+      await worker.stop();
+      await standing?.stop();
+    },
   };
 }

@@ -11,7 +11,7 @@ import {
   parseSlowlog,
   summariseClients,
 } from "./redis-parse.ts";
-import type { MutateOptions, RedisBigKey, RedisKeySpec, RedisTarget } from "./types.ts";
+import type { MutateOptions, RedisBigKey, RedisKeySpec, RedisTarget, StandingConnection } from "./types.ts";
 
 export interface RedisTargetDeps {
   /** Milliseconds, for time budgets. */
@@ -28,7 +28,7 @@ const MIN_PREFIX = 3;
  * A Redis target over one ioredis connection, opened on first use. ioredis 6 speaks RESP3
  * by default; every reply is normalised in redis-parse.ts so either protocol works.
  */
-export function createRedisTarget(name: string, url: string, deps: RedisTargetDeps = {}): RedisTarget & { close(): Promise<void> } {
+export function createRedisTarget(name: string, url: string, deps: RedisTargetDeps = {}): RedisTarget & StandingConnection & { close(): Promise<void> } {
   const now = deps.now ?? Date.now;
   let client: Redis | null = null;
   // The last connection error, so a command that gave up says why ("connect ECONNREFUSED ..."),
@@ -89,7 +89,7 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
     return [...found].sort();
   }
 
-  const target: RedisTarget & { close(): Promise<void> } = {
+  const target: RedisTarget & StandingConnection & { close(): Promise<void> } = {
     name,
     info,
 
@@ -215,6 +215,12 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
     async slowlog(count = 20) {
       return parseSlowlog(await redis().slowlog("GET", count));
     },
+
+    // The one connection is kept open anyway (ioredis reconnects); a PING now and then keeps a server `timeout` from closing it while an incident is open.
+    async hold() {
+      await redis().ping();
+    },
+    async release() {},
 
     async close() {
       if (client) {
