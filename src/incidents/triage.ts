@@ -7,7 +7,7 @@ import { REHEARSAL_KUBE } from "../drills/simulation.ts";
 import { describeError, isBelayError } from "../errors.ts";
 import { alertText, effectiveAlertname } from "../match/alert-text.ts";
 import { compileClassifier } from "../match/classify.ts";
-import type { Matcher, MatchResult } from "../match/types.ts";
+import { proposable, type Matcher, type MatchResult } from "../match/types.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
 import { formatTriageNote } from "../pagerduty/note.ts";
 import type { Alert } from "../sdk/alert.ts";
@@ -89,9 +89,13 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
     best ??= primary ? deps.matcher.match(primary) : null;
     const reasons: string[] = [];
     const candidates = best?.candidates ?? [];
-    const top = candidates[0];
+    // The best playbook the alert can fill; one that needs params no alert carries is named, not proposed.
+    const top = best ? proposable(best) : undefined;
     if (top) reasons.push(...top.reasons);
-    for (const u of best?.unfit ?? []) reasons.push(`${u.playbook} fits but cannot be proposed from this alert: it needs ${u.missing.join(", ")}; a human can run it with them`);
+    for (const c of candidates) {
+      if (c === top) break;
+      reasons.push(`${c.playbook} fits but cannot be proposed from this alert: it needs ${c.missing!.join(", ")}; a human can run it with them`);
+    }
 
     let runId = (job.state.runId as string | undefined) ?? null;
     let targets: TargetResolution[] = (job.state.targets as TargetResolution[] | undefined) ?? [];
@@ -128,7 +132,8 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
     }
     if (job.state.proposeFailed) reasons.push(`could not propose ${top?.playbook}: ${String(job.state.proposeFailed)}`);
     if (ask) reasons.push(...ask.issues.map((i) => `${ask.playbook} needs ${i.field}: ${i.message}`));
-    for (const t of targets) if (t.name) reasons.push(`${t.kind} target ${t.name}: ${t.detail}`);
+    // How the target was found leads: it is what a human checks first when a proposal names one.
+    reasons.unshift(...targets.filter((t) => t.name).map((t) => `${t.kind} target ${t.name}: ${t.detail}`));
 
     let view: RunView | null = null;
     if (runId) view = await driveBounded(deps, runId);

@@ -67,9 +67,8 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
 
   const grams = new Trigrams(); // scratch, reused: match is synchronous
 
-  function rank(modes: readonly ModeScore[], alert: Alert, text: string, lower: string, alertname: string | null): { candidates: Candidate[]; unfit: NonNullable<MatchResult["unfit"]>[number][] } {
+  function rank(modes: readonly ModeScore[], alert: Alert, text: string, lower: string, alertname: string | null): Candidate[] {
     const candidates: Candidate[] = [];
-    const unfit: NonNullable<MatchResult["unfit"]>[number][] = [];
     const named = storesNamed(alert, text);
     grams.load(lower);
     for (const p of compiled) {
@@ -92,11 +91,9 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
       }
       if (score < CANDIDATE_THRESHOLD) continue;
       const missing = missingFromAlert(p, alert);
-      if (missing.length > 0) unfit.push({ playbook: p.id, score: round(score), reasons: reasons ?? [], missing });
-      else candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [] });
+      candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [], ...(missing.length > 0 ? { missing } : {}) });
     }
-    const order = (a: Candidate, b: Candidate) => b.score - a.score || (a.playbook < b.playbook ? -1 : a.playbook > b.playbook ? 1 : 0);
-    return { candidates: candidates.sort(order), unfit: unfit.sort(order) };
+    return candidates.sort((a, b) => b.score - a.score || (a.playbook < b.playbook ? -1 : a.playbook > b.playbook ? 1 : 0));
   }
 
   return {
@@ -106,7 +103,7 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
       const alertname = effectiveAlertname(alert, classifier.knowsAlertname);
       const scored = classifier.classify(alert, text, lower, alertname, alert.labels.alertname !== undefined);
       const modes = scored.filter((s) => s.score >= MODE_THRESHOLD);
-      const { candidates, unfit } = rank(modes, alert, text, lower, alertname);
+      const candidates = rank(modes, alert, text, lower, alertname);
 
       let failureMode: FailureModeId | null = modes[0]?.mode.id ?? null;
       if (failureMode === null && candidates.length > 0) {
@@ -120,7 +117,6 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
         failureMode,
         // A resolved alert is recognised, but there is nothing left to remedy.
         candidates: alert.status === "resolved" ? [] : candidates,
-        ...(unfit.length > 0 && alert.status !== "resolved" ? { unfit } : {}),
       };
     },
   };

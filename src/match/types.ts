@@ -8,6 +8,11 @@ export interface Candidate {
   readonly score: number;
   /** Human-readable, strongest first: "alertname KubePodCrashLooping (kubernetes-mixin)". */
   readonly reasons: readonly string[];
+  /**
+   * Required params the alert does not carry (fromAlert cannot fill them): it fits, but
+   * cannot be proposed from this alert; a human can run it with them. Absent: proposable.
+   */
+  readonly missing?: readonly string[];
 }
 
 /** What `belay match` reports for one alert. */
@@ -18,11 +23,11 @@ export interface MatchResult {
   readonly failureMode: FailureModeId | null;
   /** Ranked best first; empty when nothing fits or when the alert is resolved. */
   readonly candidates: readonly Candidate[];
-  /**
-   * Playbooks that fit but cannot be proposed from this alert: required params it does not
-   * carry (a human can still run them with those params). Never candidates.
-   */
-  readonly unfit?: readonly (Candidate & { readonly missing: readonly string[] })[];
+}
+
+/** The best candidate triage may propose from the alert alone: the first with no missing params. */
+export function proposable(result: Pick<MatchResult, "candidates">): Candidate | null {
+  return result.candidates.find((c) => !c.missing?.length) ?? null;
 }
 
 /** A matcher compiled once for a set of playbooks and a catalog. */

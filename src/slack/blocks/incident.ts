@@ -68,8 +68,6 @@ export function renderIncidentMessage(ctx: IncidentContext, opts: { ackToken: st
   } else {
     blocks.push(section("*No playbook fits* and no known failure mode is close."));
   }
-  const named = (ctx.targets ?? []).filter((t) => t.name);
-  if (named.length > 0) blocks.push(context(named.map((t) => `${esc(t.kind)} target \`${esc(t.name!)}\` (${t.how === "matcher" ? "matched by labels" : t.how === "label" ? "named by the alert" : t.how === "only" ? "the only one configured" : "given"}): ${esc(t.detail)}`).join("\n")));
   if (ctx.ask && !ctx.resolved) {
     blocks.push(section(`*\`${esc(ctx.ask.playbook)}\` needs a human:*${ctx.ask.issues.map((i) => `\n• \`${esc(i.field)}\`: ${esc(i.message)}`).join("")}`));
     blocks.push({
