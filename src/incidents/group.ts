@@ -114,9 +114,20 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     const pd = pagerdutyIdOf(d);
     if (pd) pdIds.add(pd);
   }
+  // Correlation keys of the whole batch, looked up in one query (a storm has many instances).
+  const corrKeys = new Set<string>();
+  for (const d of deliveries) {
+    if (d.source === "pagerduty") continue;
+    for (const a of d.alerts) {
+      const k = a.status === "firing" ? correlationKeyOf(a, deps.targets ?? {}) : null;
+      if (k) corrKeys.add(k);
+    }
+  }
+  const corrOwners = await getKeyOwners(tx, [...corrKeys]);
   const known = await getAlertsByKey(tx, [...fingerprints.values()]);
   for (const r of known) alerts.set(alertKey(r.source, r.fingerprint), { record: { ...r }, delta: 0, dirty: false });
   for (const [k, id] of await getOpenKeys(tx, [...groupKeys])) keyMap.set(k, id);
+  for (const [k, id] of corrOwners) keyMap.set(k, id);
   const wanted = new Set<string>([...known.map((r) => r.incidentId).filter((id): id is string => id !== null), ...keyMap.values()]);
   for (const r of await getIncidentsByIds(tx, [...wanted])) track(r);
   for (const r of await getIncidentsByPagerDutyIds(tx, [...pdIds])) {
@@ -138,7 +149,7 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
   async function correlatedIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; recent: IncidentWork | null }> {
     const key = correlationKeyOf(alert, deps.targets ?? {});
     if (!key) return { key, inc: null, recent: null };
-    if (!keyMap.has(key)) {
+    if (!keyMap.has(key) && !corrKeys.has(key)) {
       for (const [k, id] of await getKeyOwners(tx, [key])) {
         keyMap.set(k, id);
         if (!incidents.has(id)) for (const r of await getIncidentsByIds(tx, [id])) track(r);
