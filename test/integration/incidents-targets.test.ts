@@ -15,6 +15,8 @@ const config: TargetConfig = {
   redis: {
     sessions: { url: REDIS, labels: { instance: "127.0.0.1:9121" } },
     cache: { url: REDIS, labels: { instance: "/cache-[0-9]+:9121/" } },
+    // Nothing listens there: a proposal for it fails at its first step.
+    dead: { url: "redis://127.0.0.1:1", labels: { instance: "10.7.7.7:9121" } },
   },
   postgres: {},
   kube: {},
@@ -67,7 +69,7 @@ describe("targets found from the alert", () => {
     const first = rec.triage.at(-1)!;
     const incidentId = first.incident.id;
     expect(first.runId).toBeNull();
-    expect(first.ask).toMatchObject({ playbook: "redis-kill-idle-clients", issues: [{ field: "redis", message: expect.stringContaining("configured: cache, sessions") }] });
+    expect(first.ask).toMatchObject({ playbook: "redis-kill-idle-clients", issues: [{ field: "redis", message: expect.stringContaining("configured: cache, dead, sessions") }] });
     expect(first.reasons.join("\n")).toContain("needs redis");
     expect(await q(`SELECT id FROM runs WHERE incident_id = $1`, [incidentId])).toHaveLength(0);
 
@@ -77,5 +79,21 @@ describe("targets found from the alert", () => {
     const runs = await q<{ params: Record<string, unknown> }>(`SELECT params FROM runs WHERE incident_id = $1`, [incidentId]);
     expect(runs.map((r) => r.params.redis)).toEqual(["cache"]);
     expect(h.events.some((e) => e.kind === "incident.retriage_requested" && e.incidentId === incidentId)).toBe(true);
+  });
+
+  it("a failed proposal does not silence the incident: an alert joining it triages it again, and the failure names its cause", async () => {
+    const groupKey = '{}:{alertname="RedisTooManyConnections",instance="10.7.7.7:9121"}';
+    await h.postAm(amPayload({ groupKey, alerts: [tooMany("10.7.7.7:9121")] }));
+    await h.settle();
+    const incidentId = rec.triage.at(-1)!.incident.id;
+    const first = await q<{ id: string; status: string; params: Record<string, unknown> }>(`SELECT id, status, params FROM runs WHERE incident_id = $1`, [incidentId]);
+    expect(first).toEqual([expect.objectContaining({ status: "failed", params: expect.objectContaining({ redis: "dead" }) })]);
+    const [step] = await q<{ error: string }>(`SELECT error FROM steps WHERE run_id = $1 AND error IS NOT NULL`, [first[0]!.id]);
+    expect(step!.error).toContain("ECONNREFUSED 127.0.0.1:1");
+
+    await h.postAm(amPayload({ groupKey, alerts: [tooMany("10.7.7.7:9121"), tooMany("10.7.7.7:9121", { shard: "c" })] }));
+    await h.settle();
+    expect(h.events.some((e) => e.kind === "incident.retriage_requested" && e.incidentId === incidentId)).toBe(true);
+    expect(await q(`SELECT id FROM runs WHERE incident_id = $1`, [incidentId])).toHaveLength(2);
   });
 });
