@@ -1,4 +1,4 @@
-import { playbook, rolloutRestartStep, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, target, z } from "../src/sdk/index.ts";
 
 function deploymentOfPod(pod: string | undefined): string | undefined {
   const m = pod ? /^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$/.exec(pod) : null;
@@ -24,7 +24,7 @@ export default playbook({
     { alertname: /^(HighLatency|APILatencyHigh|RequestTimeouts)$/, weight: 0.5 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
     /** The Service in front of it; defaults to the Deployment's name. */
@@ -34,7 +34,6 @@ export default playbook({
     namespace: a.labels.namespace,
     deployment: a.labels.deployment ?? deploymentOfPod(a.labels.pod) ?? a.labels.service,
     ...(a.labels.service ? { service: a.labels.service } : {}),
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("deployment", {

@@ -1,4 +1,4 @@
-import { playbook, rolloutUndoStep, z } from "../src/sdk/index.ts";
+import { playbook, rolloutUndoStep, target, z } from "../src/sdk/index.ts";
 
 /** Breakage that started with a deploy (errors, latency) while the rollout itself succeeded: roll back. */
 export default playbook({
@@ -15,7 +15,7 @@ export default playbook({
     { alertname: /^(DeploymentErrorRateHigh|ErrorBudgetBurnAfterDeploy)$/, weight: 0.6 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
     /** Roll back to this revision instead of the previous one. */
@@ -24,7 +24,6 @@ export default playbook({
   fromAlert: (a) => ({
     namespace: a.labels.namespace,
     deployment: a.labels.deployment ?? a.labels.app ?? a.labels.service,
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("history", {

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** Cluster DNS down or slow: look at CoreDNS pods, their previous logs and the kube-dns endpoints, then restart it. */
 export default playbook({
@@ -17,13 +17,12 @@ export default playbook({
     { text: /coredns|kube-dns|cluster dns|SERVFAIL|i\/o timeout.*:53/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().default("kube-system"),
     deployment: z.string().default("coredns"),
     service: z.string().default("kube-dns"),
     selector: z.string().default("k8s-app=kube-dns"),
   }),
-  fromAlert: (a) => ({ ...(a.labels.cluster ? { kube: a.labels.cluster } : {}) }),
 })
   .diagnose("pods", {
     description: "CoreDNS pods, restarts and last termination reasons.",

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * The connection pooler (PgBouncer, pgcat, RDS Proxy) is unreachable while Postgres itself is
@@ -21,7 +21,7 @@ export default playbook({
     { text: /pg ?bouncer|pooler|pgcat|rds proxy/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     configMap: z.string().min(1),
     /** The ConfigMap key holding the database host, e.g. DB_HOST or DATABASE_HOST. */
@@ -35,7 +35,7 @@ export default playbook({
     poolerService: z.string().optional(),
     directService: z.string().optional(),
   }),
-  fromAlert: (a) => ({ ...(a.labels.namespace ? { namespace: a.labels.namespace } : {}), ...(a.labels.cluster ? { kube: a.labels.cluster } : {}) }),
+  fromAlert: (a) => ({ ...(a.labels.namespace ? { namespace: a.labels.namespace } : {}) }),
 })
   .diagnose("config", {
     description: "The app's DB host key now.",

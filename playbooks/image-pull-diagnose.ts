@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 function deploymentOfPod(pod: string | undefined): string | undefined {
   const m = pod ? /^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$/.exec(pod) : null;
@@ -21,14 +21,13 @@ export default playbook({
     { text: /ImagePullBackOff|ErrImagePull|CreateContainerConfigError|pull access denied|manifest unknown/i },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
   }),
   fromAlert: (a) => ({
     namespace: a.labels.namespace,
     deployment: a.labels.deployment ?? deploymentOfPod(a.labels.pod),
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("deployment", {

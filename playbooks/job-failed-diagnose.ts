@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** A Job failed: show its pods, how each ended, their logs and events. Re-running it is a human decision (it may not be idempotent). */
 export default playbook({
@@ -12,14 +12,13 @@ export default playbook({
     { text: /job .*failed|BackoffLimitExceeded|DeadlineExceeded/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     job: z.string().min(1),
   }),
   fromAlert: (a) => ({
     namespace: a.labels.namespace,
     job: a.labels.job_name ?? a.labels.job,
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("pods", {

@@ -1,4 +1,4 @@
-import { playbook, rolloutRestartStep, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, target, z } from "../src/sdk/index.ts";
 
 function deploymentOfPod(pod: string | undefined): string | undefined {
   const m = pod ? /^(.+)-[a-z0-9]{5,10}-[a-z0-9]{5}$/.exec(pod) : null;
@@ -22,7 +22,7 @@ export default playbook({
     { text: /metrics (agent|pipeline)|remote.?write|dashboards? (not|stopped) updating/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().default("monitoring"),
     deployment: z.string().default("metrics-agent"),
   }),
@@ -31,7 +31,6 @@ export default playbook({
     return {
       ...(a.labels.namespace ? { namespace: a.labels.namespace } : {}),
       ...(d ? { deployment: d } : {}),
-      ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
     };
   },
 })

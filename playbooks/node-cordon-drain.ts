@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** A node NotReady or under disk/memory pressure: stop new pods landing on it, then move its pods off through the Eviction API. */
 export default playbook({
@@ -17,13 +17,12 @@ export default playbook({
     { text: /node .*(not ?ready|unreachable|disk ?pressure|memory ?pressure)|cordon|drain/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     node: z.string().min(1),
     drainDeadlineMinutes: z.number().int().min(1).max(60).default(10),
   }),
   fromAlert: (a) => ({
     node: a.labels.node ?? a.labels.instance?.replace(/:\d+$/, ""),
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("node", {

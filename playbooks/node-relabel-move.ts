@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * A workload pinned to nodes by a label (nodeSelector) sits on a bad node. Label a healthy
@@ -17,7 +17,7 @@ export default playbook({
     { text: /(pinned|node ?selector|node affinity).*(node|move)|move .* to (a )?healthy node|relabel/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
     /** The nodeSelector label, e.g. `workload/ingest`. */
@@ -30,7 +30,6 @@ export default playbook({
     namespace: a.labels.namespace,
     ...(a.labels.deployment ? { deployment: a.labels.deployment } : {}),
     ...(a.labels.node ? { badNode: a.labels.node } : {}),
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("deployment", {

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 const MI = 2 ** 20;
 
@@ -30,7 +30,7 @@ export default playbook({
     { text: /OOM ?Killed|out of memory|exit code 137/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
     /** Defaults to the container that was OOM-killed most. */
@@ -43,7 +43,6 @@ export default playbook({
     namespace: a.labels.namespace,
     deployment: a.labels.deployment ?? deploymentOfPod(a.labels.pod),
     ...(a.labels.container ? { container: a.labels.container } : {}),
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("deployment", {

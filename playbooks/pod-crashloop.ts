@@ -1,4 +1,4 @@
-import { playbook, rolloutRestartStep, rolloutUndoStep, z } from "../src/sdk/index.ts";
+import { playbook, rolloutRestartStep, rolloutUndoStep, target, z } from "../src/sdk/index.ts";
 
 /** `api-7c9d6b5f4-x2x7k` -> `api`: a Deployment's pod carries its ReplicaSet hash and a suffix. */
 function deploymentOfPod(pod: string | undefined): string | undefined {
@@ -28,7 +28,7 @@ export default playbook({
     { text: /crash ?loop|CrashLoopBackOff/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
     /** How close to the newest revision the first crash must be to blame the rollout. */
@@ -37,7 +37,6 @@ export default playbook({
   fromAlert: (a) => ({
     namespace: a.labels.namespace,
     deployment: a.labels.deployment ?? deploymentOfPod(a.labels.pod),
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("deployment", {

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * Queries pile up behind one lock holder. Find the root of the blocking tree; cancel its
@@ -20,11 +20,11 @@ export default playbook({
     { text: /blocking (lock|quer)|lock wait|deadlock|waiting for (a )?lock/i },
   ],
   params: z.object({
-    postgres: z.string().default("main"),
+    postgres: target("postgres"),
     /** Only blockers connected to this database (the tree is cluster-wide otherwise). */
     database: z.string().optional(),
   }),
-  fromAlert: (a) => ({ ...(a.labels.datname ? { database: a.labels.datname } : {}), ...(a.labels.postgres ? { postgres: a.labels.postgres } : {}) }),
+  fromAlert: (a) => ({ ...(a.labels.datname ? { database: a.labels.datname } : {}) }),
 })
   .diagnose("lock-tree", {
     description: "Who blocks whom (pg_blocking_pids), with queries and ages.",

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** A replica falls behind. Diagnose only: the usual causes (long queries on the replica, WAL bursts, a slow network or disk) need a human. */
 export default playbook({
@@ -16,11 +16,10 @@ export default playbook({
     { text: /replication lag|replica (is )?(behind|lagging)|replay lag/i },
   ],
   params: z.object({
-    postgres: z.string().default("main"),
+    postgres: target("postgres"),
     /** The replica, to look at its side too (replay delay, queries holding replay back). */
     replica: z.string().optional(),
   }),
-  fromAlert: (a) => ({ ...(a.labels.postgres ? { postgres: a.labels.postgres } : {}) }),
 })
   .diagnose("primary", {
     description: "Lag per replica and replication slots, from the primary.",

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * Connections near max_connections, held by sessions idle in transaction (a client that
@@ -16,12 +16,12 @@ export default playbook({
     "PostgresqlTooManyConnections firing",
   ],
   match: [
-    { alertname: /^(PostgresqlTooManyConnections|PostgresqlNotEnoughConnections|PostgresTooManyConnections|PostgreSQLMaxConnectionsReached)$/ },
+    { alertname: /^(PostgresqlTooManyConnections|PostgresTooManyConnections|PostgreSQLMaxConnectionsReached)$/ },
     { alertname: /^(PostgresqlIdleInTransaction|PostgresLongIdleInTransaction)$/ },
     { text: /too many clients|remaining connection slots|idle in transaction|max_connections/i },
   ],
   params: z.object({
-    postgres: z.string().default("main"),
+    postgres: target("postgres"),
     olderThanMinutes: z.number().min(0).default(10),
     database: z.string().optional(),
     user: z.string().optional(),
@@ -30,7 +30,6 @@ export default playbook({
   }),
   fromAlert: (a) => ({
     ...(a.labels.datname ? { database: a.labels.datname } : {}),
-    ...(a.labels.postgres ? { postgres: a.labels.postgres } : {}),
   }),
 })
   .diagnose("connections", {

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * Transaction-id age approaching wraparound. Show the oldest databases and tables, and what
@@ -20,11 +20,10 @@ export default playbook({
     { text: /wraparound|must be vacuumed within|xid age|datfrozenxid/i },
   ],
   params: z.object({
-    postgres: z.string().default("main"),
+    postgres: target("postgres"),
     /** `schema.table`; defaults to the oldest table of the connected database. */
     table: z.string().optional(),
   }),
-  fromAlert: (a) => ({ ...(a.labels.postgres ? { postgres: a.labels.postgres } : {}) }),
 })
   .diagnose("xid-age", {
     description: "xid age per database and the oldest tables.",

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** Redis memory climbing on the host: find which keys hold it and what is slow. Deleting a big key is a human's call. */
 export default playbook({
@@ -16,11 +16,10 @@ export default playbook({
     { text: /big ?keys?|large keys?|redis (memory|rss) (high|growing)|hot key/i, weight: 0.8 },
   ],
   params: z.object({
-    redis: z.string().default("cache"),
+    redis: target("redis"),
     budgetMs: z.number().int().min(100).max(60_000).default(10_000),
     top: z.number().int().min(1).max(100).default(20),
   }),
-  fromAlert: (a) => ({ ...(a.labels.redis ? { redis: a.labels.redis } : {}) }),
 })
   .diagnose("memory", {
     manual: ["redis-cli INFO memory"],

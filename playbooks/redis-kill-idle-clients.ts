@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** Redis near maxclients because of leaked idle connections: summarise who holds them, then close the idle ones. */
 export default playbook({
@@ -16,14 +16,13 @@ export default playbook({
     { text: /max(imum)? number of clients reached|maxclients|too many (redis )?connections/i },
   ],
   params: z.object({
-    redis: z.string().default("cache"),
+    redis: target("redis"),
     idleSeconds: z.number().int().min(1).default(600),
     ip: z.string().optional(),
     user: z.string().optional(),
     name: z.string().optional(),
     max: z.number().int().min(1).max(10_000).default(1000),
   }),
-  fromAlert: (a) => ({ ...(a.labels.redis ? { redis: a.labels.redis } : {}) }),
 })
   .diagnose("clients", {
     description: "connected_clients vs maxclients, rejected connections.",

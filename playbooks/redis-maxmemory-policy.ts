@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * Redis at maxmemory with a no-eviction policy refuses writes ("OOM command not allowed").
@@ -20,10 +20,9 @@ export default playbook({
     { text: /OOM command not allowed|maxmemory/i },
   ],
   params: z.object({
-    redis: z.string().default("cache"),
+    redis: target("redis"),
     policy: z.enum(["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random", "volatile-ttl"]).default("allkeys-lru"),
   }),
-  fromAlert: (a) => ({ ...(a.labels.redis ? { redis: a.labels.redis } : {}) }),
 })
   .diagnose("memory", {
     description: "used_memory vs maxmemory, eviction policy, evicted keys.",

@@ -1,4 +1,4 @@
-import { playbook, rolloutUndoStep, z } from "../src/sdk/index.ts";
+import { playbook, rolloutUndoStep, target, z } from "../src/sdk/index.ts";
 
 /** A rollout that stopped progressing (ProgressDeadlineExceeded, or new pods never become available): undo it. */
 export default playbook({
@@ -17,14 +17,13 @@ export default playbook({
     { text: /rollout (is )?stuck|progress deadline|ProgressDeadlineExceeded/i, weight: 0.8 },
   ],
   params: z.object({
-    kube: z.string().default("prod"),
+    kube: target("kube"),
     namespace: z.string().min(1),
     deployment: z.string().min(1),
   }),
   fromAlert: (a) => ({
     namespace: a.labels.namespace,
     deployment: a.labels.deployment,
-    ...(a.labels.cluster ? { kube: a.labels.cluster } : {}),
   }),
 })
   .diagnose("status", {

@@ -1,4 +1,4 @@
-import { playbook, z } from "../src/sdk/index.ts";
+import { playbook, target, z } from "../src/sdk/index.ts";
 
 /** Expands `residence_ids:{user_id}` with the user's id. Only `{user_id}` / `{userId}` are placeholders. */
 function keysFor(templates: readonly string[], userId: string): string[] {
@@ -22,13 +22,12 @@ export default playbook({
     { text: /stale (cache|data)|cache (not )?invalidat|old (data|value) (still )?(shown|served)/i },
   ],
   params: z.object({
-    redis: z.string().default("cache"),
+    redis: target("redis"),
     userId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "a user id: letters, digits, _ or -"),
     keyTemplates: z.array(z.string().includes("{")).min(1).default(["residence_ids:{user_id}"]),
   }),
   fromAlert: (a) => ({
     ...(a.labels.user_id ? { userId: a.labels.user_id } : {}),
-    ...(a.labels.redis ? { redis: a.labels.redis } : {}),
   }),
 })
   .diagnose("keys", {

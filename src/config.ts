@@ -34,13 +34,30 @@ const envSchema = z.object({
   BELAY_WEBHOOK_MAX_AGE_SECONDS: z.coerce.number().int().min(60).max(7 * 86_400).default(3600),
   /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */
   BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  /** A resolved incident about a target is reopened by a related alert this soon, and its proposals wait as long before being withdrawn (0: off). */
+  BELAY_RESOLVE_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
 });
 
 export type Env = z.infer<typeof envSchema>;
 
+/** Alert labels that identify a target: each an exact value, or "/regex/" (anchored, as in Prometheus). */
+const targetLabelsSchema = z
+  .record(z.string(), z.string().refine((v) => !/^\/.*\/$/s.test(v) || isRegex(v.slice(1, -1)), "is not a valid /regex/"))
+  .optional();
+function isRegex(src: string): boolean {
+  try {
+    return new RegExp(src) instanceof RegExp;
+  } catch {
+    return false;
+  }
+}
+
+/** A live drill injects faults only into targets marked `drill: true`. */
+const drillSchema = z.boolean().optional();
+
 const targetSchema = z.object({
-  redis: z.record(z.string(), z.object({ url: z.string().min(1) })).default({}),
-  postgres: z.record(z.string(), z.object({ url: z.string().min(1) })).default({}),
+  redis: z.record(z.string(), z.object({ url: z.string().min(1), labels: targetLabelsSchema, drill: drillSchema })).default({}),
+  postgres: z.record(z.string(), z.object({ url: z.string().min(1), labels: targetLabelsSchema, drill: drillSchema })).default({}),
   kube: z
     .record(
       z.string(),
@@ -50,6 +67,8 @@ const targetSchema = z.object({
         server: z.string().optional(),
         token: z.string().optional(),
         skipTLSVerify: z.boolean().optional(),
+        labels: targetLabelsSchema,
+        drill: drillSchema,
       }),
     )
     .default({}),

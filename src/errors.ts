@@ -18,7 +18,8 @@ export type ErrorCode =
   | "lease.lost"
   | "input.invalid"
   | "target.read_only"
-  | "identity.refused";
+  | "identity.refused"
+  | "target.unavailable";
 
 export class BelayError extends Error {
   readonly code: ErrorCode;

@@ -17,7 +17,7 @@ import { Metrics } from "./server/metrics.ts";
 import type { Db } from "./store/driver.ts";
 import { openStore } from "./store/open.ts";
 import { openPg } from "./store/pg.ts";
-import { createTargets } from "./targets/registry.ts";
+import { createTargets, type TargetHolder } from "./targets/registry.ts";
 import type { Targets } from "./targets/types.ts";
 
 /**
@@ -31,7 +31,7 @@ export interface Core {
   /** Where webhooks are stored before their 202: on Postgres a small pool of its own, so drain, triage and runs never hold up an ack. */
   inboxDb: Db;
   playbooks: Map<string, AnyPlaybook>;
-  targets: Targets & { close(): Promise<void> };
+  targets: Targets & TargetHolder & { close(): Promise<void> };
   engine: Engine;
   metrics: Metrics;
   /** Subscribe to committed audit events (surfaces re-render from these). */

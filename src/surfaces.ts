@@ -23,6 +23,10 @@ export interface TriageReport {
   runId: string | null;
   /** With no playbook matching: the closest catalog entries. */
   closest: readonly { id: string; symptom: string }[];
+  /** How each target param of the proposed (or asked-for) playbook was found: label, matcher, only target, asked. */
+  targets?: readonly { param: string; kind: string; name: string | null; how: string; detail: string }[];
+  /** Set when belay could not fill a param (which target?): the form to ask a human for it, and why. */
+  ask?: { playbook: string; params: Readonly<Record<string, string>>; issues: readonly { field: string; message: string }[] } | null;
 }
 
 export interface ThreadRef {

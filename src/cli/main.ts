@@ -20,6 +20,7 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
                                          game-day drills
   belay postmortem INCIDENT [--format md|json]
                                          a post-incident review draft from the audit trail
+  belay retriage INCIDENT [--as USER]    match and propose again (belay serve's worker runs it)
 
 Configuration is read from the environment (see .env.example) and BELAY_CONFIG.`;
 
@@ -42,6 +43,7 @@ const COMMANDS: Record<string, Command> = {
   docs: async (a, io) => (await import("./docs.ts")).docsCommand(a, io),
   drill: async (a, io) => (await import("./drill.ts")).drillCommand(a, io),
   postmortem: async (a, io) => (await import("./postmortem.ts")).postmortemCommand(a, io),
+  retriage: async (a, io) => (await import("./retriage.ts")).retriageCommand(a, io),
   match: async (a, io) => {
     const [{ matchCommand }, { loadPlaybooks }, { configFrom }] = await Promise.all([import("./match.ts"), import("../plan/registry.ts"), import("./io.ts")]);
     const dir = configFrom(io).env.BELAY_PLAYBOOKS_DIR;

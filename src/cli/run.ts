@@ -5,6 +5,7 @@ import { BelayError, describeError } from "../errors.ts";
 import { principalFromTerminal, type Principal } from "../identity/principal.ts";
 import { openCore } from "../main.ts";
 import { coerceStrings } from "../plan/bind.ts";
+import { resolveTargets } from "../plan/targets.ts";
 import { renderPlan, renderRun } from "./render.ts";
 import { terminalPrincipal } from "./identity.ts";
 import { configFrom, parsePairs, UsageError, type CliIo } from "./io.ts";
@@ -36,7 +37,10 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
   const core = await openCore(config, { command: `belay run ${id}`, logLevel: "warn" });
   try {
     const pb = core.engine.playbook(id);
-    const raw = coerceStrings(pb.params, parsePairs(values.param ?? [], "--param"));
+    // A target param not given is the only configured target of its kind; with several, say which.
+    const targets = resolveTargets(pb, null, config.file.targets, parsePairs(values.param ?? [], "--param"));
+    if (targets.issues.length > 0) throw new UsageError(targets.issues.map((i) => `--param ${i.field}=NAME: ${i.message}`).join("\n"));
+    const raw = coerceStrings(pb.params, targets.params as Record<string, string>);
     const { runId, plan } = await core.engine.propose({
       playbookId: id,
       params: raw,

@@ -25,7 +25,7 @@ const isHuman = (e: AuditEvent) => e.actor !== "belay" && !e.actor.startsWith("b
 
 export async function observe(db: Queryable, fingerprint: string): Promise<Observation> {
   const none: Observation = { incidentId: null, incidentOpenedAt: null, triagedAt: null, failureMode: null, run: null, ackAt: null, ackBy: null, approvedAt: null, approvedBy: [], events: [] };
-  const inc = await db.query<{ incident_id: string | null }>(`SELECT incident_id FROM incident_alerts WHERE source = 'alertmanager' AND fingerprint = $1`, [fingerprint]);
+  const inc = await db.query<{ incident_id: string | null }>(`SELECT incident_id FROM incident_alerts WHERE source = 'alertmanager' AND fingerprint = $1 ORDER BY last_seen_at DESC LIMIT 1`, [fingerprint]);
   const incidentId = inc.rows[0]?.incident_id ?? null;
   if (!incidentId) return none;
   const events = await eventsForIncident(db, incidentId);

@@ -3,7 +3,7 @@ import type { AuditEvent, AuditInput } from "../audit/events.ts";
 import type { Alert } from "../sdk/alert.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 import { groupDeliveries, type DeliveryIn, type GroupingDeps } from "./group.ts";
-import { enqueueJob } from "./jobs.ts";
+import { enqueueJob, enqueueRetriage, incidentsToRetriage } from "./jobs.ts";
 import { countAlerts, deleteKeysOf, insertIncident, updateIncidentStates, upsertAlerts, upsertKeys } from "./queries.ts";
 
 /** A stable key for the drain's advisory lock ("belaying"). */
@@ -154,6 +154,12 @@ async function applyDeliveries(
         data: { reasons: [...inc.updateReasons].slice(0, 20), alertsAdded: inc.added, alerts: inc.record.alertCount, pagerdutyStatus: inc.record.pagerdutyStatus },
       });
     }
+  }
+  // A failed or withdrawn proposal never silences an incident: an alert joining it triages it again.
+  const joined = [...g.incidents.values()].filter((i) => !i.isNew && !i.reopened && i.added > 0 && i.record.status === "open").map((i) => i.record.id);
+  for (const id of await incidentsToRetriage(tx, joined)) {
+    await enqueueRetriage(tx, { id: deps.newId("job"), incidentId: id, now });
+    audit.push({ kind: "incident.retriage_requested", actor: "belay", surface: g.incidents.get(id)!.surface, incidentId: id, data: { reason: "an alert joined after its proposal failed, was asked for or ended" } });
   }
   await deleteKeysOf(tx, resolved);
   const events = await appendAudit(tx, audit, { now, newId: () => deps.newId("evt") });

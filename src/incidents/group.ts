@@ -2,7 +2,9 @@ import type { AuditInput } from "../audit/events.ts";
 import type { Matcher } from "../match/types.ts";
 import type { Alert } from "../sdk/alert.ts";
 import type { Queryable } from "../store/driver.ts";
-import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
+import { correlationKeyOf } from "./correlate.ts";
+import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getKeyOwners, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
 
 export interface DeliveryIn {
   id: string;
@@ -21,6 +23,13 @@ export interface GroupingDeps {
   matcher: Pick<Matcher, "match">;
   /** Alerts naming the same service and failure mode within this window join one incident. */
   windowMs: number;
+  /** Configured targets and their label matchers: alerts about one target within the window are one incident. */
+  targets?: TargetDirectory;
+  /**
+   * An incident resolved at most this long ago is reopened by a firing alert about the same
+   * target (its series vanished because the target became unreachable, and RedisDown fires): 0, never.
+   */
+  reopenWithinMs?: number;
 }
 
 export interface IncidentWork {
@@ -75,6 +84,8 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
   const { tx, now } = deps;
   const incidents = new Map<string, IncidentWork>();
   const alerts = new Map<string, AlertWork>();
+  /** Rows of alerts that moved to another incident within this batch, still to be written under their old one. */
+  const retired: AlertRecord[] = [];
   const keyMap = new Map<string, string>();
   const newKeys = new Map<string, string>();
   const pdMap = new Map<string, string>();
@@ -103,9 +114,20 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     const pd = pagerdutyIdOf(d);
     if (pd) pdIds.add(pd);
   }
+  // Correlation keys of the whole batch, looked up in one query (a storm has many instances).
+  const corrKeys = new Set<string>();
+  for (const d of deliveries) {
+    if (d.source === "pagerduty") continue;
+    for (const a of d.alerts) {
+      const k = a.status === "firing" ? correlationKeyOf(a, deps.targets ?? {}) : null;
+      if (k) corrKeys.add(k);
+    }
+  }
+  const corrOwners = await getKeyOwners(tx, [...corrKeys]);
   const known = await getAlertsByKey(tx, [...fingerprints.values()]);
   for (const r of known) alerts.set(alertKey(r.source, r.fingerprint), { record: { ...r }, delta: 0, dirty: false });
   for (const [k, id] of await getOpenKeys(tx, [...groupKeys])) keyMap.set(k, id);
+  for (const [k, id] of corrOwners) keyMap.set(k, id);
   const wanted = new Set<string>([...known.map((r) => r.incidentId).filter((id): id is string => id !== null), ...keyMap.values()]);
   for (const r of await getIncidentsByIds(tx, [...wanted])) track(r);
   for (const r of await getIncidentsByPagerDutyIds(tx, [...pdIds])) {
@@ -122,6 +144,27 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     keyMap.set(key, inc.record.id);
     newKeys.set(key, inc.record.id);
   };
+
+  /** The incident about the same target (or instance/job): open and fresh, or resolved just now (to reopen). */
+  async function correlatedIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; recent: IncidentWork | null }> {
+    const key = correlationKeyOf(alert, deps.targets ?? {});
+    if (!key) return { key, inc: null, recent: null };
+    if (!keyMap.has(key) && !corrKeys.has(key)) {
+      for (const [k, id] of await getKeyOwners(tx, [key])) {
+        keyMap.set(k, id);
+        if (!incidents.has(id)) for (const r of await getIncidentsByIds(tx, [id])) track(r);
+      }
+    }
+    const w = incidents.get(keyMap.get(key) ?? "");
+    if (!w || w.record.drill !== alert.drill) return { key, inc: null, recent: null };
+    if (w.record.status === "open") {
+      const fresh = w.record.lastAlertAt && now.getTime() - w.record.lastAlertAt.getTime() <= deps.windowMs;
+      return { key, inc: fresh ? w : null, recent: null };
+    }
+    const within = deps.reopenWithinMs ?? 0;
+    const recent = within > 0 && w.record.resolvedAt && now.getTime() - w.record.resolvedAt.getTime() <= within && !w.record.pagerdutyIncidentId ? w : null;
+    return { key, inc: null, recent };
+  }
 
   async function windowIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; failureMode: string | null }> {
     const failureMode = deps.matcher.match(alert).failureMode;
@@ -214,14 +257,20 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     } else {
       const moved = ex.record.incidentId !== incidentId;
       const flipped = ex.record.status !== alert.status;
-      ex.record = {
-        ...ex.record,
-        incidentId,
-        status: alert.status,
-        alert,
-        lastSeenAt: at,
-        resolvedAt: alert.status === "resolved" ? (ex.record.status === "resolved" ? ex.record.resolvedAt : at) : null,
-      };
+      if (moved) {
+        // The alert joins another incident: a row of its own there; the old incident keeps its row (history).
+        if (ex.dirty && ex.record.incidentId) retired.push({ ...ex.record, received: ex.delta });
+        ex.record = { ...ex.record, incidentId, status: alert.status, alert, received: 0, firstSeenAt: at, lastSeenAt: at, resolvedAt: alert.status === "resolved" ? at : null };
+        ex.delta = 0;
+      } else {
+        ex.record = {
+          ...ex.record,
+          status: alert.status,
+          alert,
+          lastSeenAt: at,
+          resolvedAt: alert.status === "resolved" ? (ex.record.status === "resolved" ? ex.record.resolvedAt : at) : null,
+        };
+      }
       ex.delta++;
       ex.dirty = true;
       if (inc && (moved || flipped)) {
@@ -244,9 +293,18 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     const gk = groupKeyOf(alert);
     let inc = openIncident(ex?.record.incidentId) ?? openIncident(gk ? keyMap.get(gk) : null);
     if (!inc && alert.status === "firing") {
-      const win = await windowIncident(alert);
-      inc = win.inc ?? open(alert, d, win.failureMode, null);
-      bindKey(win.key, inc);
+      const corr = await correlatedIncident(alert);
+      if (corr.inc) inc = corr.inc;
+      else if (corr.recent) {
+        // Resolved moments ago because its series vanished (the target went unreachable): the same outage.
+        reopen(corr.recent, d);
+        inc = corr.recent;
+      } else {
+        const win = await windowIncident(alert);
+        inc = win.inc ?? open(alert, d, win.failureMode, null);
+        bindKey(win.key, inc);
+      }
+      bindKey(corr.key, inc);
     }
     if (inc) bindKey(gk, inc);
     return inc;
@@ -314,6 +372,7 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
 
   const out = new Map<string, { record: AlertRecord; dirty: boolean }>();
   for (const [k, w] of alerts) out.set(k, { record: { ...w.record, received: w.delta }, dirty: w.dirty });
+  retired.forEach((r, i) => out.set(`${alertKey(r.source, r.fingerprint)}\u0000retired:${i}`, { record: r, dirty: true }));
   return { incidents, alerts: out, keys: [...newKeys].map(([key, incidentId]) => ({ key, incidentId })), events, alertCount };
 }
 

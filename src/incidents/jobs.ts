@@ -34,6 +34,31 @@ export async function enqueueJob(tx: Queryable, j: { id: string; incidentId: str
   );
 }
 
+/**
+ * Of these open incidents, the ones a new alert should re-triage: their proposal could not be
+ * made (a param was asked for, proposing failed) or ended without a fix (failed, rolled back,
+ * withdrawn), and nothing is in hand now (no active run, no triage pending or running).
+ * Incidents with no playbook at all are left alone, so a storm does not re-triage every batch.
+ */
+export async function incidentsToRetriage(tx: Queryable, incidentIds: readonly string[]): Promise<string[]> {
+  if (incidentIds.length === 0) return [];
+  const r = await tx.query<{ id: string }>(
+    `SELECT i.id FROM unnest($1::text[]) AS i(id)
+     WHERE NOT EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = i.id
+                         AND r.status IN ('pending', 'running', 'waiting', 'awaiting_approval', 'awaiting_decision', 'succeeded'))
+       AND NOT EXISTS (SELECT 1 FROM incident_jobs j WHERE j.incident_id = i.id AND j.kind = 'triage' AND j.status IN ('pending', 'running'))
+       AND (EXISTS (SELECT 1 FROM runs r WHERE r.incident_id = i.id AND r.requested_by = 'belay')
+            OR EXISTS (SELECT 1 FROM incident_jobs j WHERE j.incident_id = i.id AND j.kind = 'triage' AND (j.state ? 'ask' OR j.state ? 'proposeFailed')))`,
+    [incidentIds],
+  );
+  return r.rows.map((x) => x.id);
+}
+
+/** Queues another triage of an incident: a new alert joined it, or a human asked (`/runbook retriage`). */
+export async function enqueueRetriage(tx: Queryable, j: { id: string; incidentId: string; now: Date }): Promise<void> {
+  await enqueueJob(tx, { id: j.id, incidentId: j.incidentId, kind: "triage", dedupeKey: `triage:${j.incidentId}:again:${j.id}`, now: j.now });
+}
+
 export interface JobRunnerDeps {
   db: Db;
   clock: () => Date;

@@ -152,6 +152,18 @@ export async function setIncidentThread(db: Queryable, id: string, t: { channel:
 
 /* ------------------------------------------------------------ grouping keys */
 
+/** The targets open incidents are about (their `target:` correlation keys), drills excluded: what belay keeps a connection to. */
+export async function openIncidentTargets(db: Queryable): Promise<{ kind: string; name: string }[]> {
+  const r = await db.query<{ key: string }>(
+    `SELECT DISTINCT k.key FROM incident_keys k JOIN incidents i ON i.id = k.incident_id
+     WHERE i.status = 'open' AND k.key LIKE 'target:%' AND k.key NOT LIKE 'target:drill:%'`,
+  );
+  return r.rows.map((row) => {
+    const [kind, ...rest] = row.key.slice("target:".length).split("/");
+    return { kind: kind!, name: rest.join("/") };
+  });
+}
+
 export async function getOpenKeys(db: Queryable, keys: readonly string[]): Promise<Map<string, string>> {
   if (keys.length === 0) return new Map();
   const r = await db.query<{ key: string; incident_id: string }>(
@@ -159,6 +171,13 @@ export async function getOpenKeys(db: Queryable, keys: readonly string[]): Promi
      WHERE k.key = ANY($1::text[]) AND i.status = 'open'`,
     [keys],
   );
+  return new Map(r.rows.map((row) => [row.key, row.incident_id]));
+}
+
+/** The incident each key belongs to, open or resolved (correlation keys outlive a resolution for a while). */
+export async function getKeyOwners(db: Queryable, keys: readonly string[]): Promise<Map<string, string>> {
+  if (keys.length === 0) return new Map();
+  const r = await db.query<{ key: string; incident_id: string }>(`SELECT key, incident_id FROM incident_keys WHERE key = ANY($1::text[])`, [keys]);
   return new Map(r.rows.map((row) => [row.key, row.incident_id]));
 }
 
@@ -173,9 +192,10 @@ export async function upsertKeys(tx: Queryable, pairs: readonly { key: string; i
   );
 }
 
+/** Deletes a resolved incident's grouping keys, except its correlation keys (`target:`, `instance:`), which reopen it if a related alert fires soon. */
 export async function deleteKeysOf(tx: Queryable, incidentIds: readonly string[]): Promise<void> {
   if (incidentIds.length === 0) return;
-  await tx.query(`DELETE FROM incident_keys WHERE incident_id = ANY($1::text[])`, [incidentIds]);
+  await tx.query(`DELETE FROM incident_keys WHERE incident_id = ANY($1::text[]) AND key NOT LIKE 'target:%' AND key NOT LIKE 'instance:%'`, [incidentIds]);
 }
 
 /* ------------------------------------------------------------------ alerts */
@@ -199,9 +219,12 @@ export async function getAlertsByKey(db: Queryable, keys: readonly { source: str
     source: string; fingerprint: string; incident_id: string | null; status: "firing" | "resolved"; alert: Alert; received: number;
     first_seen_at: Date | string; last_seen_at: Date | string; resolved_at: Date | string | null;
   }>(
-    `SELECT a.source, a.fingerprint, a.incident_id, a.status, a.alert, a.received, a.first_seen_at, a.last_seen_at, a.resolved_at
+    // An alert has a row per incident it was part of (0009); its current state is the latest one.
+    `SELECT DISTINCT ON (a.source, a.fingerprint)
+       a.source, a.fingerprint, a.incident_id, a.status, a.alert, a.received, a.first_seen_at, a.last_seen_at, a.resolved_at
      FROM incident_alerts a JOIN unnest($1::text[], $2::text[]) AS k(source, fingerprint)
-       ON a.source = k.source AND a.fingerprint = k.fingerprint`,
+       ON a.source = k.source AND a.fingerprint = k.fingerprint
+     ORDER BY a.source, a.fingerprint, a.last_seen_at DESC`,
     [keys.map((k) => k.source), keys.map((k) => k.fingerprint)],
   );
   return r.rows.map((row) => ({
@@ -217,7 +240,11 @@ export async function getAlertsByKey(db: Queryable, keys: readonly { source: str
   }));
 }
 
-/** Inserts or updates alerts; `received` is added to the stored count, first_seen_at is kept. */
+/**
+ * Inserts or updates alerts, one row per (alert, incident): an alert that joins a new incident
+ * gets a new row and the old incident keeps its own. `received` is added to the stored count,
+ * first_seen_at is kept.
+ */
 export async function upsertAlerts(tx: Queryable, alerts: readonly AlertRecord[]): Promise<void> {
   if (alerts.length === 0) return;
   await tx.query(
@@ -225,7 +252,7 @@ export async function upsertAlerts(tx: Queryable, alerts: readonly AlertRecord[]
      SELECT source, fingerprint, incident_id, status, alert, received, first_seen_at, last_seen_at, resolved_at
      FROM jsonb_to_recordset($1::jsonb) AS x(source text, fingerprint text, incident_id text, status text, alert jsonb,
        received integer, first_seen_at timestamptz, last_seen_at timestamptz, resolved_at timestamptz)
-     ON CONFLICT (source, fingerprint) DO UPDATE SET incident_id = EXCLUDED.incident_id, status = EXCLUDED.status,
+     ON CONFLICT (source, fingerprint, incident_key) DO UPDATE SET status = EXCLUDED.status,
        alert = EXCLUDED.alert, received = incident_alerts.received + EXCLUDED.received,
        last_seen_at = EXCLUDED.last_seen_at, resolved_at = EXCLUDED.resolved_at`,
     [

@@ -12,6 +12,12 @@ export interface ResolveDeps {
   engine: Pick<Engine, "decide">;
   notifier: IncidentNotifier;
   logger: Logger;
+  /**
+   * How long to wait before withdrawing proposals of an incident about a target (default 0):
+   * an alert whose series vanished because the target became unreachable resolves first, and
+   * the related alert (RedisDown) that reopens the incident fires a moment later.
+   */
+  settleMs?: number;
 }
 
 /**
@@ -29,6 +35,16 @@ export function resolveHandler(deps: ResolveDeps): (ctx: JobContext) => Promise<
       [incident.id],
     );
     if (triaging.rows.length > 0) return { kind: "later", afterMs: 1_000, reason: "waiting for triage to finish" };
+    if ((deps.settleMs ?? 0) > 0 && !job.state.settled) {
+      const about = await deps.db.query<{ key: string }>(
+        `SELECT key FROM incident_keys WHERE incident_id = $1 AND (key LIKE 'target:%' OR key LIKE 'instance:%') LIMIT 1`,
+        [incident.id],
+      );
+      if (about.rows.length > 0) {
+        await remember({ settled: true });
+        return { kind: "later", afterMs: deps.settleMs!, reason: "waiting to see whether a related alert about the same target fires" };
+      }
+    }
 
     const surface = incident.source === "pagerduty" ? "pagerduty" : "alertmanager";
     const withdrawn = new Set<string>((job.state.withdrawn as string[] | undefined) ?? []);

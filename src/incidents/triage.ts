@@ -3,13 +3,15 @@ import type { AuditEvent, AuditInput } from "../audit/events.ts";
 import type { Catalog } from "../catalog/types.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
 import type { Logger } from "../execute/deps.ts";
+import { REHEARSAL_KUBE } from "../drills/simulation.ts";
 import { describeError, isBelayError } from "../errors.ts";
 import { alertText, effectiveAlertname } from "../match/alert-text.ts";
 import { compileClassifier } from "../match/classify.ts";
-import type { Matcher, MatchResult } from "../match/types.ts";
+import { proposable, type Matcher, type MatchResult } from "../match/types.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
 import { formatTriageNote } from "../pagerduty/note.ts";
 import type { Alert } from "../sdk/alert.ts";
+import { resolveTargets, type TargetDirectory, type TargetResolution } from "../plan/targets.ts";
 import type { Db } from "../store/driver.ts";
 import type { IncidentNotifier, IncidentRef, ThreadRef, TriageReport } from "../surfaces.ts";
 import type { JobContext, JobOutcome } from "./jobs.ts";
@@ -26,6 +28,8 @@ export interface TriageDeps {
   clock: () => Date;
   newId: (prefix: string) => string;
   logger: Logger;
+  /** The configured targets and their `labels:` matchers, for filling target params from the alert (unset: names unknown, a label naming a target is taken as it is). */
+  targets?: TargetDirectory;
   /** How long the diagnose steps may take before the report is posted anyway (default 60 s). */
   driveTimeoutMs?: number;
   onEvents?: (events: readonly AuditEvent[]) => void;
@@ -85,28 +89,51 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
     best ??= primary ? deps.matcher.match(primary) : null;
     const reasons: string[] = [];
     const candidates = best?.candidates ?? [];
-    const top = candidates[0];
+    // The best playbook the alert can fill; one that needs params no alert carries is named, not proposed.
+    const top = best ? proposable(best) : undefined;
     if (top) reasons.push(...top.reasons);
+    for (const c of candidates) {
+      if (c === top) break;
+      reasons.push(`${c.playbook} fits but cannot be proposed from this alert: it needs ${c.missing!.join(", ")}; a human can run it with them`);
+    }
 
     let runId = (job.state.runId as string | undefined) ?? null;
-    if (!runId && top && primary && !job.state.proposeFailed) {
-      runId = await activeRun(deps.db, incident.id, top.playbook);
-      if (runId) reasons.push(`run ${runId} of ${top.playbook} is already active for this incident`);
-      else {
+    let targets: TargetResolution[] = (job.state.targets as TargetResolution[] | undefined) ?? [];
+    let ask = (job.state.ask as TriageReport["ask"] | undefined) ?? null;
+    if (!runId && !ask && top && primary && !job.state.proposeFailed) {
+      const pb = deps.engine.playbook(top.playbook);
+      const fromAlert = { ...(pb.fromAlert(primary) as Record<string, unknown>) };
+      for (const k of Object.keys(fromAlert)) if (fromAlert[k] === undefined) delete fromAlert[k];
+      // A drill's alerts name the simulated cluster, a target of drills only.
+      const dir: TargetDirectory | null = deps.targets && incident.drill ? { ...deps.targets, kube: { ...deps.targets.kube, [REHEARSAL_KUBE]: {} } } : (deps.targets ?? null);
+      // The primary alert may not say which target; another alert of the incident may (one naming it, or matching labels:).
+      let resolved = resolveTargets(pb, primary, dir, fromAlert);
+      for (const other of alerts.filter((x) => x.status === "firing" && x !== primary).slice(0, 20)) {
+        if (resolved.issues.length === 0) break;
+        const r = resolveTargets(pb, other, dir, fromAlert);
+        if (r.issues.length === 0) resolved = r;
+      }
+      targets = resolved.resolutions;
+      runId = await activeRun(deps.db, incident.id, top.playbook, targetParamsOf(resolved.resolutions));
+      if (runId) reasons.push(`run ${runId} of ${top.playbook} is already active for this ${targets.some((t) => t.name) ? "target" : "incident"}`);
+      else if (resolved.issues.length > 0) {
+        // Which target? Not a failure: the proposal waits for a human to say (the params form).
+        ask = { playbook: top.playbook, params: stringParams(resolved.params), issues: resolved.issues };
+        await remember({ ask, targets });
+      } else {
         try {
-          const pb = deps.engine.playbook(top.playbook);
-          const params = { ...(pb.fromAlert(primary) as Record<string, unknown>) };
-          for (const k of Object.keys(params)) if (params[k] === undefined) delete params[k];
-          runId = (await deps.engine.propose({ playbookId: top.playbook, params, requestedBy: "belay", surface, incidentId: incident.id })).runId;
+          runId = (await deps.engine.propose({ playbookId: top.playbook, params: resolved.params, requestedBy: "belay", surface, incidentId: incident.id })).runId;
         } catch (err) {
           if (!isBelayError(err)) throw err;
-          reasons.push(`could not propose ${top.playbook}: ${err.message}`);
           await remember({ proposeFailed: err.message });
         }
       }
-      if (runId) await remember({ runId });
+      if (runId) await remember({ runId, targets });
     }
     if (job.state.proposeFailed) reasons.push(`could not propose ${top?.playbook}: ${String(job.state.proposeFailed)}`);
+    if (ask) reasons.push(...ask.issues.map((i) => `${ask.playbook} needs ${i.field}: ${i.message}`));
+    // How the target was found leads: it is what a human checks first when a proposal names one.
+    reasons.unshift(...targets.filter((t) => t.name).map((t) => `${t.kind} target ${t.name}: ${t.detail}`));
 
     let view: RunView | null = null;
     if (runId) view = await driveBounded(deps, runId);
@@ -119,6 +146,8 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
       candidates: candidates.map((c) => ({ playbook: c.playbook, score: c.score, reasons: c.reasons })),
       runId,
       closest: top || !primary ? [] : closest(primary),
+      targets,
+      ask,
     };
 
     // A resolution that landed while the diagnose steps ran withdraws this run (the resolve job waits for us).
@@ -167,6 +196,8 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
           closest: report.closest.map((c) => c.id),
           reasons: reasons.slice(0, 10),
           runStatus: view?.run.status ?? null,
+          targets: targets.map((t) => ({ param: t.param, kind: t.kind, name: t.name, how: t.how, detail: t.detail })),
+          asked: ask ? ask.issues.map((i) => i.field) : [],
           thread: thread ?? null,
           pagerdutyNote: note,
         },
@@ -176,12 +207,29 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
   };
 }
 
-async function activeRun(db: Db, incidentId: string, playbookId: string): Promise<string | null> {
+/** An active run of the playbook for this incident, or for the same target(s) from any incident: one proposal per playbook per target. */
+async function activeRun(db: Db, incidentId: string, playbookId: string, target: Record<string, string> | null): Promise<string | null> {
   const r = await db.query<{ id: string }>(
-    `SELECT id FROM runs WHERE incident_id = $1 AND playbook_id = $2 AND status = ANY($3::text[]) ORDER BY created_at LIMIT 1`,
-    [incidentId, playbookId, ACTIVE_RUN_STATUSES],
+    `SELECT id FROM runs WHERE playbook_id = $2 AND status = ANY($3::text[])
+       AND (incident_id = $1 OR ($4::jsonb IS NOT NULL AND params @> $4::jsonb)) ORDER BY created_at LIMIT 1`,
+    [incidentId, playbookId, ACTIVE_RUN_STATUSES, target ? JSON.stringify(target) : null],
   );
   return r.rows[0]?.id ?? null;
+}
+
+function targetParamsOf(resolutions: readonly TargetResolution[]): Record<string, string> | null {
+  const named = resolutions.filter((t) => t.name !== null);
+  return named.length > 0 && named.length === resolutions.length ? Object.fromEntries(named.map((t) => [t.param, t.name!])) : null;
+}
+
+/** Params as the form shows them (strings), for asking a human for the rest. */
+function stringParams(params: Readonly<Record<string, unknown>>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(params)) {
+    if (v === undefined || v === null) continue;
+    out[k] = typeof v === "string" ? v : Array.isArray(v) ? v.join(",") : typeof v === "object" ? JSON.stringify(v) : String(v);
+  }
+  return out;
 }
 
 /**

@@ -38,6 +38,9 @@ export async function createIngestIntegrations(
     bodyLimit: env.BELAY_WEBHOOK_BODY_LIMIT,
     windowMs: env.BELAY_INCIDENT_WINDOW_SECONDS * 1000,
     webhookMaxAgeMs: env.BELAY_WEBHOOK_MAX_AGE_SECONDS * 1000,
+    targets: core.config.file.targets,
+    holder: core.targets,
+    resolveSettleMs: env.BELAY_RESOLVE_SETTLE_SECONDS * 1000,
     // Audit events reach the same subscribers (Slack re-renders, metrics) as the engine's.
     onEvents: (events) => core.engine.deps.onEvents?.(events),
     ...webhookCounters(core.metrics),

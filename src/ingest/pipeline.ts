@@ -10,6 +10,9 @@ import { IncidentWorker } from "../incidents/worker.ts";
 import { createMatcher } from "../match/index.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
+import { standingConnections } from "../incidents/standing.ts";
+import type { TargetHolder } from "../targets/registry.ts";
 import type { Route } from "../server/http.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
@@ -33,6 +36,12 @@ export interface IngestionDeps {
   /** ALERTMANAGER_TOKEN; null: the route is not mounted. */
   alertmanagerToken: string | null;
   bodyLimit?: number;
+  /** The configured targets (their `labels:` matchers): target params and correlation are found from the alert. */
+  targets?: TargetDirectory;
+  /** Given: belay keeps a connection to each Redis/Postgres target an open incident is about. */
+  holder?: TargetHolder;
+  /** A resolved incident about a target is reopened by a related alert within this, and its proposals wait as long before being withdrawn (default 0). */
+  resolveSettleMs?: number;
   /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
   windowMs?: number;
   /** Triage jobs at once (default 2). */
@@ -68,16 +77,22 @@ export interface Ingestion {
 export function createIngestion(deps: IngestionDeps): Ingestion {
   const catalog = deps.catalog ?? defaultCatalog;
   const matcher = createMatcher(deps.playbooks, catalog);
+  const standing = deps.holder ? standingConnections({ db: deps.db, holder: deps.holder, logger: deps.logger }) : null;
   const worker = new IncidentWorker({
     logger: deps.logger,
     pollMs: deps.pollMs,
-    onDrained: deps.onDrained,
+    onDrained: (r) => {
+      deps.onDrained?.(r);
+      if (standing && (r.opened.length > 0 || r.resolved.length > 0 || r.alerts > 0)) void standing.sync();
+    },
     drain: {
       db: deps.db,
       clock: deps.clock,
       newId: deps.newId,
       matcher,
       windowMs: deps.windowMs ?? 600_000,
+      reopenWithinMs: deps.resolveSettleMs ?? 0,
+      ...(deps.targets ? { targets: deps.targets } : {}),
       onEvents: deps.onEvents,
     },
     jobs: {
@@ -100,8 +115,9 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
           logger: deps.logger,
           driveTimeoutMs: deps.driveTimeoutMs,
           onEvents: deps.onEvents,
+          ...(deps.targets ? { targets: deps.targets } : {}),
         }),
-        resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger }),
+        resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger, settleMs: deps.resolveSettleMs ?? 0 }),
       },
     },
   });
@@ -114,7 +130,13 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
     routes,
     inbox,
     worker,
-    start: () => worker.start(),
-    stop: () => worker.stop(),
+    start: () => {
+      worker.start();
+      standing?.start();
+    },
+    stop: async () => {
+      await worker.stop();
+      await standing?.stop();
+    },
   };
 }

@@ -3,4 +3,5 @@
  */
 export { createMatcher, matchAlert, CANDIDATE_THRESHOLD } from "./matcher.ts";
 export { MODE_THRESHOLD } from "./classify.ts";
+export { proposable } from "./types.ts";
 export type { Candidate, Matcher, MatchResult } from "./types.ts";

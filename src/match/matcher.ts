@@ -6,6 +6,8 @@ import { alertText, combine, effectiveAlertname } from "./alert-text.ts";
 import { compileClassifier, MODE_THRESHOLD, type ModeScore } from "./classify.ts";
 import { Trigrams } from "./gate.ts";
 import { compileRule, type CompiledRule } from "./rules.ts";
+import { paramShape } from "../plan/bind.ts";
+import { storesNamed, STORES, targetParams, type DataStore } from "../plan/targets.ts";
 import type { Candidate, Matcher, MatchResult } from "./types.ts";
 
 /** A playbook is proposed only at or above this combined score. */
@@ -19,6 +21,30 @@ interface CompiledPlaybook {
   /** Its own failure modes plus those whose catalog entry lists it. */
   readonly answers: ReadonlySet<string>;
   readonly rules: readonly CompiledRule[];
+  /** The data stores its target params name (redis, postgres): it never answers an alert about another one. */
+  readonly stores: ReadonlySet<DataStore>;
+  /** Required params that are not targets: fromAlert must fill them, or it cannot be proposed. */
+  readonly required: readonly string[];
+  readonly fromAlert: AnyPlaybook["fromAlert"];
+}
+
+/** Required, non-target params of a playbook: no default, not optional. */
+function requiredParams(pb: AnyPlaybook): string[] {
+  const targets = targetParams(pb.params);
+  return Object.entries(paramShape(pb.params))
+    .filter(([name, s]) => !targets.has(name) && !s.safeParse(undefined).success)
+    .map(([name]) => name);
+}
+
+function missingFromAlert(p: CompiledPlaybook, alert: Alert): string[] {
+  if (p.required.length === 0) return [];
+  let filled: Record<string, unknown> = {};
+  try {
+    filled = (p.fromAlert(alert) as Record<string, unknown>) ?? {};
+  } catch {
+    /* a fromAlert that throws fills nothing */
+  }
+  return p.required.filter((k) => filled[k] === undefined || filled[k] === null || filled[k] === "");
 }
 
 /**
@@ -35,15 +61,19 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
     const answers = new Set<string>(p.failureModes);
     for (const mode of catalog) if (mode.playbooks.includes(p.id)) answers.add(mode.id);
     const rules = p.match.map(compileRule).filter((r): r is CompiledRule => r !== null);
-    return { id: p.id, failureModes: p.failureModes, answers, rules };
+    const stores = new Set([...targetParams(p.params).values()].map((t) => t.kind).filter((k): k is DataStore => (STORES as readonly string[]).includes(k)));
+    return { id: p.id, failureModes: p.failureModes, answers, rules, stores, required: requiredParams(p), fromAlert: p.fromAlert };
   });
 
   const grams = new Trigrams(); // scratch, reused: match is synchronous
 
   function rank(modes: readonly ModeScore[], alert: Alert, text: string, lower: string, alertname: string | null): Candidate[] {
     const candidates: Candidate[] = [];
+    const named = storesNamed(alert, text);
     grams.load(lower);
     for (const p of compiled) {
+      // A Redis playbook never answers an alert that names Postgres (and not Redis), whatever its words.
+      if (p.stores.size > 0 && named.size > 0 && ![...p.stores].some((s) => named.has(s))) continue;
       let score = 0;
       let reasons: string[] | null = null;
       for (let i = 0; i < modes.length; i++) {
@@ -59,7 +89,9 @@ export function createMatcher(playbooks: readonly AnyPlaybook[], catalog: Catalo
         score = combine(score, evidence.strength);
         (reasons ??= []).push(evidence.reason);
       }
-      if (score >= CANDIDATE_THRESHOLD) candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [] });
+      if (score < CANDIDATE_THRESHOLD) continue;
+      const missing = missingFromAlert(p, alert);
+      candidates.push({ playbook: p.id, score: round(score), reasons: reasons ?? [], ...(missing.length > 0 ? { missing } : {}) });
     }
     return candidates.sort((a, b) => b.score - a.score || (a.playbook < b.playbook ? -1 : a.playbook > b.playbook ? 1 : 0));
   }

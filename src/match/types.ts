@@ -8,6 +8,11 @@ export interface Candidate {
   readonly score: number;
   /** Human-readable, strongest first: "alertname KubePodCrashLooping (kubernetes-mixin)". */
   readonly reasons: readonly string[];
+  /**
+   * Required params the alert does not carry (fromAlert cannot fill them): it fits, but
+   * cannot be proposed from this alert; a human can run it with them. Absent: proposable.
+   */
+  readonly missing?: readonly string[];
 }
 
 /** What `belay match` reports for one alert. */
@@ -18,6 +23,11 @@ export interface MatchResult {
   readonly failureMode: FailureModeId | null;
   /** Ranked best first; empty when nothing fits or when the alert is resolved. */
   readonly candidates: readonly Candidate[];
+}
+
+/** The best candidate triage may propose from the alert alone: the first with no missing params. */
+export function proposable(result: Pick<MatchResult, "candidates">): Candidate | null {
+  return result.candidates.find((c) => !c.missing?.length) ?? null;
 }
 
 /** A matcher compiled once for a set of playbooks and a catalog. */

@@ -45,10 +45,15 @@ function mitigationOf(events: readonly AuditEvent[]): string[] {
 
 /** Assembles the draft from what is already known: pure, given the events, alerts and the chain's verdict. */
 export function draftPostmortem(incident: IncidentRecord, alerts: readonly AlertRecord[], events: readonly AuditEvent[], chain: VerifyResult, checkedAt: Date): PostmortemDraft {
-  const first = [...alerts].sort((a, b) => a.firstSeenAt.getTime() - b.firstSeenAt.getTime())[0] ?? null;
+  // When the trouble began: the sender's startsAt where it is earlier than belay's receipt (delivery can lag by minutes).
+  const began = (a: AlertRecord): Date => {
+    const s = a.alert.startsAt ? Date.parse(a.alert.startsAt) : NaN;
+    return Number.isFinite(s) && s < a.firstSeenAt.getTime() ? new Date(s) : a.firstSeenAt;
+  };
+  const first = [...alerts].sort((a, b) => began(a).getTime() - began(b).getTime())[0] ?? null;
   const opened = events.find((e) => e.kind === "incident.opened");
   const ack = events.find((e) => HUMAN.has(e.kind) && e.actor !== "belay" && !e.actor.startsWith("belay-"));
-  const start = iso(first?.firstSeenAt ?? null) ?? opened?.at ?? null;
+  const start = iso(first ? began(first) : null) ?? opened?.at ?? null;
   const end = iso(incident.resolvedAt);
   const timeline = toTimeline(events).map((t, i) => ({ ...t, seq: events[i]!.seq, minute: t.at.slice(11, 16) }));
   const runs = new Set(events.filter((e) => e.kind === "run.proposed").map((e) => String(e.data.playbook)));
@@ -68,7 +73,7 @@ export function draftPostmortem(incident: IncidentRecord, alerts: readonly Alert
     detection: {
       alert: first ? first.alert.title || first.fingerprint : null,
       source: first?.source ?? incident.source,
-      firstAlertAt: iso(first?.firstSeenAt ?? null),
+      firstAlertAt: iso(first ? began(first) : null),
       openedAt: opened?.at ?? iso(incident.createdAt),
       acknowledgedAt: ack?.at ?? null,
       acknowledgedBy: ack?.actor ?? null,

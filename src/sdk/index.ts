@@ -4,6 +4,7 @@
 export { z } from "zod";
 export { playbook, isPlaybook, type Playbook, type AnyPlaybook } from "./playbook.ts";
 export { secret } from "./secret.ts";
+export { target, type TargetKind } from "./target.ts";
 export { alertSchema, type Alert } from "./alert.ts";
 export type * from "./types.ts";
 export type { Targets, RedisTarget, PostgresTarget, KubeTarget, Change } from "../targets/types.ts";

@@ -16,6 +16,7 @@ export type Command =
   | { kind: "drill"; action: "start"; drill: string }
   | { kind: "drill"; action: "abort"; drillRun: string | null }
   | { kind: "postmortem"; incident: string }
+  | { kind: "retriage"; incident: string }
   | { kind: "usage"; message: string };
 
 /** Slack escapes &, < and > in command text, and clients turn quotes into curly ones. */
@@ -48,6 +49,7 @@ export function splitPairs(words: readonly string[]): { pairs: Record<string, st
   return { pairs, rest };
 }
 
+// Suggested for a mistyped verb by its first two letters (retriage is left out: "restart" is no typo of it).
 const VERBS = ["help", "list", "show", "match", "run", "status", "abort", "history", "audit", "drill", "postmortem"];
 
 export function parseCommand(raw: string): Command {
@@ -93,6 +95,8 @@ export function parseCommand(raw: string): Command {
     case "postmortem":
     case "review":
       return args[0] ? { kind: "postmortem", incident: args[0] } : { kind: "usage", message: "Review which incident? `postmortem <incident>`." };
+    case "retriage":
+      return args[0] ? { kind: "retriage", incident: args[0] } : { kind: "usage", message: "Triage which incident again? `retriage <incident>`." };
     default: {
       const near = VERBS.find((v) => v.startsWith(verb.slice(0, 2)));
       return { kind: "usage", message: `I don't know \`${clipWord(verb)}\`.${near ? ` Did you mean \`${near}\`?` : ""}` };

@@ -1,3 +1,4 @@
+import type { TargetDirectory } from "../plan/targets.ts";
 import type { WebClient } from "@slack/web-api";
 import type { ApprovalPolicy, Risk } from "../approve/policy.ts";
 import type { People } from "../identity/people.ts";
@@ -81,6 +82,8 @@ export interface SlackContext {
   background(label: string, fn: () => Promise<unknown>): void;
   /** Game-day drills, when `belay serve` opened a drill session; null otherwise. */
   drills: () => SlackDrills | null;
+  /** The configured targets and their label matchers (target params of runs proposed here). */
+  targets?: TargetDirectory;
   /** Posts (once) and keeps updating a run's message. */
   showRun(runId: string, where: { channel: string; threadTs: string | null }, context: RunContext): Promise<void>;
 }

@@ -60,6 +60,7 @@ export async function createSlackIntegration(
     matcher: createMatcher([...core.playbooks.values()], catalog),
     logger: core.logger,
     settings,
+    targets: core.config.file.targets,
     ...(opts.actions ? { actions: opts.actions } : {}),
     drills: () =>
       core.drills

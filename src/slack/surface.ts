@@ -17,7 +17,9 @@ import { policyGroupNames, UserGroups } from "./usergroups.ts";
 import { boltLogger, chatApi, SinkWebClient, userGroupApi } from "./web.ts";
 import { registerButtons } from "./handlers/buttons.ts";
 import { registerCommands } from "./handlers/commands.ts";
+import { registerForm } from "./handlers/form.ts";
 import { registerModal } from "./handlers/modal.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
 import { slackNotifier } from "./notifier.ts";
 import { People } from "../identity/people.ts";
 import { principalFromSlack } from "../identity/principal.ts";
@@ -45,6 +47,8 @@ export interface SlackSurfaceDeps {
   actions?: Record<string, ExternalActionHandler>;
   /** Game-day drills (`/runbook drill ...`), looked up when a command arrives. */
   drills?: () => SlackDrills | null;
+  /** The configured targets: a run proposed here fills its target param with the only one of its kind. */
+  targets?: TargetDirectory;
 }
 
 /**
@@ -151,6 +155,7 @@ export class SlackSurface {
       external,
       background: (label, fn) => this.background(label, fn),
       drills: deps.drills ?? (() => null),
+      targets: deps.targets ?? {},
       showRun: async (runId, where, context) => {
         const key = `run:${runId}`;
         if (!this.runMessages.has(runId)) this.runMessages.set(runId, { key, channel: where.channel, seq: 0, doneAt: null });
@@ -161,6 +166,7 @@ export class SlackSurface {
     registerCommands(this.app, this.ctx);
     registerButtons(this.app, this.ctx);
     registerModal(this.app, this.ctx);
+    registerForm(this.app, this.ctx);
     this.app.error(async (err) => {
       logger.error({ err }, "a Slack handler failed");
     });

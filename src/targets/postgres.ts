@@ -10,7 +10,7 @@ import {
   toBackend,
   type BackendRow,
 } from "./postgres-sql.ts";
-import type { MutateOptions, PgBackendFilter, PgCount, PgSignalResult, PostgresTarget } from "./types.ts";
+import type { MutateOptions, PgBackendFilter, PgCount, PgSignalResult, PostgresTarget, StandingConnection } from "./types.ts";
 
 export interface PostgresTargetDeps {
   logger?: { warn(obj: object, msg: string): void };
@@ -23,8 +23,10 @@ const WRAPAROUND = 2 ** 31;
  * read-only catalog queries; signals and VACUUM re-evaluate their filter at run time, so
  * what runs is what the filter selects then, never a stale pid list.
  */
-export function createPostgresTarget(name: string, url: string, deps: PostgresTargetDeps = {}): PostgresTarget & { close(): Promise<void> } {
+export function createPostgresTarget(name: string, url: string, deps: PostgresTargetDeps = {}): PostgresTarget & StandingConnection & { close(): Promise<void> } {
   let pool: pg.Pool | null = null;
+  // The standing session while an incident about this target is open: at max_connections a new one is refused, this one keeps working.
+  let held: pg.PoolClient | null = null;
   const db = (): pg.Pool => {
     if (!pool) {
       pool = new pg.Pool({ connectionString: url, max: 2, connectionTimeoutMillis: 5_000, application_name: "belay" });
@@ -33,7 +35,27 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     }
     return pool;
   };
-  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await db().query<R>(sql, params)).rows;
+  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await (held ?? db()).query<R>(sql, params)).rows;
+
+  async function hold(): Promise<void> {
+    if (held) {
+      await held.query("select 1"); // keeps it alive; a dead one is dropped by its error handler and taken again next time
+      return;
+    }
+    const c = await db().connect();
+    c.on("error", (err) => {
+      deps.logger?.warn({ err, target: name }, `postgres target ${name}: standing session failed`);
+      if (held === c) held = null;
+      c.release(err);
+    });
+    held = c;
+  }
+
+  function release(): void {
+    const c = held;
+    held = null;
+    c?.release();
+  }
 
   const counts = (col: string) =>
     q<{ key: string; count: number }>(
@@ -77,7 +99,7 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     return { ...parts, ...row };
   }
 
-  const target: PostgresTarget & { close(): Promise<void> } = {
+  const target: PostgresTarget & StandingConnection & { close(): Promise<void> } = {
     name,
 
     async connections() {
@@ -231,7 +253,13 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
       };
     },
 
+    hold,
+    async release() {
+      release();
+    },
+
     async close() {
+      release();
       if (pool) {
         const p = pool;
         pool = null;

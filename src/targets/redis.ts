@@ -11,11 +11,13 @@ import {
   parseSlowlog,
   summariseClients,
 } from "./redis-parse.ts";
-import type { MutateOptions, RedisBigKey, RedisClientFilter, RedisKeySpec, RedisTarget } from "./types.ts";
+import type { MutateOptions, RedisBigKey, RedisClientFilter, RedisKeySpec, RedisTarget, StandingConnection } from "./types.ts";
 
 export interface RedisTargetDeps {
   /** Milliseconds, for time budgets. */
   now?: () => number;
+  /** Where the client's connection errors go (ioredis prints an unheard 'error' event to stderr). */
+  logger?: { warn(obj: object, msg: string): void };
 }
 
 const DEFAULT_KEY_CAP = 1000;
@@ -26,12 +28,24 @@ const MIN_PREFIX = 3;
  * A Redis target over one ioredis connection, opened on first use. ioredis 6 speaks RESP3
  * by default; every reply is normalised in redis-parse.ts so either protocol works.
  */
-export function createRedisTarget(name: string, url: string, deps: RedisTargetDeps = {}): RedisTarget & { close(): Promise<void> } {
+export function createRedisTarget(name: string, url: string, deps: RedisTargetDeps = {}): RedisTarget & StandingConnection & { close(): Promise<void> } {
   const now = deps.now ?? Date.now;
   let client: Redis | null = null;
+  // The last connection error, so a command that gave up says why ("connect ECONNREFUSED ..."),
+  // not ioredis' "Reached the max retries per request limit".
+  let lastError: Error | null = null;
   const redis = (): Redis => {
-    // lazyConnect: nothing is dialled until the first command; one retry keeps a dead server from hanging a step.
-    client ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000, connectionName: "belay" });
+    if (!client) {
+      // lazyConnect: nothing is dialled until the first command; one retry keeps a dead server from hanging a step.
+      const c = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000, connectionName: "belay" });
+      c.on("error", (err: Error) => {
+        // ioredis reconnects and emits on every attempt: log when the cause changes, not every retry.
+        if (lastError?.message !== err.message) deps.logger?.warn({ err, target: name }, `redis target ${name}: ${err.message}`);
+        lastError = err;
+      });
+      c.on("ready", () => (lastError = null));
+      client = c;
+    }
     return client;
   };
 
@@ -88,7 +102,7 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
     return [...found].sort();
   }
 
-  const target: RedisTarget & { close(): Promise<void> } = {
+  const target: RedisTarget & StandingConnection & { close(): Promise<void> } = {
     name,
     info,
 
@@ -212,6 +226,12 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       return parseSlowlog(await redis().slowlog("GET", count));
     },
 
+    // The one connection is kept open anyway (ioredis reconnects); a PING now and then keeps a server `timeout` from closing it while an incident is open.
+    async hold() {
+      await redis().ping();
+    },
+    async release() {},
+
     async close() {
       if (client) {
         const c = client;
@@ -220,5 +240,27 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       }
     },
   };
+  for (const [key, fn] of Object.entries(target)) {
+    if (typeof fn !== "function" || key === "close") continue;
+    (target as unknown as Record<string, unknown>)[key] = async (...args: unknown[]) => {
+      try {
+        return await (fn as (...a: unknown[]) => Promise<unknown>)(...args);
+      } catch (err) {
+        throw withCause(name, err, lastError);
+      }
+    };
+  }
   return target;
+}
+
+const CONNECTION_ERRORS = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "ENOTFOUND", "EHOSTUNREACH", "EPIPE", "EAI_AGAIN"]);
+
+/** A connection failure as a BelayError naming the target and the cause; other errors pass through. */
+function withCause(name: string, err: unknown, lastError: Error | null): unknown {
+  if (!(err instanceof Error) || err instanceof BelayError) return err;
+  const code = (err as NodeJS.ErrnoException).code;
+  const gaveUp = err.name === "MaxRetriesPerRequestError" || err.message === "Connection is closed.";
+  if (!gaveUp && !(code && CONNECTION_ERRORS.has(code))) return err;
+  const cause = gaveUp && lastError ? lastError : err;
+  return new BelayError("target.unavailable", `redis ${name}: ${cause.message}`, { retryable: true, cause });
 }

@@ -9,7 +9,13 @@ export interface TargetsDeps extends KubeTargetDeps {
   logger?: { warn(obj: object, msg: string): void };
 }
 
-type Closable<T> = T & { close?(): Promise<void> };
+type Closable<T> = T & { close?(): Promise<void>; hold?(): Promise<void>; release?(): Promise<void> };
+
+/** Standing connections to targets, for incidents about them (see incidents/standing.ts). */
+export interface TargetHolder {
+  hold(kind: "redis" | "postgres", name: string): Promise<void>;
+  release(kind: "redis" | "postgres", name: string): Promise<void>;
+}
 
 /**
  * Named connections from configuration. Nothing connects until a playbook asks for a name;
@@ -20,7 +26,7 @@ type Closable<T> = T & { close?(): Promise<void> };
  * await targets.redis("cache").memoryInfo();
  * await targets.close();
  */
-export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Targets & { close(): Promise<void> } {
+export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Targets & TargetHolder & { close(): Promise<void> } {
   const open = new Map<string, Closable<object>>();
 
   function get<T>(kind: "redis" | "postgres" | "kube", name: string, make: () => Closable<T>, hint: string): T {
@@ -45,6 +51,14 @@ export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Tar
     redis: (name) => get("redis", name, () => createRedisTarget(name, config.redis[name]!.url, deps), "url"),
     postgres: (name) => get("postgres", name, () => createPostgresTarget(name, config.postgres[name]!.url, deps), "url"),
     kube: (name) => get("kube", name, () => lazyKubeTarget(name, config.kube[name]!, deps), "server"),
+    async hold(kind, name) {
+      const t = (kind === "redis" ? this.redis(name) : this.postgres(name)) as Closable<object>;
+      await t.hold?.();
+    },
+    async release(kind, name) {
+      const t = open.get(`${kind}:${name}`);
+      await t?.release?.();
+    },
     async close() {
       const all = [...open.values()];
       open.clear();

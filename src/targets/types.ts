@@ -129,6 +129,17 @@ export interface RedisConfigChange extends Change {
 }
 
 /** A Redis target (ioredis underneath). */
+/**
+ * A connection kept open while an incident about the target is open, so playbooks still work
+ * when the target refuses new connections (maxclients, max_connections). Not for playbooks.
+ */
+export interface StandingConnection {
+  /** Opens (or keeps alive) the standing connection. */
+  hold(): Promise<void>;
+  /** Lets it go; later commands use the ordinary pool again. */
+  release(): Promise<void>;
+}
+
 export interface RedisTarget {
   readonly name: string;
   /** INFO parsed into sections: `{ memory: { used_memory: "1024", ... }, keyspace: { db0: "keys=1,..." } }`. */

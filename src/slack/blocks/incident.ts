@@ -12,6 +12,10 @@ export interface IncidentContext {
   candidates: { playbook: string; score: number; reasons: string[] }[];
   closest: { id: string; symptom: string }[];
   runId: string | null;
+  /** How the proposal's targets were found (label, matcher, only target). */
+  targets?: { kind: string; name: string | null; how: string; detail: string }[];
+  /** What belay could not fill and asks for, with the form's button. */
+  ask?: { playbook: string; params: Record<string, string>; issues: { field: string; message: string }[] } | null;
   resolved?: boolean;
   withdrawn?: string[];
 }
@@ -25,7 +29,14 @@ export function incidentContext(r: TriageReport): IncidentContext {
     candidates: r.candidates.slice(0, 5).map((c) => ({ playbook: c.playbook, score: c.score, reasons: [...c.reasons] })),
     closest: r.closest.slice(0, 5).map((c) => ({ ...c })),
     runId: r.runId,
+    targets: (r.targets ?? []).map((t) => ({ kind: t.kind, name: t.name, how: t.how, detail: t.detail })),
+    ask: r.ask ? { playbook: r.ask.playbook, params: { ...r.ask.params }, issues: r.ask.issues.map((i) => ({ ...i })) } : null,
   };
+}
+
+/** The value of the "give the params" button: what the form needs to open (not a grant: the form proposes as whoever submits it). */
+export function askButtonValue(incidentId: string, ask: NonNullable<IncidentContext["ask"]>): string {
+  return JSON.stringify({ incident: incidentId, playbook: ask.playbook, params: ask.params, issues: ask.issues }).slice(0, 2000);
 }
 
 /** The run message's header facts for a run proposed by triage. */
@@ -56,6 +67,14 @@ export function renderIncidentMessage(ctx: IncidentContext, opts: { ackToken: st
     blocks.push(section(`*No playbook fits.* Closest known failure modes:\n${ctx.closest.map((c) => `• \`${esc(c.id)}\` ${esc(c.symptom)}`).join("\n")}`));
   } else {
     blocks.push(section("*No playbook fits* and no known failure mode is close."));
+  }
+  if (ctx.ask && !ctx.resolved) {
+    blocks.push(section(`*\`${esc(ctx.ask.playbook)}\` needs a human:*${ctx.ask.issues.map((i) => `\n• \`${esc(i.field)}\`: ${esc(i.message)}`).join("")}`));
+    blocks.push({
+      type: "actions",
+      block_id: "incident:ask",
+      elements: [{ type: "button", text: { type: "plain_text", text: `Propose ${clip(ctx.ask.playbook, 40)}…` }, action_id: "belay.form.open", value: askButtonValue(i.id, ctx.ask) }],
+    });
   }
   if (ctx.resolved) {
     blocks.push(context(`All alerts resolved.${ctx.withdrawn?.length ? ` Withdrawn proposals: ${ctx.withdrawn.map((r) => `\`${r}\``).join(", ")}` : ""}`));

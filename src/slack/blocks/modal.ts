@@ -10,6 +10,8 @@ export interface ModalMeta {
   playbook: string;
   channel: string;
   threadTs: string | null;
+  /** Set when the form answers an incident's question (which target?): the run belongs to it. */
+  incidentId?: string | null;
 }
 
 const blockId = (name: string) => `param:${name}`;
@@ -111,7 +113,9 @@ export function modalErrors(pb: AnyPlaybook, issues: readonly ParamIssue[]): Rec
 export function parseModalMeta(text: string | undefined): ModalMeta | null {
   try {
     const m = JSON.parse(text ?? "") as Partial<ModalMeta>;
-    if (typeof m.playbook === "string" && typeof m.channel === "string") return { playbook: m.playbook, channel: m.channel, threadTs: typeof m.threadTs === "string" ? m.threadTs : null };
+    if (typeof m.playbook === "string" && typeof m.channel === "string") {
+      return { playbook: m.playbook, channel: m.channel, threadTs: typeof m.threadTs === "string" ? m.threadTs : null, incidentId: typeof m.incidentId === "string" ? m.incidentId : null };
+    }
   } catch {
     /* fall through */
   }

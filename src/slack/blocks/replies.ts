@@ -27,6 +27,7 @@ export function helpReply(command: string, lead?: string): Reply {
     `\`${command} history [n]\` recent runs`,
     `\`${command} audit <incident|run>\` the audit timeline`,
     `\`${command} postmortem <incident>\` a review draft from the audit trail`,
+    `\`${command} retriage <incident>\` match and propose again (after a failed or withdrawn proposal)`,
     `\`${command} drill list|start <drill>|abort [drill run]\` game-day drills (labelled DRILL)`,
   ];
   return reply(`${lead ? `${lead}\n` : ""}${lines.join("\n")}`, [...(lead ? [section(lead)] : []), section(lines.map((l) => `• ${l}`).join("\n"))]);
@@ -65,7 +66,7 @@ export function matchReply(result: MatchResult, text: string, command: string): 
   if (result.candidates.length === 0) {
     return reply(`No playbook fits "${text}".`, [section(head), section(`No playbook fits. \`${command} list\` shows them all.`)]);
   }
-  const lines = result.candidates.slice(0, 5).map((c, i) => `${i + 1}. \`${esc(c.playbook)}\` score ${c.score.toFixed(2)}\n${c.reasons.slice(0, 4).map((r) => `    • ${esc(r)}`).join("\n")}`);
+  const lines = result.candidates.slice(0, 5).map((c, i) => `${i + 1}. \`${esc(c.playbook)}\` score ${c.score.toFixed(2)}${c.missing?.length ? ` _(needs ${esc(c.missing.join(", "))}: not from the alert)_` : ""}\n${c.reasons.slice(0, 4).map((r) => `    • ${esc(r)}`).join("\n")}`);
   return reply(`${result.candidates.length} playbook(s) fit; best ${result.candidates[0]!.playbook}`, [
     section(head),
     section(lines.join("\n")),

@@ -4,6 +4,8 @@ import { refuseDrillStarter } from "../../drills/authority.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import { describeError, isBelayError } from "../../errors.ts";
 import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
+import { resolveTargets } from "../../plan/targets.ts";
+import { requestRetriage } from "../../incidents/retriage.ts";
 import { drillAbortReply, drillListReply, drillStartedReply } from "../../drills/slack.ts";
 import { drillReportMarkdown } from "../../drills/report.ts";
 import { listDrillRuns, requestDrillAbort } from "../../drills/store.ts";
@@ -20,8 +22,10 @@ import { auditReply, helpReply, historyReply, listReply, matchReply, reply, show
 /** Validates raw `key=value` strings against a playbook; the issues, or none. Pure. */
 export function checkParams(ctx: SlackContext, playbookId: string, raw: Record<string, string>): ParamIssue[] {
   const pb = ctx.playbooks.get(playbookId)!;
+  const targets = resolveTargets(pb, null, ctx.targets ?? {}, raw);
+  if (targets.issues.length > 0) return targets.issues;
   try {
-    bindParams(pb, coerceStrings(pb.params, raw));
+    bindParams(pb, coerceStrings(pb.params, targets.params as Record<string, string>));
     return [];
   } catch (err) {
     if (isBelayError(err, "params.invalid")) return err.details as ParamIssue[];
@@ -108,6 +112,12 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           const events = cmd.subject.startsWith("run_") ? await eventsForRun(ctx.db, cmd.subject) : await eventsForIncident(ctx.db, cmd.subject);
           return auditReply(cmd.subject, toTimeline(events));
         });
+      case "retriage":
+        await ack();
+        return later("retriage", async () => {
+          const r = await requestRetriage({ db: ctx.db, clock: ctx.clock, newId }, cmd.incident, { id: command.user_id, surface: "slack" });
+          return reply(`Triaging \`${cmd.incident}\` (${r.title}) again; the answer goes to its thread.`);
+        });
       case "postmortem":
         await ack();
         return later("postmortem", async () => {
@@ -179,13 +189,14 @@ export function registerCommands(app: App, ctx: SlackContext): void {
 /** Proposes a run after the ack and shows its message where it was asked for. */
 export function proposeLater(
   ctx: SlackContext,
-  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; respond?: RespondFn },
+  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; incidentId?: string | null; respond?: RespondFn },
 ): void {
   ctx.background("proposing a run", async () => {
     try {
       const pb = ctx.playbooks.get(p.playbook)!;
       // The requester is a person, so the same person at a terminal is still the requester.
-      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, p.params), requestedBy: ctx.people.fromSlack(p.user), surface: "slack" });
+      const params = resolveTargets(pb, null, ctx.targets ?? {}, p.params).params as Record<string, string>;
+      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, params), requestedBy: ctx.people.fromSlack(p.user), surface: "slack", incidentId: p.incidentId ?? null });
       await ctx.showRun(runId, { channel: p.channel, threadTs: p.threadTs }, {});
     } catch (err) {
       ctx.logger.error({ err, playbook: p.playbook }, "proposing a run from Slack failed");

@@ -67,7 +67,7 @@ describe("pod-crashloop", () => {
   it("rolls back when the crashes began with the newest revision: dry run first, JSON patch after approval", async () => {
     serveDeployment({ newestCreated: "2025-03-01T10:00:00Z", crashFinished: "2025-03-01T10:04:00Z" });
     const engine = engineWith(crashloop);
-    const run = await runWithApprovals(engine, "pod-crashloop", { namespace: NS, deployment: "api" }, {
+    const run = await runWithApprovals(engine, "pod-crashloop", { kube: "prod", namespace: NS, deployment: "api" }, {
       beforeApprove: () => fake.mutations().map((m) => m.query.dryRun ?? "REAL"),
     });
     // Before approval only server-side dry runs reached the API server (the engine may preview more than once).
@@ -91,7 +91,7 @@ describe("pod-crashloop", () => {
   it("restarts instead when the newest revision is old news", async () => {
     serveDeployment({ newestCreated: "2025-02-01T10:00:00Z", crashFinished: "2025-03-01T10:04:00Z" });
     const engine = engineWith(crashloop);
-    const run = await runWithApprovals(engine, "pod-crashloop", { namespace: NS, deployment: "api" });
+    const run = await runWithApprovals(engine, "pod-crashloop", { kube: "prod", namespace: NS, deployment: "api" });
     expect(output(run.view, "rollout").beganWithRollout).toBe(false);
     expect(stepStatuses(run.view)).toMatchObject({ "roll-back": "skipped", restart: "succeeded" });
     expect(fake.mutations().map((m) => [m.contentType, m.query, m.body])).toEqual([
@@ -124,7 +124,7 @@ describe("oom-killed-raise-limit", () => {
     fake.route({ method: "GET", path: `/apis/metrics.k8s.io/v1beta1/namespaces/${NS}/pods`, reply: () => ({ body: { kind: "PodMetricsList", apiVersion: "metrics.k8s.io/v1beta1", metadata: {}, items: [{ metadata: { name: "api-7c9d6b5f4-aaaaa", namespace: NS }, timestamp: "2025-03-01T11:59:30Z", window: "30s", containers: [{ name: "api", usage: { cpu: "250m", memory: "261000Ki" } }] }] } }) });
 
     const engine = engineWith(oomRaise);
-    const run = await runWithApprovals(engine, "oom-killed-raise-limit", { namespace: NS, deployment: "api" });
+    const run = await runWithApprovals(engine, "oom-killed-raise-limit", { kube: "prod", namespace: NS, deployment: "api" });
     expect(output(run.view, "usage")).toEqual({ "api-7c9d6b5f4-aaaaa/api": 261000 * 1024 });
     expect(output(run.view, "new-limit")).toEqual({ container: "api", current: "256Mi", next: "384Mi", reason: null });
     expect(run.previews["raise-limit"]).toContain("~ spec.template.spec.containers[api].resources.limits.memory: 256Mi -> 384Mi");
@@ -151,7 +151,7 @@ describe("node-cordon-drain", () => {
     fake.route({ method: "POST", path: /eviction$/, reply: (r) => { pods = pods.filter((p) => p.metadata.name !== (r.body as any).metadata.name); return { status: 201, body: { kind: "Status", apiVersion: "v1", status: "Success", code: 201 } }; } });
 
     const engine = engineWith(cordonDrain);
-    const run = await runWithApprovals(engine, "node-cordon-drain", { node: "node-a" });
+    const run = await runWithApprovals(engine, "node-cordon-drain", { kube: "prod", node: "node-a" });
     expect(run.view.run.status).toBe("succeeded");
     expect(run.previews.drain).toBe("drain node/node-a: evict 1 pods, keep 1\n- evict shop/api-1\n  keep logging/fluent-bit-x: DaemonSet-managed");
     expect(fake.mutations().map((m) => `${m.method} ${m.path} ${m.query.dryRun ?? ""} ${m.contentType}`)).toEqual([
@@ -175,7 +175,7 @@ describe("db-pooler-failover", () => {
     fake.route({ method: "GET", path: "/api/v1/namespaces/db/endpoints/pgbouncer", reply: () => ({ body: { kind: "Endpoints", apiVersion: "v1", metadata: { name: "pgbouncer", namespace: "db" } } }) });
 
     const engine = engineWith(poolerFailover);
-    const run = await runWithApprovals(engine, "db-pooler-failover", {
+    const run = await runWithApprovals(engine, "db-pooler-failover", { kube: "prod",
       namespace: NS, configMap: "shop-env", poolerHost: "pgbouncer.db.svc", directHost: "postgres-primary.db.svc", deployments: ["api", "worker"], poolerService: "db/pgbouncer",
     });
     expect(run.view.run.status).toBe("succeeded");

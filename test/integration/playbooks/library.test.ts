@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { isFailureModeId } from "../../../src/catalog/index.ts";
 import { loadPlaybooks } from "../../../src/plan/registry.ts";
+import { resolveTargets } from "../../../src/plan/targets.ts";
 
 const REQUIRED = [
   "pod-crashloop", "oom-killed-raise-limit", "rollout-stuck-undo", "api-deadlock-restart", "bad-deploy-rollback",
@@ -40,7 +41,12 @@ describe("playbook library", async () => {
     expect(library.get("oom-killed-raise-limit")!.fromAlert(alert({ namespace: "shop", pod: "api-7c9d6b5f4-x2x7k", container: "api" }))).toEqual({ namespace: "shop", deployment: "api", container: "api" });
     expect(library.get("node-cordon-drain")!.fromAlert(alert({ node: "ip-10-0-1-7" }))).toEqual({ node: "ip-10-0-1-7" });
     expect(library.get("node-cordon-drain")!.fromAlert(alert({ instance: "ip-10-0-1-7:9100" }))).toEqual({ node: "ip-10-0-1-7" });
-    expect(library.get("rollout-stuck-undo")!.fromAlert(alert({ namespace: "shop", deployment: "api", cluster: "eu1" }))).toEqual({ namespace: "shop", deployment: "api", kube: "eu1" });
+    expect(library.get("rollout-stuck-undo")!.fromAlert(alert({ namespace: "shop", deployment: "api", cluster: "eu1" }))).toEqual({ namespace: "shop", deployment: "api" });
+    // The target comes from resolution: a `cluster` label naming a configured kube target.
+    const undo = library.get("rollout-stuck-undo")!;
+    const r = resolveTargets(undo, alert({ cluster: "eu1" }), { kube: { eu1: {}, us1: {} } }, undo.fromAlert(alert({ cluster: "eu1" })));
+    expect(r.params.kube).toBe("eu1");
+    expect(r.resolutions[0]!.how).toBe("label");
     expect(library.get("job-failed-diagnose")!.fromAlert(alert({ namespace: "batch", job_name: "nightly-export-2903" }))).toEqual({ namespace: "batch", job: "nightly-export-2903" });
   });
 });

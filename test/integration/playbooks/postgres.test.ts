@@ -81,7 +81,7 @@ describe("postgres-terminate-idle-in-transaction", () => {
     await leaky.query("select 1");
     await new Promise((r) => setTimeout(r, 1_200));
     const engine = engineWith(terminateIdle);
-    const run = await runWithApprovals(engine, "postgres-terminate-idle-in-transaction", { olderThanMinutes: 0.01, database: DB }, { deny: ["terminate"] });
+    const run = await runWithApprovals(engine, "postgres-terminate-idle-in-transaction", { postgres: "main", olderThanMinutes: 0.01, database: DB }, { deny: ["terminate"] });
     expect(run.view.run.status).not.toBe("succeeded");
     expect((await leaky.query("select 1 as ok")).rows[0].ok).toBe(1);
     await leaky.query("rollback");
@@ -118,7 +118,7 @@ describe("postgres-cancel-blocker", () => {
     await until(async () => (await targets.postgres("main").blockingTree()).roots.includes(blocker.pid));
 
     const engine = engineWith(cancelBlocker);
-    const run = await runWithApprovals(engine, "postgres-cancel-blocker", { database: DB });
+    const run = await runWithApprovals(engine, "postgres-cancel-blocker", { postgres: "main", database: DB });
     expect(output(run.view, "blocker")).toMatchObject({ pid: blocker.pid, idle: true });
     expect(stepStatuses(run.view)).toMatchObject({ "cancel-blocker": "skipped", "terminate-blocker": "succeeded" });
     await waiting;
@@ -131,7 +131,7 @@ describe("postgres-xid-wraparound-freeze and replication lag", () => {
     const s = await session("xid");
     for (let i = 0; i < 5; i++) await s.query("select txid_current()"); // age the table a little
     const engine = engineWith(xidFreeze);
-    const run = await runWithApprovals(engine, "postgres-xid-wraparound-freeze", { table: "public.orders" });
+    const run = await runWithApprovals(engine, "postgres-xid-wraparound-freeze", { postgres: "main", table: "public.orders" });
     expect(run.previews["vacuum-freeze"]).toMatch(/^VACUUM \(FREEZE\) public\.orders \(xid age \d+, \d+ MiB\)$/);
     expect(run.view.run.status).toBe("succeeded");
     const v = output(run.view, "vacuum-freeze");
@@ -141,7 +141,7 @@ describe("postgres-xid-wraparound-freeze and replication lag", () => {
 
   it("diagnoses replication without asking anyone", async () => {
     const engine = engineWith(replicationLag);
-    const run = await runWithApprovals(engine, "postgres-replication-lag", {});
+    const run = await runWithApprovals(engine, "postgres-replication-lag", { postgres: "main" });
     expect(run.gates).toEqual([]);
     expect(run.view.run.status).toBe("succeeded");
     expect(output(run.view, "primary")).toMatchObject({ role: "primary" });
