@@ -16,7 +16,8 @@ export type ErrorCode =
   | "step.timeout"
   | "approval.refused"
   | "lease.lost"
-  | "input.invalid";
+  | "input.invalid"
+  | "target.failed";
 
 export class BelayError extends Error {
   readonly code: ErrorCode;

@@ -1,4 +1,4 @@
-import type { KubeTarget, PostgresTarget, RedisTarget, TargetOperation } from "./types.ts";
+import type { KubeTarget, PostgresTarget, PrometheusTarget, RedisTarget, TargetOperation } from "./types.ts";
 
 /**
  * What every target operation touches: whether it mutates and the permission it needs.
@@ -61,6 +61,11 @@ const kube: Table<KubeTarget> = {
   endpoints: read("core/endpoints:get", "ready and not-ready addresses of a Service"),
 };
 
+const prometheus: Table<PrometheusTarget> = {
+  query: read("prometheus:query", "instant PromQL query over the HTTP API"),
+  queryRange: read("prometheus:query", "range PromQL query over the HTTP API"),
+};
+
 function toList(table: Record<string, Omit<TargetOperation, "name">>): readonly TargetOperation[] {
   return Object.freeze(Object.entries(table).map(([name, op]) => Object.freeze({ name, ...op })));
 }
@@ -70,6 +75,7 @@ export const operations = Object.freeze({
   redis: toList(redis),
   postgres: toList(postgres),
   kube: toList(kube),
+  prometheus: toList(prometheus),
 });
 
 export type TargetKind = keyof typeof operations;

@@ -2,6 +2,7 @@ import type { TargetConfig } from "../config.ts";
 import { BelayError } from "../errors.ts";
 import type { KubeTargetDeps } from "./kube.ts";
 import { createPostgresTarget } from "./postgres.ts";
+import { createPrometheusTarget } from "./prometheus.ts";
 import { createRedisTarget } from "./redis.ts";
 import type { KubeTarget, Targets } from "./types.ts";
 
@@ -20,10 +21,11 @@ type Closable<T> = T & { close?(): Promise<void> };
  * await targets.redis("cache").memoryInfo();
  * await targets.close();
  */
-export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Targets & { close(): Promise<void> } {
+export function createTargets(given: Omit<TargetConfig, "prometheus"> & Partial<Pick<TargetConfig, "prometheus">>, deps: TargetsDeps = {}): Targets & { close(): Promise<void> } {
+  const config: TargetConfig = { ...given, prometheus: given.prometheus ?? {} };
   const open = new Map<string, Closable<object>>();
 
-  function get<T>(kind: "redis" | "postgres" | "kube", name: string, make: () => Closable<T>, hint: string): T {
+  function get<T>(kind: "redis" | "postgres" | "kube" | "prometheus", name: string, make: () => Closable<T>, hint: string): T {
     const key = `${kind}:${name}`;
     let t = open.get(key) as Closable<T> | undefined;
     if (!t) {
@@ -45,6 +47,7 @@ export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Tar
     redis: (name) => get("redis", name, () => createRedisTarget(name, config.redis[name]!.url, deps), "url"),
     postgres: (name) => get("postgres", name, () => createPostgresTarget(name, config.postgres[name]!.url, deps), "url"),
     kube: (name) => get("kube", name, () => lazyKubeTarget(name, config.kube[name]!, deps), "server"),
+    prometheus: (name) => get("prometheus", name, () => createPrometheusTarget(name, config.prometheus[name]!.url), "url"),
     async close() {
       const all = [...open.values()];
       open.clear();
