@@ -2,7 +2,7 @@ import { connect, type Socket } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrometheusTarget } from "../../src/targets/prometheus.ts";
-import { sleep, waitFor } from "./procs.ts";
+import { freePort, sleep, waitFor } from "./procs.ts";
 import { buttons, signedClick } from "./slack-recorder.ts";
 import { CHANNEL, SIGNING_SECRET, stackUnavailable, startStack, type Stack } from "./stack.ts";
 
@@ -244,7 +244,8 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     expect(range[0]!.values.every((v) => v.value >= 1 && !Number.isNaN(Date.parse(v.at)))).toBe(true);
 
     await expect(prom.query("sum(")).rejects.toThrow(/prometheus stack: bad_data: .*parse error.*\(query sum\(\)/);
-    await expect(createPrometheusTarget("gone", "http://127.0.0.1:9").query("up")).rejects.toThrow(/prometheus gone \(http:\/\/127\.0\.0\.1:9\): connect ECONNREFUSED 127\.0\.0\.1:9/);
+    const nobody = await freePort();
+    await expect(createPrometheusTarget("gone", `http://127.0.0.1:${nobody}`).query("up")).rejects.toThrow(`prometheus gone (http://127.0.0.1:${nobody}): connect ECONNREFUSED 127.0.0.1:${nobody}`);
     const ac = new AbortController();
     ac.abort(new Error("run aborted"));
     await expect(prom.query("up", { signal: ac.signal })).rejects.toThrow(/query aborted \(run aborted\)/);
