@@ -43,11 +43,22 @@ export function createTargets(given: Omit<TargetConfig, "prometheus"> & Partial<
     return t;
   }
 
+  function onlyPrometheus(): string {
+    const names = Object.keys(config.prometheus);
+    if (names.length === 1) return names[0]!;
+    throw new BelayError(
+      "config.invalid",
+      names.length === 0
+        ? "no prometheus target is configured; add targets.prometheus.<name>.url to BELAY_CONFIG"
+        : `several prometheus targets are configured (${names.join(", ")}); name the one to read`,
+    );
+  }
+
   return {
     redis: (name) => get("redis", name, () => createRedisTarget(name, config.redis[name]!.url, deps), "url"),
     postgres: (name) => get("postgres", name, () => createPostgresTarget(name, config.postgres[name]!.url, deps), "url"),
     kube: (name) => get("kube", name, () => lazyKubeTarget(name, config.kube[name]!, deps), "server"),
-    prometheus: (name) => get("prometheus", name, () => createPrometheusTarget(name, config.prometheus[name]!.url), "url"),
+    prometheus: (name = onlyPrometheus()) => get("prometheus", name, () => createPrometheusTarget(name, config.prometheus[name]!.url), "url"),
     async close() {
       const all = [...open.values()];
       open.clear();

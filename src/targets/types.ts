@@ -498,7 +498,8 @@ export interface Targets {
   redis(name: string): RedisTarget;
   postgres(name: string): PostgresTarget;
   kube(name: string): KubeTarget;
-  prometheus(name: string): PrometheusTarget;
+  /** Without a name: the only configured Prometheus (an error names the choice when there are none or several). */
+  prometheus(name?: string): PrometheusTarget;
 }
 
 /** One entry of a target's operations table: what it touches, for docs and permission checks. */

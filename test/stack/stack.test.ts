@@ -288,6 +288,12 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     expect(await writeSucceeds()).toBe(true);
     expect(await stack.redis.admin.config("GET", "maxmemory-policy")).toEqual(["maxmemory-policy", "allkeys-lru"]);
     p.mark("fixed");
+    // The alert's own expression reached the steps, and verify read it back from Prometheus.
+    expect(run.params.expr).toBe("redis_memory_used_bytes / redis_memory_max_bytes * 100 > 90");
+    const verified = await stack.db.query<{ data: string }>(`SELECT data FROM audit_events WHERE run_id = $1 AND kind = 'step.verified' AND step = 'set-policy'`, [run.id]);
+    const detail = (JSON.parse(verified.rows[0]!.data) as { detail: string }).detail;
+    expect(detail).toMatch(/^maxmemory-policy allkeys-lru; the alert's expression (still holds: [\d.]+ on 127\.0\.0\.1:\d+, so the alert keeps firing|no longer holds)/);
+    console.log(`[stack] maxmemory: verify said "${detail}"`);
 
     // The follow-up the playbook asks for: size maxmemory for the working set. Then the alert resolves.
     await stack.redis.admin.config("SET", "maxmemory", "64mb");

@@ -167,6 +167,8 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
 
   // --- belay's store, its config, its port -----------------------------------------------------
   const belayPort = await freePort();
+  const promPort = await freePort();
+  const prometheusUrl = `http://127.0.0.1:${promPort}`;
   const store = await freshPgDatabase("stack");
   cleanups.push(() => store.drop());
   const db = openPg(store.url, { max: 2 });
@@ -179,6 +181,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
         sessions: { url: "redis://127.0.0.1:1", labels: { instance: "sessions-exporter.monitoring:9121" } },
       },
       postgres: { main: { url: pgUrlOf("app", "belay"), labels: { instance: `127.0.0.1:${postgresExporterPort}` } } },
+      prometheus: { stack: { url: prometheusUrl } },
     },
     approval: { risks: { medium: { users: [], groups: [], required: 1, requesterMayApprove: true } } },
     slack: { channel: CHANNEL },
@@ -207,7 +210,6 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   const alertmanagerUrl = `http://127.0.0.1:${amPort}`;
 
   // --- Prometheus ---------------------------------------------------------------------------------
-  const promPort = await freePort();
   writeFileSync(join(dir, "rules.yml"), rulesFile());
   writeFileSync(
     join(dir, "prometheus.yml"),
@@ -224,7 +226,6 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   start("prometheus", "prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "prom")}`, `--web.listen-address=127.0.0.1:${promPort}`, "--rules.alert.resend-delay=1s"], {
     log: join(dir, "prometheus.log"),
   });
-  const prometheusUrl = `http://127.0.0.1:${promPort}`;
 
   // --- belay serve ------------------------------------------------------------------------------------
   const belayEnv = {
