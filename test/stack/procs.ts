@@ -24,17 +24,23 @@ function hook(): void {
   if (hooked) return;
   hooked = true;
   process.once("exit", () => {
-    for (const p of live) p.child.kill("SIGKILL");
+    for (const p of live) signal(p, "SIGKILL");
   });
 }
 
-export function start(name: string, cmd: string, args: string[], opts: { env?: Record<string, string>; log: string; cwd?: string }): Proc {
+/**
+ * Starts `cmd` under coreutils `timeout` in a process group of its own: even if this test
+ * process dies without cleaning up, the child is killed after `limitSec`. Signals go to the
+ * whole group, so `kill9` reaches the real process, not only `timeout`.
+ */
+export function start(name: string, cmd: string, args: string[], opts: { env?: Record<string, string>; log: string; cwd?: string; limitSec: number }): Proc {
   hook();
   const out: WriteStream = createWriteStream(opts.log, { flags: "a" });
-  const child = spawn(cmd, args, {
+  const child = spawn("timeout", ["--kill-after=5s", `${Math.max(1, Math.ceil(opts.limitSec))}s`, cmd, ...args], {
     env: { ...process.env, ...opts.env },
     cwd: opts.cwd,
     stdio: ["ignore", "pipe", "pipe"],
+    detached: true,
   });
   const recent: string[] = [];
   const keep = (d: Buffer) => {
@@ -66,17 +72,27 @@ export function start(name: string, cmd: string, args: string[], opts: { env?: R
   return proc;
 }
 
+/** A signal to the process's whole group (`timeout` and the real process). */
+function signal(p: Proc, sig: NodeJS.Signals): void {
+  try {
+    if (p.child.pid) process.kill(-p.child.pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
 /** TERM, then KILL after `graceMs`; resolves once it is gone. */
 export async function stop(p: Proc, graceMs = 3_000): Promise<void> {
   if (p.child.exitCode !== null || p.child.signalCode !== null) return;
-  p.child.kill("SIGTERM");
-  const timer = setTimeout(() => p.child.kill("SIGKILL"), graceMs);
+  signal(p, "SIGTERM");
+  const timer = setTimeout(() => signal(p, "SIGKILL"), graceMs);
   await p.exited;
   clearTimeout(timer);
 }
 
+/** kill -9 of the real process (and its `timeout`). */
 export async function kill9(p: Proc): Promise<void> {
-  p.child.kill("SIGKILL");
+  signal(p, "SIGKILL");
   await p.exited;
 }
 
@@ -88,7 +104,7 @@ export async function stopAll(): Promise<void> {
 export function watchdog(ms: number): () => void {
   const t = setTimeout(() => {
     process.stderr.write(`[stack] watchdog: the stack ran past ${ms} ms; killing its processes\n`);
-    for (const p of live) p.child.kill("SIGKILL");
+    for (const p of live) signal(p, "SIGKILL");
   }, ms);
   t.unref();
   return () => clearTimeout(t);

@@ -40,9 +40,22 @@ const runAll = process.env.BELAY_STACK_ALL === "1";
 const SCENARIO_MS = 150_000;
 let stack: Stack;
 
-function scenario(id: string, title: string, fn: () => Promise<void>) {
+/** One scenario: its phase times are printed whether it passes or fails. */
+function scenario(id: string, title: string, fn: (p: Phases) => Promise<void>) {
   const skip = !runAll && AWAITING.has(id);
-  it.skipIf(skip)(`${id}: ${title}${skip ? ` [awaiting: ${AWAITING.get(id)}]` : ""}`, fn, SCENARIO_MS);
+  it.skipIf(skip)(
+    `${id}: ${title}${skip ? ` [awaiting: ${AWAITING.get(id)}]` : ""}`,
+    async () => {
+      await quiet();
+      const p = new Phases(id);
+      try {
+        await fn(p);
+      } finally {
+        p.print();
+      }
+    },
+    SCENARIO_MS,
+  );
 }
 
 /** Phase times of one scenario, printed at the end (seconds since the fault). */
@@ -251,9 +264,7 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await expect(prom.query("up", { signal: ac.signal })).rejects.toThrow(/query aborted \(run aborted\)/);
   });
 
-  scenario("false-positive", "maxmemory 0: the published RedisOutOfConfiguredMaxmemory fires (+Inf); nobody is asked", async () => {
-    await quiet();
-    const p = new Phases("false-positive");
+  scenario("false-positive", "maxmemory 0: the published RedisOutOfConfiguredMaxmemory fires (+Inf); nobody is asked", async (p) => {
     const since = new Date();
     p.fault();
     await stack.redis.admin.config("SET", "maxmemory", "0");
@@ -265,15 +276,12 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await sleep(3_000); // time for a proposal to show, if one were coming
     const runs = await runsOf(incident.id);
     p.mark("triaged");
-    p.print();
     expect(runs.filter((r) => r.status === "awaiting_approval"), "a run asks for approval on a Redis without maxmemory").toEqual([]);
     for (const r of runs) expect(approvable(r.id), `run ${r.id} shows an Approve button`).toBeUndefined();
     await stack.redis.admin.config("SET", "maxmemory", "64mb");
   });
 
-  scenario("maxmemory", "a real maxmemory incident: proposal with the target resolved, signed Approve, writes succeed, resolved, closed", async () => {
-    await quiet();
-    const p = new Phases("maxmemory");
+  scenario("maxmemory", "a real maxmemory incident: proposal with the target resolved, signed Approve, writes succeed, resolved, closed", async (p) => {
     const since = new Date();
     const { incident, run } = await maxmemoryProposal(p, since);
     expect(run.params.redis).toBe("cache");
@@ -299,16 +307,13 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await stack.redis.admin.config("SET", "maxmemory", "64mb");
     await waitFor("the incident to be resolved", async () => (await incidentWith("RedisOutOfConfiguredMaxmemory", since))?.status === "resolved", 60_000);
     p.mark("resolved");
-    p.print();
     const said = slackAbout(incident.id);
     expect(said.length).toBeGreaterThanOrEqual(2);
     expect(said.every((m) => m.channel === CHANNEL)).toBe(true);
     expect(JSON.stringify(said.map((m) => m.blocks))).toContain("RedisOutOfConfiguredMaxmemory");
   });
 
-  scenario("kill-9", "kill -9 belay mid-incident, restart, approve, fixed", async () => {
-    await quiet();
-    const p = new Phases("kill-9");
+  scenario("kill-9", "kill -9 belay mid-incident, restart, approve, fixed", async (p) => {
     const since = new Date();
     const { run } = await maxmemoryProposal(p, since);
     await stack.belay.kill9();
@@ -323,12 +328,9 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await stack.redis.admin.config("SET", "maxmemory", "64mb");
     await waitFor("the incident to be resolved", async () => (await incidentWith("RedisOutOfConfiguredMaxmemory", since))?.status === "resolved", 60_000);
     p.mark("resolved");
-    p.print();
   });
 
-  scenario("postgres-idle", "Postgres idle in transaction (non-superuser app role): proposal, terminate, connections drop", async () => {
-    await quiet();
-    const p = new Phases("postgres-idle");
+  scenario("postgres-idle", "Postgres idle in transaction (non-superuser app role): proposal, terminate, connections drop", async (p) => {
     const since = new Date();
     const sessions: pg.Client[] = [];
     const ended = new Set<pg.Client>();
@@ -372,15 +374,12 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       expect(after.find((s) => s.name === "terminate")!.status).toBe("succeeded");
       await waitFor("the incident to be resolved", async () => (await incidentWith("PostgresqlTooManyConnections", since))?.status === "resolved", 60_000);
       p.mark("resolved");
-      p.print();
     } finally {
       await Promise.all(sessions.map((c) => c.end().catch(() => {})));
     }
   });
 
-  scenario("storm", "200 alerts posted to Alertmanager's API: a handful of incidents, every alert kept, all resolved", async () => {
-    await quiet();
-    const p = new Phases("storm");
+  scenario("storm", "200 alerts posted to Alertmanager's API: a handful of incidents, every alert kept, all resolved", async (p) => {
     const since = new Date();
     const names = ["StormDiskFull", "StormHighLatency", "StormErrorRate", "StormQueueBacklog"];
     const alerts = (endsAt: Date) =>
@@ -412,7 +411,6 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       30_000,
     );
     p.mark("resolved");
-    p.print();
     // Alertmanager never had a delivery refused.
     const metrics = await (await fetch(`${stack.alertmanagerUrl}/metrics`)).text();
     const failed = /alertmanager_notifications_failed_total\{integration="webhook"[^}]*\} (\d+)/.exec(metrics);
@@ -420,9 +418,7 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     console.log(`[stack] storm: 200 alerts -> ${incidents.size} incidents`);
   });
 
-  scenario("too-many-connections", "Redis at maxclients: one incident, the proposal survives the exporter losing its connection, clients killed", async () => {
-    await quiet();
-    const p = new Phases("too-many-connections");
+  scenario("too-many-connections", "Redis at maxclients: one incident, the proposal survives the exporter losing its connection, clients killed", async (p) => {
     const since = new Date();
     const sockets: Socket[] = [];
     let closedByServer = 0;
@@ -464,15 +460,12 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       for (const s of sockets) s.destroy();
       await waitFor("the incident to be resolved", async () => (await incidentWith("RedisTooManyConnections", since))?.status === "resolved", 90_000);
       p.mark("resolved");
-      p.print();
     } finally {
       for (const s of sockets) s.destroy();
     }
   });
 
-  scenario("redis-down", "Redis down: RedisDown and RedisMissingMaster are one incident", async () => {
-    await quiet();
-    const p = new Phases("redis-down");
+  scenario("redis-down", "Redis down: RedisDown and RedisMissingMaster are one incident", async (p) => {
     const since = new Date();
     p.fault();
     await stack.redis.kill();
@@ -487,7 +480,6 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     p.mark("restarted");
     await waitFor("the incidents to be resolved", async () => (await incidentsSince(since)).filter((i) => i.created_at >= since).every((i) => i.status === "resolved"), 60_000);
     p.mark("resolved");
-    p.print();
     expect(opened.map((i) => i.alertnames.sort())).toEqual([expect.arrayContaining(["RedisDown"])]);
   });
 });

@@ -104,14 +104,15 @@ export async function startStack(opts: { maxMs: number }): Promise<Stack> {
     rmSync(dir, { recursive: true, force: true });
   };
   try {
-    return await build(dir, cleanups, close);
+    return await build(dir, cleanups, close, Date.now() + opts.maxMs);
   } catch (err) {
     await close();
     throw err;
   }
 }
 
-async function build(dir: string, cleanups: (() => Promise<void> | void)[], close: () => Promise<void>): Promise<Stack> {
+async function build(dir: string, cleanups: (() => Promise<void> | void)[], close: () => Promise<void>, deadline: number): Promise<Stack> {
+  const limitSec = () => (deadline - Date.now()) / 1000;
   const slack = await startSlackRecorder();
   cleanups.push(() => slack.close());
 
@@ -119,7 +120,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   const redisPort = await freePort();
   let redisProc: Proc;
   const startRedis = async () => {
-    redisProc = start("redis", "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--maxmemory", "64mb"], { log: join(dir, "redis.log") });
+    redisProc = start("redis", "redis-server", ["--port", String(redisPort), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir, "--maxmemory", "64mb"], { log: join(dir, "redis.log"), limitSec: limitSec() });
     await waitFor("redis to answer PING", async () => {
       const c = new Redis({ port: redisPort, host: "127.0.0.1", lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
       c.on("error", () => {});
@@ -158,10 +159,11 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
 
   // --- Exporters ------------------------------------------------------------------------------
   const redisExporterPort = await freePort();
-  start("redis-exporter", "prometheus-redis-exporter", ["-redis.addr", `redis://127.0.0.1:${redisPort}`, "-web.listen-address", `127.0.0.1:${redisExporterPort}`], { log: join(dir, "redis-exporter.log") });
+  start("redis-exporter", "prometheus-redis-exporter", ["-redis.addr", `redis://127.0.0.1:${redisPort}`, "-web.listen-address", `127.0.0.1:${redisExporterPort}`], { log: join(dir, "redis-exporter.log"), limitSec: limitSec() });
   const postgresExporterPort = await freePort();
   start("postgres-exporter", "prometheus-postgres-exporter", [`--web.listen-address=127.0.0.1:${postgresExporterPort}`], {
     log: join(dir, "postgres-exporter.log"),
+    limitSec: limitSec(),
     env: { DATA_SOURCE_NAME: `postgresql://postgres@127.0.0.1:${pgPort}/postgres?sslmode=disable` },
   });
 
@@ -206,6 +208,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   );
   start("alertmanager", "prometheus-alertmanager", [`--config.file=${join(dir, "alertmanager.yml")}`, `--storage.path=${join(dir, "am")}`, `--web.listen-address=127.0.0.1:${amPort}`, "--cluster.listen-address="], {
     log: join(dir, "alertmanager.log"),
+    limitSec: limitSec(),
   });
   const alertmanagerUrl = `http://127.0.0.1:${amPort}`;
 
@@ -225,6 +228,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   );
   start("prometheus", "prometheus", [`--config.file=${join(dir, "prometheus.yml")}`, `--storage.tsdb.path=${join(dir, "prom")}`, `--web.listen-address=127.0.0.1:${promPort}`, "--rules.alert.resend-delay=1s"], {
     log: join(dir, "prometheus.log"),
+    limitSec: limitSec(),
   });
 
   // --- belay serve ------------------------------------------------------------------------------------
@@ -246,7 +250,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   let belayRuns = 0;
   const startBelay = async () => {
     belayRuns++;
-    belayProc = start("belay", process.execPath, ["bin/belay.mjs", "serve"], { env: belayEnv, cwd: ROOT, log: join(dir, `belay-${belayRuns}.log`) });
+    belayProc = start("belay", process.execPath, ["bin/belay.mjs", "serve"], { env: belayEnv, cwd: ROOT, log: join(dir, `belay-${belayRuns}.log`), limitSec: limitSec() });
     await waitFor("belay to answer /readyz", async () => {
       if (belayProc.child.exitCode !== null) throw new Error(`belay exited ${belayProc.child.exitCode}:\n${belayProc.tail()}`);
       return (await fetch(`http://127.0.0.1:${belayPort}/readyz`)).ok;
