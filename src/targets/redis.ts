@@ -16,6 +16,8 @@ import type { MutateOptions, RedisBigKey, RedisKeySpec, RedisTarget } from "./ty
 export interface RedisTargetDeps {
   /** Milliseconds, for time budgets. */
   now?: () => number;
+  /** Where the client's connection errors go (ioredis prints unhandled ones to stderr). */
+  logger?: { warn(obj: object, msg: string): void };
 }
 
 const DEFAULT_KEY_CAP = 1000;
@@ -31,7 +33,17 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
   let client: Redis | null = null;
   const redis = (): Redis => {
     // lazyConnect: nothing is dialled until the first command; one retry keeps a dead server from hanging a step.
-    client ??= new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000, connectionName: "belay" });
+    if (!client) {
+      client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, connectTimeout: 5_000, connectionName: "belay" });
+      // Reconnect attempts repeat the same error: log each cause once until the connection is back.
+      let said = "";
+      client.on("error", (err: Error) => {
+        if (err.message === said) return;
+        said = err.message;
+        deps.logger?.warn({ target: `redis:${name}`, err: err.message }, `redis target ${name}: ${err.message}`);
+      });
+      client.on("ready", () => (said = ""));
+    }
     return client;
   };
 

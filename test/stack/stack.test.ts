@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -463,6 +464,28 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     } finally {
       for (const s of sockets) s.destroy();
     }
+  });
+
+  scenario("target-errors", "a Redis target goes away mid-incident: its client's errors go to belay's log, never '[ioredis] Unhandled error event'", async (p) => {
+    const since = new Date();
+    await maxmemoryProposal(p, since); // belay now holds a connection to the target
+    const log = stack.belay.proc.log;
+    const before = readFileSync(log, "utf8").length;
+    await stack.redis.kill();
+    p.mark("redis-killed");
+    await waitFor("RedisDown firing", () => firing("RedisDown"), 30_000);
+    p.mark("firing");
+    await waitFor("RedisDown to reach belay", () => incidentWith("RedisDown", since), 30_000);
+    p.mark("webhook");
+    await sleep(3_000);
+    const printed = readFileSync(log, "utf8").slice(before);
+    await stack.redis.restart();
+    p.mark("restarted");
+    await stack.redis.admin.config("SET", "maxmemory", "64mb");
+    await waitFor("the incidents to be resolved", async () => (await incidentsSince(since)).filter((i) => i.created_at >= since).every((i) => i.status === "resolved"), 60_000);
+    p.mark("resolved");
+    expect(printed).not.toContain("Unhandled error event");
+    expect(printed).toContain(`redis target cache: connect ECONNREFUSED 127.0.0.1:${stack.redis.port}`);
   });
 
   scenario("redis-down", "Redis down: RedisDown and RedisMissingMaster are one incident", async (p) => {
