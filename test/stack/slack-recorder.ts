@@ -13,9 +13,17 @@ export interface SlackCall {
   at: number;
 }
 
+export interface SlackUpload {
+  fileId: string;
+  /** The request body as sent to the upload URL (the file, possibly in a multipart envelope). */
+  bytes: Buffer;
+}
+
 export interface SlackRecorder {
   apiUrl: string;
   calls: SlackCall[];
+  /** Files posted to the upload URLs files.getUploadURLExternal handed out. */
+  uploads: SlackUpload[];
   of(method: string): SlackCall[];
   /** The newest version (post or last update) of every message, by ts. */
   messages(): Map<string, Record<string, any>>;
@@ -26,11 +34,20 @@ const JSON_FIELDS = new Set(["blocks", "attachments", "view", "metadata"]);
 
 export async function startSlackRecorder(): Promise<SlackRecorder> {
   const calls: SlackCall[] = [];
+  const uploads: SlackUpload[] = [];
   let seq = 0;
+  let base = "";
   const server: Server = createServer((req, res) => {
-    let raw = "";
-    req.on("data", (d) => (raw += d));
+    const chunks: Buffer[] = [];
+    req.on("data", (d: Buffer) => chunks.push(d));
     req.on("end", () => {
+      if ((req.url ?? "").startsWith("/upload/")) {
+        uploads.push({ fileId: req.url!.slice("/upload/".length), bytes: Buffer.concat(chunks) });
+        res.writeHead(200, { "content-type": "text/plain" });
+        res.end("OK - " + Buffer.concat(chunks).length);
+        return;
+      }
+      const raw = Buffer.concat(chunks).toString("utf8");
       const method = (req.url ?? "").replace(/^\/api\//, "").split("?")[0]!;
       let body: Record<string, any> = {};
       if (String(req.headers["content-type"] ?? "").includes("application/json")) {
@@ -67,6 +84,16 @@ export async function startSlackRecorder(): Promise<SlackRecorder> {
         case "chat.postEphemeral":
           answer = { ok: true, message_ts: `1800000000.${String(++seq).padStart(6, "0")}` };
           break;
+        case "files.getUploadURLExternal": {
+          const fileId = `F${String(++seq).padStart(8, "0")}`;
+          answer = { ok: true, upload_url: `${base}/upload/${fileId}`, file_id: fileId };
+          break;
+        }
+        case "files.completeUploadExternal": {
+          const files = (typeof body.files === "string" ? JSON.parse(body.files) : body.files ?? []) as { id: string; title?: string }[];
+          answer = { ok: true, files: files.map((f) => ({ id: f.id, title: f.title ?? "" })) };
+          break;
+        }
         case "usergroups.users.list":
           answer = { ok: true, users: [] };
           break;
@@ -79,9 +106,11 @@ export async function startSlackRecorder(): Promise<SlackRecorder> {
   });
   await new Promise<void>((r) => server.listen(0, "127.0.0.1", () => r()));
   const port = (server.address() as { port: number }).port;
+  base = `http://127.0.0.1:${port}`;
   return {
-    apiUrl: `http://127.0.0.1:${port}/api/`,
+    apiUrl: `${base}/api/`,
     calls,
+    uploads,
     of: (method) => calls.filter((c) => c.method === method),
     messages() {
       const m = new Map<string, Record<string, any>>();

@@ -1,6 +1,7 @@
 import { readFileSync } from "node:fs";
 import { connect, type Socket } from "node:net";
 import pg from "pg";
+import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createPrometheusTarget } from "../../src/targets/prometheus.ts";
 import { freePort, sleep, waitFor } from "./procs.ts";
@@ -308,6 +309,18 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await stack.redis.admin.config("SET", "maxmemory", "64mb");
     await waitFor("the incident to be resolved", async () => (await incidentWith("RedisOutOfConfiguredMaxmemory", since))?.status === "resolved", 60_000);
     p.mark("resolved");
+    // The firing expression over the incident window, as a PNG in the incident's thread.
+    const complete = await waitFor("the chart's upload completed", () => stack.slack.of("files.completeUploadExternal")[0], 20_000);
+    const root = [...stack.slack.messages().values()].find((m) => !m.thread_ts && JSON.stringify(m.blocks ?? []).includes(incident.id));
+    expect(complete.body).toMatchObject({ channel_id: CHANNEL, thread_ts: root?.ts });
+    const upload = stack.slack.uploads.find((u) => JSON.stringify(complete.body.files).includes(u.fileId))!;
+    const start = upload.bytes.indexOf(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+    const end = upload.bytes.indexOf(Buffer.from("IEND")) + 8;
+    const png = PNG.sync.read(upload.bytes.subarray(start, end));
+    expect([png.width, png.height]).toEqual([900, 360]);
+    let red = 0;
+    for (let i = 0; i < png.data.length; i += 4) if (Math.abs(png.data[i]! - 214) + Math.abs(png.data[i + 1]! - 39) + Math.abs(png.data[i + 2]! - 40) < 40) red++;
+    expect(red, "the series is drawn").toBeGreaterThan(100);
     const said = slackAbout(incident.id);
     expect(said.length).toBeGreaterThanOrEqual(2);
     expect(said.every((m) => m.channel === CHANNEL)).toBe(true);
