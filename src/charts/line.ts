@@ -36,13 +36,15 @@ export function renderLineChartSvg(c: LineChart): string {
       color: [...CHART_COLORS],
       title: { text: c.title, subtext: c.subtitle ?? "", left: 12, top: 8, textStyle: { fontSize: 14 }, subtextStyle: { fontSize: 11 } },
       legend: c.series.length > 1 ? { bottom: 4, type: "plain" } : undefined,
-      grid: { left: 64, right: 24, top: c.subtitle ? 64 : 48, bottom: c.series.length > 1 ? 48 : 32 },
+      grid: { left: 64, right: 48, top: c.subtitle ? 64 : 48, bottom: c.series.length > 1 ? 48 : 32 },
       xAxis: { type: "time" },
       yAxis: { type: "value", scale: true },
       series: c.series.map((s, i) => ({
         name: s.name,
         type: "line",
-        showSymbol: false,
+        // A short series shows its samples: a single sample is a dot, not nothing.
+        showSymbol: s.points.length < 30,
+        symbolSize: 6,
         connectNulls: false,
         lineStyle: { width: 2 },
         data: s.points.map(([t, v]) => [t, Number.isFinite(v) ? v : null]),

@@ -17,7 +17,7 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
   belay docs [--check]                   write (or check) runbooks/<id>.md
   belay drill list | belay drill run ID [--target ...]
                                          game-day drills
-  belay postmortem INCIDENT [--format md|json]
+  belay postmortem INCIDENT [--format md|json] [--chart FILE]
                                          a post-incident review draft from the audit trail
 
 Configuration is read from the environment (see .env.example) and BELAY_CONFIG.`;

@@ -37,7 +37,7 @@ export function plotOf(expr: string): { plot: string; threshold: { value: number
 
 /**
  * The firing expression over the incident window (from ten minutes before its earliest
- * alert to now) as a PNG, read from the only configured Prometheus. Null when there is
+ * alert to its resolution, or now) as a PNG, read from the only configured Prometheus. Null when there is
  * nothing to draw: no Prometheus target, no alert with an expression, or no data.
  */
 export async function incidentChart(deps: ChartDeps, incidentId: string): Promise<IncidentChart | null> {
@@ -55,7 +55,7 @@ export async function incidentChart(deps: ChartDeps, incidentId: string): Promis
   }
   const starts = alerts.map((a) => (a.startsAt ? Date.parse(a.startsAt) : NaN)).filter((t) => Number.isFinite(t) && t > 0);
   const began = starts.length ? Math.min(...starts) : incident.createdAt.getTime();
-  const to = deps.clock();
+  const to = incident.resolvedAt ?? deps.clock();
   const from = new Date(Math.min(began, to.getTime()) - LEAD_MS);
   const step = Math.max(1, Math.ceil((to.getTime() - from.getTime()) / 1000 / MAX_POINTS));
   const { plot, threshold } = plotOf(alert.expr);

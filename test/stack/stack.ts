@@ -82,6 +82,8 @@ export interface Stack {
   belay: { url: string; proc: Proc; kill9(): Promise<void>; restart(): Promise<void> };
   /** belay's store, for assertions. */
   db: Db;
+  /** What a belay CLI command needs to see the same store and targets. */
+  cliEnv: Record<string, string>;
   /** The alerts Prometheus has now (pending and firing). */
   promAlerts(): Promise<{ labels: Record<string, string>; state: string; value: string }[]>;
   close(): Promise<void>;
@@ -297,6 +299,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
       restart: startBelay,
     },
     db,
+    cliEnv: { DATABASE_URL: store.url, BELAY_CONFIG: configPath, BELAY_LOG_LEVEL: "warn" },
     promAlerts,
     close,
   };

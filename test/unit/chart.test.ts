@@ -35,6 +35,9 @@ it("a second series gets the second colour; no data at all still renders", () =>
     renderLineChartPng({ title: "two", series: [{ name: "a", points }, { name: "b", points: points.map(([t, v]) => [t, v / 2] as const) }] }),
   );
   expect(count(two, [31, 119, 180])).toBeGreaterThan(300);
+  // One sample is drawn as a dot.
+  const one = PNG.sync.read(renderLineChartPng({ title: "one", series: [{ name: "a", points: [[t0, 5]] }] }));
+  expect(count(one, [214, 39, 40])).toBeGreaterThan(15);
   const empty = PNG.sync.read(renderLineChartPng({ title: "nothing", series: [] }));
   expect([empty.width, empty.height]).toEqual([900, 360]);
 });
