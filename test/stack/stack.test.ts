@@ -19,7 +19,7 @@ import { CHANNEL, SIGNING_SECRET, stackUnavailable, startStack, type Stack } fro
  *
  * AWAITING: scenarios that fail on today's belay because of a defect another branch is
  * fixing (issue 10). Each names the defect; enable it (delete the entry) once the fix is in.
- * BELAY_STACK_ALL=1 runs them anyway.
+ * BELAY_STACK_ALL=1 runs them anyway; BELAY_STACK_DUMP=DIR writes the thread chart there to look at.
  */
 const AWAITING = new Map<string, string>([
   // Seen: a redis-maxmemory-policy run awaiting approval of set-policy (noeviction -> allkeys-lru) on a Redis whose
@@ -314,9 +314,10 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await waitFor("the incident to be resolved", async () => (await incidentWith("RedisOutOfConfiguredMaxmemory", since))?.status === "resolved", 60_000);
     p.mark("resolved");
     // The firing expression over the incident window, as a PNG in the incident's thread.
-    const complete = await waitFor("the chart's upload completed", () => stack.slack.of("files.completeUploadExternal")[0], 20_000);
     const root = [...stack.slack.messages().values()].find((m) => !m.thread_ts && JSON.stringify(m.blocks ?? []).includes(incident.id));
-    expect(complete.body).toMatchObject({ channel_id: CHANNEL, thread_ts: root?.ts });
+    expect(root, "the incident's thread root").toBeDefined();
+    const complete = await waitFor("the chart's upload into the incident's thread", () => stack.slack.of("files.completeUploadExternal").find((c) => c.body.thread_ts === root!.ts), 20_000);
+    expect(complete.body).toMatchObject({ channel_id: CHANNEL, thread_ts: root!.ts });
     const upload = stack.slack.uploads.find((u) => JSON.stringify(complete.body.files).includes(u.fileId))!;
     const start = upload.bytes.indexOf(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
     const end = upload.bytes.indexOf(Buffer.from("IEND")) + 8;
