@@ -3,7 +3,6 @@ import type { Core } from "../main.ts";
 import { createMatcher } from "../match/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
 import type { ExternalActionHandler, SlackSettings } from "./context.ts";
-import { incidentChart } from "../incidents/chart.ts";
 import { incidentCharts } from "./chart.ts";
 import { SlackSurface } from "./surface.ts";
 
@@ -70,7 +69,10 @@ export async function createSlackIntegration(
           }
         : null,
   });
-  const charts = incidentCharts(surface.ctx, (id) => incidentChart({ db: core.db, targets: core.targets, clock: () => new Date(), logger: core.logger }, id));
+  // ECharts and resvg load with the first chart, not at start.
+  const charts = incidentCharts(surface.ctx, async (id) =>
+    (await import("../incidents/chart.ts")).incidentChart({ db: core.db, targets: core.targets, clock: () => new Date(), logger: core.logger }, id),
+  );
   const integration: Integration = {
     name: "Slack",
     routes: surface.routes,
