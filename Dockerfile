@@ -6,6 +6,9 @@ ENV NODE_ENV=production \
     BELAY_DATA_DIR=/data \
     BELAY_PLAYBOOKS_DIR=/app/playbooks
 
+# A font for the text of incident charts (resvg reads the system's fonts; slim has none).
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core && rm -rf /var/lib/apt/lists/*
+
 WORKDIR /app
 COPY package.json package-lock.json ./
 # tsx is a runtime dependency: playbooks are TypeScript the team edits, run without a build step.

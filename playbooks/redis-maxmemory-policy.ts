@@ -1,4 +1,4 @@
-import { playbook, target, z } from "../src/sdk/index.ts";
+import { alertExpressionNow, playbook, target, z } from "../src/sdk/index.ts";
 
 /**
  * Redis at maxmemory with a no-eviction policy refuses writes ("OOM command not allowed").
@@ -22,7 +22,10 @@ export default playbook({
   params: z.object({
     redis: target("redis"),
     policy: z.enum(["allkeys-lru", "allkeys-lfu", "volatile-lru", "volatile-lfu", "allkeys-random", "volatile-ttl"]).default("allkeys-lru"),
+    /** The alert's PromQL (from its generatorURL): verify reads it back from Prometheus and says whether it still holds. */
+    expr: z.string().optional(),
   }),
+  fromAlert: (a) => (a.expr ? { expr: a.expr } : {}),
 })
   .diagnose("memory", {
     description: "used_memory vs maxmemory, eviction policy, evicted keys.",
@@ -46,9 +49,11 @@ export default playbook({
       return { summary: c.summary, diff: c.diff, data: { previous: c.previous } };
     },
     run: ({ params, targets }) => targets.redis(params.redis).configSet("maxmemory-policy", params.policy),
-    verify: async ({ params, targets }) => {
+    verify: async ({ params, targets, signal }) => {
       const m = await targets.redis(params.redis).memoryInfo();
-      return { ok: m.policy === params.policy, detail: `maxmemory-policy ${m.policy}` };
+      // Under an evicting policy memory stays near maxmemory: the alert may keep firing, and the detail says so.
+      const alert = await alertExpressionNow(targets, params.expr, signal);
+      return { ok: m.policy === params.policy, detail: `maxmemory-policy ${m.policy}${alert.detail ? `; ${alert.detail}` : ""}` };
     },
     rollback: ({ params, targets, result }) => targets.redis(params.redis).configSet("maxmemory-policy", result.previous ?? "noeviction"),
   })

@@ -72,10 +72,12 @@ const targetSchema = z.object({
       }),
     )
     .default({}),
+  /** Read-only: what the alert's metric says (query / queryRange over the HTTP API). */
+  prometheus: z.record(z.string(), z.object({ url: z.string().url("must be the server's base URL, e.g. http://prometheus:9090") })).default({}),
 });
 
 const fileSchema = z.object({
-  targets: targetSchema.default({ redis: {}, postgres: {}, kube: {} }),
+  targets: targetSchema.default({ redis: {}, postgres: {}, kube: {}, prometheus: {} }),
   /** Canonical person id -> { slack, email, login, pagerduty }: one person across surfaces. */
   people: peopleSchema,
   approval: approvalPolicySchema.prefault({}),

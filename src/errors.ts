@@ -19,7 +19,8 @@ export type ErrorCode =
   | "input.invalid"
   | "target.read_only"
   | "identity.refused"
-  | "target.unavailable";
+  | "target.unavailable"
+  | "target.failed";
 
 export class BelayError extends Error {
   readonly code: ErrorCode;

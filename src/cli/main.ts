@@ -18,7 +18,7 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
   belay docs [--check]                   write (or check) runbooks/<id>.md
   belay drill list | belay drill run ID [--target ...]
                                          game-day drills
-  belay postmortem INCIDENT [--format md|json]
+  belay postmortem INCIDENT [--format md|json] [--chart FILE]
                                          a post-incident review draft from the audit trail
   belay retriage INCIDENT [--as USER]    match and propose again (belay serve's worker runs it)
 

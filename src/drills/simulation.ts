@@ -266,5 +266,6 @@ export function withRehearsal(real: Targets, world: RehearsalWorld): Targets {
     redis: (name) => real.redis(name),
     postgres: (name) => real.postgres(name),
     kube: (name) => (name === REHEARSAL_KUBE ? kube : real.kube(name)),
+    prometheus: (name) => real.prometheus(name),
   };
 }

@@ -46,6 +46,17 @@ export function normaliseAlertmanager(webhook: AlertmanagerWebhook): Alert[] {
   return webhook.alerts.map((a) => normaliseAlertmanagerAlert(a, webhook));
 }
 
+/** Prometheus's generatorURL is `<prometheus>/graph?g0.expr=<PromQL>&g0.tab=1`: the expression, or null. */
+function exprOf(generatorURL: string | undefined): string | null {
+  if (!generatorURL) return null;
+  try {
+    const expr = new URL(generatorURL).searchParams.get("g0.expr");
+    return expr ? clip(expr, 16_384) : null;
+  } catch {
+    return null;
+  }
+}
+
 const ZERO_TIME = /^0001-01-01T00:00:00(\.0+)?Z$/;
 
 export function normaliseAlertmanagerAlert(a: AlertmanagerAlert, webhook: Pick<AlertmanagerWebhook, "groupKey" | "commonLabels">): Alert {
@@ -72,6 +83,7 @@ export function normaliseAlertmanagerAlert(a: AlertmanagerAlert, webhook: Pick<A
     links,
     startsAt: a.startsAt ?? null,
     endsAt: a.endsAt && !ZERO_TIME.test(a.endsAt) ? a.endsAt : null,
+    expr: exprOf(a.generatorURL),
     groupKey: webhook.groupKey,
     externalId: a.fingerprint ?? null,
     // belay's own game-day alerts carry belay_drill=<drill run>: never page anyone for them.

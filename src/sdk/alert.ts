@@ -19,6 +19,8 @@ export const alertSchema = z.object({
   links: z.array(z.object({ href: z.string(), text: z.string().default("") })).default([]),
   startsAt: z.string().nullable().default(null),
   endsAt: z.string().nullable().default(null),
+  /** The PromQL expression that fired (`g0.expr` of Alertmanager's generatorURL), for steps that read the metric. */
+  expr: z.string().max(16_384).nullable().optional(),
   /** Alertmanager groupKey or PagerDuty incident id: what groups alerts into one incident. */
   groupKey: z.string().nullable().default(null),
   /** The sender's own id for the thing (PagerDuty incident id, ...). */

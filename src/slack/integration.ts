@@ -3,6 +3,7 @@ import type { Core } from "../main.ts";
 import { createMatcher } from "../match/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
 import type { ExternalActionHandler, SlackSettings } from "./context.ts";
+import { incidentCharts } from "./chart.ts";
 import { SlackSurface } from "./surface.ts";
 
 /** Buttons stay good this long; after that a click refreshes the message instead. */
@@ -71,13 +72,20 @@ export async function createSlackIntegration(
           }
         : null,
   });
+  // ECharts and resvg load with the first chart, not at start.
+  const charts = incidentCharts(surface.ctx, async (id) =>
+    (await import("../incidents/chart.ts")).incidentChart({ db: core.db, targets: core.targets, clock: () => new Date(), logger: core.logger }, id),
+  );
   const integration: Integration = {
     name: "Slack",
     routes: surface.routes,
     status: surface.status,
     start: () => surface.start(),
     stop: () => surface.stop(),
-    onEvents: (events) => surface.onEvents(events),
+    onEvents: (events) => {
+      surface.onEvents(events);
+      charts.onEvents(events);
+    },
     notify: (run, message) => surface.notifier.notify(run, message),
   };
   return { integration, notifier: surface.notifier, registerAction: (a, h) => surface.registerAction(a, h), surface };

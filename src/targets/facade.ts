@@ -19,7 +19,7 @@ type TargetOf<K extends TargetKind> = ReturnType<Targets[K]>;
 
 /** What diagnose, verify, wait and previews' reads may touch. */
 export type ReadOnlyTargets = {
-  [K in TargetKind]: (name: string) => K extends keyof OperationTables ? ReadOnly<TargetOf<K>, OperationTables[K]> : TargetOf<K>;
+  [K in TargetKind]: (...name: Parameters<Targets[K]>) => K extends keyof OperationTables ? ReadOnly<TargetOf<K>, OperationTables[K]> : TargetOf<K>;
 };
 
 /** Same shape as Targets; every mutating call is a dry run. */
@@ -85,14 +85,15 @@ export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOn
   return views[mode];
 }
 
-function wrap(targets: Targets, mode: "read" | "preview"): Record<TargetKind, (name: string) => object> {
-  const out = {} as Record<TargetKind, (name: string) => object>;
+function wrap(targets: Targets, mode: "read" | "preview"): Record<TargetKind, (name?: string) => object> {
+  const out = {} as Record<TargetKind, (name?: string) => object>;
   for (const kind of Object.keys(operations) as TargetKind[]) {
-    const made = new Map<string, object>();
-    out[kind] = (name: string) => {
+    // The only Prometheus may be asked for without a name.
+    const made = new Map<string | undefined, object>();
+    out[kind] = (name?: string) => {
       let v = made.get(name);
       if (!v) {
-        const get = targets[kind] as (n: string) => object;
+        const get = targets[kind] as (n?: string) => object;
         v = facade(kind, () => get.call(targets, name), mode);
         made.set(name, v);
       }

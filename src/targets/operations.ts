@@ -1,4 +1,4 @@
-import type { KubeTarget, PostgresTarget, RedisTarget, TargetOperation } from "./types.ts";
+import type { KubeTarget, PostgresTarget, PrometheusTarget, RedisTarget, TargetOperation } from "./types.ts";
 
 /**
  * What every target operation touches: whether it mutates and the permission it needs.
@@ -64,6 +64,11 @@ const kube = {
   endpoints: read("core/endpoints:get", "ready and not-ready addresses of a Service"),
 } satisfies Table<KubeTarget>;
 
+const prometheus = {
+  query: read("prometheus:query", "instant PromQL query over the HTTP API"),
+  queryRange: read("prometheus:query", "range PromQL query over the HTTP API"),
+} satisfies Table<PrometheusTarget>;
+
 function toList(table: Record<string, Omit<TargetOperation, "name">>): readonly TargetOperation[] {
   return Object.freeze(Object.entries(table).map(([name, op]) => Object.freeze({ name, ...op })));
 }
@@ -73,9 +78,10 @@ export const operations = Object.freeze({
   redis: toList(redis),
   postgres: toList(postgres),
   kube: toList(kube),
+  prometheus: toList(prometheus),
 });
 
 export type TargetKind = keyof typeof operations;
 
 /** The tables with their literal `mutates`, for the read-only facade types (src/targets/facade.ts). */
-export type OperationTables = { redis: typeof redis; postgres: typeof postgres; kube: typeof kube };
+export type OperationTables = { redis: typeof redis; postgres: typeof postgres; kube: typeof kube; prometheus: typeof prometheus };

@@ -2,6 +2,7 @@ import type { TargetConfig } from "../config.ts";
 import { BelayError } from "../errors.ts";
 import type { KubeTargetDeps } from "./kube.ts";
 import { createPostgresTarget } from "./postgres.ts";
+import { createPrometheusTarget } from "./prometheus.ts";
 import { createRedisTarget } from "./redis.ts";
 import type { KubeTarget, Targets } from "./types.ts";
 
@@ -26,10 +27,11 @@ export interface TargetHolder {
  * await targets.redis("cache").memoryInfo();
  * await targets.close();
  */
-export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Targets & TargetHolder & { close(): Promise<void> } {
+export function createTargets(given: Omit<TargetConfig, "prometheus"> & Partial<Pick<TargetConfig, "prometheus">>, deps: TargetsDeps = {}): Targets & TargetHolder & { close(): Promise<void> } {
+  const config: TargetConfig = { ...given, prometheus: given.prometheus ?? {} };
   const open = new Map<string, Closable<object>>();
 
-  function get<T>(kind: "redis" | "postgres" | "kube", name: string, make: () => Closable<T>, hint: string): T {
+  function get<T>(kind: "redis" | "postgres" | "kube" | "prometheus", name: string, make: () => Closable<T>, hint: string): T {
     const key = `${kind}:${name}`;
     let t = open.get(key) as Closable<T> | undefined;
     if (!t) {
@@ -47,6 +49,17 @@ export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Tar
     return t;
   }
 
+  function onlyPrometheus(): string {
+    const names = Object.keys(config.prometheus);
+    if (names.length === 1) return names[0]!;
+    throw new BelayError(
+      "config.invalid",
+      names.length === 0
+        ? "no prometheus target is configured; add targets.prometheus.<name>.url to BELAY_CONFIG"
+        : `several prometheus targets are configured (${names.join(", ")}); name the one to read`,
+    );
+  }
+
   return {
     redis: (name) => get("redis", name, () => createRedisTarget(name, config.redis[name]!.url, deps), "url"),
     postgres: (name) => get("postgres", name, () => createPostgresTarget(name, config.postgres[name]!.url, deps), "url"),
@@ -59,6 +72,7 @@ export function createTargets(config: TargetConfig, deps: TargetsDeps = {}): Tar
       const t = open.get(`${kind}:${name}`);
       await t?.release?.();
     },
+    prometheus: (name = onlyPrometheus()) => get("prometheus", name, () => createPrometheusTarget(name, config.prometheus[name]!.url), "url"),
     async close() {
       const all = [...open.values()];
       open.clear();

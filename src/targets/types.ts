@@ -473,11 +473,48 @@ export interface KubeTarget {
   endpoints(namespace: string, service: string): Promise<KubeEndpoints>;
 }
 
+/* ------------------------------------------------------------- Prometheus */
+
+export interface PromQueryOptions {
+  /** Evaluation time of an instant query (default: now on the server). */
+  readonly time?: Date | string;
+  /** Abandon the request after this long (default 10 s); the server gets it as its timeout too. */
+  readonly timeoutMs?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** One sample of an instant query. `value` may be NaN or ±Infinity (Prometheus sends "+Inf"). */
+export interface PromSample {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly at: string;
+  readonly value: number;
+}
+
+export interface PromResult {
+  readonly type: "vector" | "scalar";
+  readonly series: readonly PromSample[];
+}
+
+export interface PromRangeSeries {
+  readonly labels: Readonly<Record<string, string>>;
+  readonly values: readonly { readonly at: string; readonly value: number }[];
+}
+
+/** A Prometheus server, read-only: what the alert's metric says now and over a window. */
+export interface PrometheusTarget {
+  readonly name: string;
+  query(expr: string, opts?: PromQueryOptions): Promise<PromResult>;
+  /** `step` in seconds. */
+  queryRange(expr: string, start: Date | string, end: Date | string, step: number, opts?: Omit<PromQueryOptions, "time">): Promise<readonly PromRangeSeries[]>;
+}
+
 /** Named connections from configuration. Asking for one that is not configured throws a clear error. */
 export interface Targets {
   redis(name: string): RedisTarget;
   postgres(name: string): PostgresTarget;
   kube(name: string): KubeTarget;
+  /** Without a name: the only configured Prometheus (an error names the choice when there are none or several). */
+  prometheus(name?: string): PrometheusTarget;
 }
 
 /** One entry of a target's operations table: what it touches, for docs and permission checks. */

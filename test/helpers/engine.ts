@@ -27,6 +27,9 @@ export const noTargets: Targets = {
   postgres: (name) => {
     throw new Error(`no postgres target ${name} in this test`);
   },
+  prometheus: (name) => {
+    throw new Error(`no prometheus target ${name} in this test`);
+  },
   kube: (name) => {
     throw new Error(`no kube target ${name} in this test`);
   },

@@ -11,7 +11,7 @@ import { recordingNotifier, startIngest, type IngestHarness } from "../fixtures/
  * as Alertmanager groups them by alertname: each rule is its own group, so only correlation by
  * target makes one incident of one outage. The library's diagnose steps read the machine's Redis.
  */
-const config: TargetConfig = { redis: { cache: { url: "redis://127.0.0.1:6379", labels: { instance: "127.0.0.1:9121" } } }, postgres: {}, kube: {} };
+const config: TargetConfig = { redis: { cache: { url: "redis://127.0.0.1:6379", labels: { instance: "127.0.0.1:9121" } } }, postgres: {}, kube: {}, prometheus: {} };
 const SETTLE_MS = 1_500;
 
 let store: TestStore;

@@ -12,6 +12,7 @@ import { recordingNotifier, startIngest, type IngestHarness } from "../fixtures/
  */
 const REDIS = "redis://127.0.0.1:6379";
 const config: TargetConfig = {
+  prometheus: {},
   redis: {
     sessions: { url: REDIS, labels: { instance: "127.0.0.1:9121" } },
     cache: { url: REDIS, labels: { instance: "/cache-[0-9]+:9121/" } },

@@ -58,7 +58,7 @@ beforeAll(async () => {
     }
   }
   store = await openTestStore("pg", "targets_standing_redis");
-  const config: TargetConfig = { redis: { cache: { url: `redis://127.0.0.1:${port}`, labels: { instance: "127.0.0.1:9121" } } }, postgres: {}, kube: {} };
+  const config: TargetConfig = { redis: { cache: { url: `redis://127.0.0.1:${port}`, labels: { instance: "127.0.0.1:9121" } } }, postgres: {}, kube: {}, prometheus: {} };
   targets = createTargets(config);
   h = await startIngest({ db: store.db, playbooks: [], notifier: recordingNotifier().notifier, pagerduty: null, startWorker: true, extra: { targets: config, holder: targets } });
 });

@@ -40,7 +40,7 @@ beforeAll(async () => {
   await admin.connect();
   await admin.query(`CREATE ROLE ${BELAY_ROLE} LOGIN IN ROLE pg_monitor, pg_signal_backend`);
   await admin.query(`CREATE ROLE ${APP_ROLE} LOGIN`);
-  const config: TargetConfig = { redis: {}, postgres: { main: { url: asRole(db.url, BELAY_ROLE), labels: { instance: "127.0.0.1:9187" } } }, kube: {} };
+  const config: TargetConfig = { redis: {}, postgres: { main: { url: asRole(db.url, BELAY_ROLE), labels: { instance: "127.0.0.1:9187" } } }, kube: {}, prometheus: {} };
   targets = createTargets(config);
   // Ingestion with no playbooks: it only correlates the alert to the target (and so holds a connection).
   h = await startIngest({ db: store.db, playbooks: [], notifier: recordingNotifier().notifier, pagerduty: null, startWorker: true, extra: { targets: config, holder: targets } });
