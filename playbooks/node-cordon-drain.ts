@@ -43,7 +43,7 @@ export default playbook({
     description: "Mark the node unschedulable.",
     risk: "low",
     permissions: ["core/nodes:patch"],
-    when: ({ outputs }) => !outputs.node.unschedulable,
+    when: { if: ({ outputs }) => !outputs.node.unschedulable, reason: ({ params }) => `node ${params.node} is already cordoned (unschedulable)` },
     locks: ({ params }) => [`kube:${params.kube}/nodes/${params.node}`],
     manual: ["kubectl cordon {node}"],
     preview: async ({ params, targets }) => {
