@@ -15,7 +15,10 @@ export interface IncidentRef {
 /** What auto-triage found: posted in the incident's thread before the first human arrives. */
 export interface TriageReport {
   incident: IncidentRef;
+  /** The alerts to show (the first few of the incident). */
   alerts: readonly Alert[];
+  /** How many alerts the incident has in all (`alerts` lists only some); absent: `alerts` is all of them. */
+  alertCount?: { total: number; firing: number };
   failureMode: string | null;
   reasons: readonly string[];
   candidates: readonly { playbook: string; score: number; reasons: readonly string[] }[];
