@@ -1,4 +1,5 @@
 import type { AuditEvent } from "./audit/events.ts";
+import type { IncidentRunOutcome } from "./incidents/run-outcomes.ts";
 import type { Route } from "./server/http.ts";
 import type { Alert } from "./sdk/alert.ts";
 
@@ -41,8 +42,11 @@ export interface ThreadRef {
 export interface IncidentNotifier {
   /** Posts the triage and the run's proposal (Block Kit, with buttons) in the incident's thread. */
   postTriage(report: TriageReport): Promise<ThreadRef | null>;
-  /** All alerts resolved: say so in the thread; proposals nobody approved are withdrawn. */
-  postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[]): Promise<void>;
+  /**
+   * All alerts resolved: say so in the thread; proposals nobody approved are withdrawn.
+   * `runs` are the incident's runs and what each did, so the note names the one that fixed it.
+   */
+  postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[], runs?: readonly IncidentRunOutcome[]): Promise<void>;
 }
 
 /**

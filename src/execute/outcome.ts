@@ -111,7 +111,7 @@ export function runOutcome(run: OutcomeRun, steps: readonly OutcomeStep[], event
     case "failed":
       return out("failed", changed.length > 0 ? "failed after changing something" : "failed", [...why, ...changeLines.map((l) => `before that: ${l}`)]);
     case "aborted":
-      return out("aborted", changed.length > 0 ? "stopped after changing something" : "stopped, nothing changed", [...why, ...changeLines]);
+      return out("aborted", changed.length > 0 ? "aborted after changing something" : "aborted, nothing changed", [...why, ...changeLines]);
     case "succeeded":
       if (changed.length > 0) return out("changed", "changed and verified", [...changeLines, ...skipLines], true);
       if (bySomeone.length > 0) return out("skipped_by_person", "skipped by a person, nothing changed", skipLines);

@@ -48,7 +48,7 @@ describe("runOutcome", () => {
     const acts = [{ name: "x", kind: "act", status: "failed" }];
     expect(runOutcome({ status: "failed", statusReason: "step connections failed: connect ECONNREFUSED" }, acts, [])).toMatchObject({ kind: "failed", label: "failed", reasons: ["step connections failed: connect ECONNREFUSED"], fixed: false });
     expect(runOutcome({ status: "rolled_back", statusReason: "verify of x failed (no); rolled back" }, [{ name: "x", kind: "act", status: "rolled_back" }], [])).toMatchObject({ kind: "rolled_back", fixed: false });
-    expect(runOutcome({ status: "aborted", statusReason: "aborted by bob" }, [{ name: "x", kind: "act", status: "pending" }], [])).toMatchObject({ kind: "aborted", label: "stopped, nothing changed" });
+    expect(runOutcome({ status: "aborted", statusReason: "aborted by bob" }, [{ name: "x", kind: "act", status: "pending" }], [])).toMatchObject({ kind: "aborted", label: "aborted, nothing changed" });
     expect(runOutcome({ status: "awaiting_approval", statusReason: "needs 1 more approval" }, [{ name: "x", kind: "act", status: "awaiting_approval" }], [])).toMatchObject({ kind: "in_progress", label: "waiting for approval" });
     expect(runOutcome({ status: "failed", statusReason: "verify of y failed" }, [{ name: "x", kind: "act", status: "succeeded" }, { name: "y", kind: "act", status: "failed" }], [])).toMatchObject({ kind: "failed", label: "failed after changing something", fixed: false });
   });

@@ -10,7 +10,12 @@ export interface ModalMeta {
   playbook: string;
   channel: string;
   threadTs: string | null;
+  /** The incident the run is for (`incident=` on the command), if any. */
+  incident?: IncidentLink | null;
 }
+
+/** Which incident a run from Slack is for: by id (`incident=`), or by its thread root. */
+export type IncidentLink = { id: string; thread?: never } | { thread: { channel: string; ts: string }; id?: never };
 
 const blockId = (name: string) => `param:${name}`;
 
@@ -111,7 +116,12 @@ export function modalErrors(pb: AnyPlaybook, issues: readonly ParamIssue[]): Rec
 export function parseModalMeta(text: string | undefined): ModalMeta | null {
   try {
     const m = JSON.parse(text ?? "") as Partial<ModalMeta>;
-    if (typeof m.playbook === "string" && typeof m.channel === "string") return { playbook: m.playbook, channel: m.channel, threadTs: typeof m.threadTs === "string" ? m.threadTs : null };
+    if (typeof m.playbook === "string" && typeof m.channel === "string") {
+      const i = m.incident as { id?: unknown; thread?: { channel?: unknown; ts?: unknown } } | null | undefined;
+      const incident: IncidentLink | null =
+        typeof i?.id === "string" ? { id: i.id } : typeof i?.thread?.channel === "string" && typeof i.thread.ts === "string" ? { thread: { channel: i.thread.channel, ts: i.thread.ts } } : null;
+      return { playbook: m.playbook, channel: m.channel, threadTs: typeof m.threadTs === "string" ? m.threadTs : null, incident };
+    }
   } catch {
     /* fall through */
   }

@@ -149,7 +149,7 @@ export function renderRunMessage(input: {
   blocks.push(
     section(
       `${statusLine}\n` +
-        `Run \`${run.id}\` of \`${esc(run.playbookId)}\` · ${run.status.replace(/_/g, " ")} · requested by ${who(run.requestedBy)} via ${esc(run.surface)} · plan \`${run.planHash.slice(0, 12)}\``,
+        `Run \`${run.id}\` of \`${esc(run.playbookId)}\` · requested by ${who(run.requestedBy)} via ${esc(run.surface)} · plan \`${run.planHash.slice(0, 12)}\``,
     ),
   );
   if (ctx.incident || ctx.alert) {
