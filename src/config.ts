@@ -28,6 +28,8 @@ const envSchema = z.object({
   BELAY_WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */
   BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  /** Minutes after a verified fix when the thread is told which of the incident's alerts still fire (0: off). */
+  BELAY_WATCH_AFTER_FIX_MINUTES: z.coerce.number().min(0).max(1440).default(10),
 });
 
 export type Env = z.infer<typeof envSchema>;

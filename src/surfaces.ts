@@ -47,6 +47,8 @@ export interface IncidentNotifier {
    * `runs` are the incident's runs and what each did, so the note names the one that fixed it.
    */
   postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[], runs?: readonly IncidentRunOutcome[]): Promise<void>;
+  /** A note in the incident's thread (e.g. alerts still firing after a fix). */
+  postNote?(incident: IncidentRef, text: string): Promise<void>;
 }
 
 /**

@@ -6,6 +6,7 @@ import type { Logger } from "../execute/deps.ts";
 import type { DrainResult } from "../incidents/drain.ts";
 import { resolveHandler } from "../incidents/resolve.ts";
 import { triageHandler } from "../incidents/triage.ts";
+import { watchAfterFix, watchHandler } from "../incidents/watch.ts";
 import { IncidentWorker } from "../incidents/worker.ts";
 import { createMatcher } from "../match/index.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
@@ -35,6 +36,8 @@ export interface IngestionDeps {
   bodyLimit?: number;
   /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
   windowMs?: number;
+  /** How long after a verified fix belay looks whether the incident's alerts still fire (default 10 min; 0: never). */
+  watchAfterFixMs?: number;
   /** Triage jobs at once (default 2). */
   triageConcurrency?: number;
   driveTimeoutMs?: number;
@@ -52,6 +55,8 @@ export interface IngestionDeps {
 
 export interface Ingestion {
   routes: Route[];
+  /** Engine audit events: a run of an incident that succeeded schedules the watch after the fix. */
+  onEvents: (events: readonly AuditEvent[]) => void;
   inbox: Inbox;
   worker: IncidentWorker;
   start(): void;
@@ -65,6 +70,7 @@ export interface Ingestion {
 export function createIngestion(deps: IngestionDeps): Ingestion {
   const catalog = deps.catalog ?? defaultCatalog;
   const matcher = createMatcher(deps.playbooks, catalog);
+  const watchMs = deps.watchAfterFixMs ?? 600_000;
   const worker = new IncidentWorker({
     logger: deps.logger,
     pollMs: deps.pollMs,
@@ -99,6 +105,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
           onEvents: deps.onEvents,
         }),
         resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger }),
+        watch: watchHandler({ db: deps.db, notifier: deps.notifier, clock: deps.clock, newId: deps.newId, afterMs: watchMs, onEvents: deps.onEvents }),
       },
     },
   });
@@ -109,6 +116,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
   if (deps.alertmanagerToken) routes.push({ method: "POST", path: "/webhooks/alertmanager", handler: alertmanagerHandler({ ...common, token: deps.alertmanagerToken }) });
   return {
     routes,
+    onEvents: watchAfterFix({ db: deps.db, clock: deps.clock, newId: deps.newId, logger: deps.logger, afterMs: watchMs }),
     inbox,
     worker,
     start: () => worker.start(),

@@ -95,6 +95,15 @@ export function slackNotifier(ctx: SlackContext): IncidentNotifier & { notify(ru
       });
     },
 
+    /** A note in the incident's thread; nothing when the incident has no thread. */
+    async postNote(incident: IncidentRef, text: string): Promise<void> {
+      const row = await getMessage(ctx.db, rootKey(incident.id));
+      if (!row) return;
+      const ts = await ctx.publisher.posted(row.key);
+      if (!ts) return;
+      await ctx.publisher.show({ key: `note:${newId("ntf")}`, channel: row.channel, threadTs: ts, runId: null, context: { text } });
+    },
+
     /** A notify step's message: in the run's thread, or the incident channel. */
     async notify(run, message) {
       const [m] = await messagesForRuns(ctx.db, [run.id]);
