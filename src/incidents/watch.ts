@@ -40,11 +40,12 @@ export function watchAfterFix(deps: WatchDeps): (events: readonly AuditEvent[]) 
 }
 
 /** What the thread is told: the fix, how long ago, and the alerts that still fire. */
-export function stillFiringText(input: { runId: string; playbookId: string; minutes: number; firing: readonly string[]; total: number }): string {
+export function stillFiringText(input: { runId: string; playbookId: string; afterMs: number; firing: readonly string[]; total: number }): string {
+  const after = input.afterMs < 60_000 ? `${Math.round(input.afterMs / 1000)} s` : `${Math.round(input.afterMs / 60_000)} min`;
   const shown = input.firing.slice(0, 5).map((t) => `• ${t}`);
   const more = input.total > shown.length ? [`…and ${input.total - shown.length} more`] : [];
   return [
-    `:eyes: ${input.minutes} min after run \`${input.runId}\` (\`${input.playbookId}\`) changed and verified its fix, ${input.total} alert${input.total === 1 ? "" : "s"} of this incident still fire${input.total === 1 ? "s" : ""}:`,
+    `:eyes: ${after} after run \`${input.runId}\` (\`${input.playbookId}\`) changed and verified its fix, ${input.total} alert${input.total === 1 ? "" : "s"} of this incident still fire${input.total === 1 ? "s" : ""}:`,
     ...shown,
     ...more,
     "The change took, but the symptom the alert measures has not gone: look again before calling it fixed.",
@@ -62,7 +63,7 @@ export function watchHandler(deps: { db: Db; notifier: IncidentNotifier; clock: 
     const count = (await countAlerts(deps.db, [incident.id])).get(incident.id);
     if (!count || count.firing === 0) return { kind: "done" };
     const firing = (await alertsOf(deps.db, incident.id, 20)).filter((a) => a.status === "firing").map((a) => a.alert.title || a.fingerprint);
-    const text = stillFiringText({ runId: fix.runId, playbookId: fix.playbookId, minutes: Math.round(deps.afterMs / 60_000), firing, total: count.firing });
+    const text = stillFiringText({ runId: fix.runId, playbookId: fix.playbookId, afterMs: deps.afterMs, firing, total: count.firing });
     await deps.notifier.postNote?.(incidentRef(incident), text);
     const now = deps.clock();
     const written = await deps.db.transaction((tx) =>

@@ -64,7 +64,7 @@ it("after a verified fix, alerts still firing N minutes later are named in the i
 
   await until(() => notes.length > 0);
   expect(notes[0]!.incident).toBe(report.incident.id);
-  expect(notes[0]!.text).toMatch(new RegExp(`^:eyes: 0 min after run \`${runId}\` \\(\`set-policy\`\\) changed and verified its fix, 1 alert of this incident still fires:\\n• TestMemoryFull`));
+  expect(notes[0]!.text).toMatch(new RegExp(`^:eyes: 0 s after run \`${runId}\` \\(\`set-policy\`\\) changed and verified its fix, 1 alert of this incident still fires:\\n• TestMemoryFull`));
   const still = async () => (await store.db.query<{ data: { firing: number } }>(`SELECT data FROM audit_events WHERE incident_id = $1 AND kind = 'incident.still_firing'`, [report.incident.id])).rows;
   await until(async () => (await still()).length > 0);
   expect(await still()).toHaveLength(1);
