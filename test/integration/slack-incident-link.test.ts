@@ -27,6 +27,14 @@ const raiseLimit = playbook({ id: "raise-limit", title: "Raise a limit", summary
     },
   });
 
+// A proposal whose first diagnostic fails (the target is down).
+const unreachable = playbook({ id: "unreachable", title: "Unreachable target", summary: "Reads a target that is down.", failureModes: [], params: z.object({}) })
+  .diagnose("connections", async () => {
+    await new Promise((r) => setTimeout(r, 800)); // the root is posted first, then the run fails
+    throw new Error("connect ECONNREFUSED 127.0.0.1:6399");
+  })
+  .act("fix", { risk: "low", permissions: ["thing:write"], preview: () => "fix", run: () => ({}), verify: () => true, irreversible: "test" });
+
 let store: TestStore;
 let slack: FakeSlack;
 let h: SlackHarness;
@@ -36,7 +44,7 @@ beforeAll(async () => {
   nock.enableNetConnect(/127\.0\.0\.1/);
   store = await openTestStore("pglite", "slack_incident_link");
   slack = fakeSlackApi();
-  h = await startSlack({ db: store.db, playbooks: [raiseLimit] });
+  h = await startSlack({ db: store.db, playbooks: [raiseLimit, unreachable] });
 });
 afterAll(async () => {
   await h?.close();
@@ -45,7 +53,7 @@ afterAll(async () => {
   nock.enableNetConnect();
 });
 
-const textOf = (m: { text?: string; blocks?: any[] } | undefined) => (m?.blocks ?? []).map((b) => b.text?.text ?? "").join("\n");
+const textOf = (m: { text?: string; blocks?: any[] } | undefined) => (m?.blocks ?? []).map((b) => b.text?.text ?? b.elements?.map((e: any) => e.text ?? "").join(" ") ?? "").join("\n");
 
 it("`/runbook run <playbook> incident=<id>` links the run to the incident: posted in its thread, named in its resolution note", async () => {
   const now = new Date();
@@ -99,4 +107,27 @@ it("an unknown incident= proposes nothing and says so", async () => {
   expect(slack.posted().length).toBe(before);
   const said = await eventually(() => slack.responses.find((c) => String(c.body?.text).includes("No incident `inc_nope`")));
   expect(String(said!.body.text)).toContain("Nothing was proposed");
+});
+
+it("the incident root says what its run did: a failed run is never 'mutating steps wait for approval'", async () => {
+  const now = new Date();
+  await store.db.query(`INSERT INTO incidents (id, title, service, created_at, updated_at) VALUES ('inc_fail1', 'Redis down', 'cache', $1, $1)`, [now]);
+  const { runId } = await h.engine.propose({ playbookId: "unreachable", params: {}, requestedBy: "belay", surface: "alertmanager", incidentId: "inc_fail1" });
+  const thread = (await h.surface.notifier.postTriage({
+    incident: { id: "inc_fail1", title: "Redis down", service: "cache", drill: false, pagerdutyIncidentId: null },
+    alerts: [],
+    failureMode: null,
+    reasons: [],
+    candidates: [{ playbook: "unreachable", score: 0.9, reasons: ["test"] }],
+    runId,
+    closest: [],
+  }))!;
+  expect(textOf(slack.latest(thread.ts))).not.toContain("*failed*");
+  await eventually(async () => (await getRun(store.db, runId))!.status === "failed");
+  const root = await eventually(() => {
+    const m = slack.latest(thread.ts);
+    return textOf(m).includes("*failed*") ? m : undefined;
+  });
+  expect(textOf(root)).toContain(`Run \`${runId}\` *failed*: step connections failed: connect ECONNREFUSED 127.0.0.1:6399`);
+  expect(textOf(root)).not.toContain("wait for approval");
 });
