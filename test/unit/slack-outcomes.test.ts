@@ -7,6 +7,7 @@ import { formatTriageNote } from "../../src/pagerduty/note.ts";
 import type { Alert } from "../../src/sdk/alert.ts";
 import { incidentContext, renderIncidentMessage } from "../../src/slack/blocks/incident.ts";
 import { renderRunMessage } from "../../src/slack/blocks/run.ts";
+import { historyReply, statusReply } from "../../src/slack/blocks/replies.ts";
 import type { StepRecord } from "../../src/store/runs.ts";
 import type { TriageReport } from "../../src/surfaces.ts";
 
@@ -111,5 +112,17 @@ describe("step outputs in Slack", () => {
     expect(diag).toContain("bytes=2.9 MiB");
     expect(diag).toMatch(/… and 30 more/);
     expect(diag).toContain("complete: false");
+  });
+});
+
+describe("/runbook status and history", () => {
+  it("a run that changed nothing is not listed with a green check", () => {
+    const o = runOutcome(skippedRun.run, skippedRun.steps, skippedEvents);
+    const history = historyReply([skippedRun.run], "Last 1 runs", new Map([["run_1", o]]));
+    expect(JSON.stringify(history.blocks)).not.toContain(":white_check_mark:");
+    expect(JSON.stringify(history.blocks)).toContain("nothing needed, nothing changed");
+    const status = statusReply(skippedRun, skippedEvents);
+    expect(status.text).toBe("Run run_1: nothing needed, nothing changed");
+    expect(JSON.stringify(status.blocks)).toContain("terminate not needed: no session has been idle in transaction for 10 min or more (connections 19/20)");
   });
 });

@@ -14,6 +14,7 @@ import { alertFromText, parseCommand } from "../command.ts";
 import type { SlackContext } from "../context.ts";
 import { paramsModal, type IncidentLink } from "../blocks/modal.ts";
 import { findIncident } from "../store.ts";
+import { outcomesOfRuns } from "../../incidents/run-outcomes.ts";
 import { auditReply, helpReply, historyReply, listReply, matchReply, reply, showReply, statusReply, type Reply } from "../blocks/replies.ts";
 
 /** Validates raw `key=value` strings against a playbook; the issues, or none. Pure. */
@@ -93,13 +94,16 @@ export function registerCommands(app: App, ctx: SlackContext): void {
       case "status":
         await ack();
         return later("status", async () => {
-          if (cmd.runId) return statusReply(await ctx.engine.view(cmd.runId));
+          if (cmd.runId) return statusReply(await ctx.engine.view(cmd.runId), await eventsForRun(ctx.db, cmd.runId));
           const runs = await listRuns(ctx.db, { limit: 20, statuses: ["pending", "running", "waiting", "awaiting_approval", "awaiting_decision"] });
           return historyReply(runs, "Runs in progress");
         });
       case "history":
         await ack();
-        return later("history", async () => historyReply(await listRuns(ctx.db, { limit: cmd.limit }), `Last ${cmd.limit} runs`));
+        return later("history", async () => {
+          const runs = await listRuns(ctx.db, { limit: cmd.limit });
+          return historyReply(runs, `Last ${cmd.limit} runs`, await outcomesOfRuns(ctx.db, runs));
+        });
       case "audit":
         await ack();
         return later("audit", async () => {
