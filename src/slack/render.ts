@@ -8,6 +8,7 @@ import type { ActionTokens } from "./tokens.ts";
 import { buttonKey, buttonsFor, renderRunMessage, type RunContext } from "./blocks/run.ts";
 import { renderIncidentMessage, type IncidentContext, type IncidentRunLine } from "./blocks/incident.ts";
 import { runOutcome } from "../execute/outcome.ts";
+import { countAlerts } from "../incidents/queries.ts";
 import { section } from "./blocks/text.ts";
 import { TERMINAL_RUN_STATUSES } from "../store/runs.ts";
 import type { RunView } from "../execute/engine.ts";
@@ -65,7 +66,10 @@ export function messageRenderer(deps: {
       return lapse === null ? body : { ...body, recheckMs: lapse };
     }
     if (kind === "incident") {
-      const ctx = row.context as unknown as IncidentContext;
+      const stored = row.context as unknown as IncidentContext;
+      // The counts as they are now: alerts keep joining after the root was first posted.
+      const live = (await countAlerts(deps.engine.deps.db, [stored.incident.id])).get(stored.incident.id);
+      const ctx: IncidentContext = live ? { ...stored, alertCount: live } : stored;
       const ackToken =
         ctx.incident.pagerdutyIncidentId && !ctx.resolved && deps.hasExternal("pagerduty.acknowledge")
           ? await deps.tokens.issue({ action: "pagerduty.acknowledge", incidentId: ctx.incident.id })

@@ -259,12 +259,17 @@ export class SlackSurface {
   }
 
   /**
-   * An incident's root says what its run did: when one of its runs waits for people or
-   * finishes, the root is rendered again (the publisher coalesces repeated refreshes).
+   * An incident's root says what its run did and how many alerts it has: when one of its runs
+   * waits for people or finishes, or alerts join it, the root is rendered again (the publisher
+   * coalesces repeated refreshes).
    */
   private refreshIncidentRoots(events: readonly AuditEvent[]): void {
     const ids = new Set<string>();
-    for (const e of events) if (e.incidentId && e.runId && (FINISHING.has(e.kind) || e.kind === "step.awaiting_approval")) ids.add(e.incidentId);
+    for (const e of events) {
+      if (!e.incidentId) continue;
+      // Its run waits or finishes, or alerts joined it (the root counts them).
+      if ((e.runId && (FINISHING.has(e.kind) || e.kind === "step.awaiting_approval")) || e.kind === "incident.updated") ids.add(e.incidentId);
+    }
     if (ids.size === 0) return;
     this.background("refreshing incident roots", async () => {
       for (const id of ids) {

@@ -131,3 +131,31 @@ it("the incident root says what its run did: a failed run is never 'mutating ste
   expect(textOf(root)).toContain(`Run \`${runId}\` *failed*: step connections failed: connect ECONNREFUSED 127.0.0.1:6399`);
   expect(textOf(root)).not.toContain("wait for approval");
 });
+
+it("the incident root's alert count follows the alerts that join it after it was posted", async () => {
+  const now = new Date();
+  await store.db.query(`INSERT INTO incidents (id, title, service, created_at, updated_at) VALUES ('inc_count1', 'Connection storm', 'db', $1, $1)`, [now]);
+  const thread = (await h.surface.notifier.postTriage({
+    incident: { id: "inc_count1", title: "Connection storm", service: "db", drill: false, pagerdutyIncidentId: null },
+    alerts: [],
+    alertCount: { total: 0, firing: 0 },
+    failureMode: null,
+    reasons: [],
+    candidates: [],
+    runId: null,
+    closest: [],
+  }))!;
+  for (let i = 0; i < 100; i++) {
+    await store.db.query(
+      `INSERT INTO incident_alerts (source, fingerprint, incident_id, status, alert, first_seen_at, last_seen_at) VALUES ('alertmanager', $1, 'inc_count1', 'firing', $2, $3, $3)`,
+      [`fp-count-${i}`, JSON.stringify({ source: "alertmanager", fingerprint: `fp-count-${i}`, status: "firing", title: `PostgresqlTooManyConnections ${i}`, labels: {}, annotations: {} }), now],
+    );
+  }
+  // What the drain emits when alerts join an open incident.
+  h.surface.onEvents([{ seq: 1_000_000, id: "evt_x", at: now.toISOString(), kind: "incident.updated", actor: "belay", surface: "alertmanager", runId: null, incidentId: "inc_count1", step: null, data: { alertsAdded: 100 }, prevHash: "", hash: "" } as never]);
+  const root = await eventually(() => {
+    const m = slack.latest(thread.ts);
+    return textOf(m).includes("*Alerts* (100)") ? m : undefined;
+  });
+  expect(textOf(root)).toContain("*Alerts* (100)");
+});

@@ -69,13 +69,13 @@ export function renderIncidentMessage(ctx: IncidentContext, opts: { ackToken: st
   const blocks: unknown[] = [
     section(`${mark} *${esc(i.title)}*${ctx.resolved ? " — *resolved*" : ""}\nIncident \`${i.id}\`${i.service ? ` · service ${esc(i.service)}` : ""}${i.drill ? " · *drill*" : ""}${i.pagerdutyIncidentId ? ` · PagerDuty \`${esc(i.pagerdutyIncidentId)}\`` : ""}`),
   ];
-  if (ctx.alerts.length > 0) {
-    // The counts are the incident's, not the few alerts the context lists.
-    const total = Math.max(ctx.alertCount?.total ?? ctx.alerts.length, ctx.alerts.length);
+  // The counts are the incident's, not the few alerts the context lists.
+  const total = Math.max(ctx.alertCount?.total ?? ctx.alerts.length, ctx.alerts.length);
+  if (total > 0) {
     const firing = ctx.alertCount?.firing ?? null;
     const shown = ctx.alerts.slice(0, 5);
     const count = `${total}${firing !== null && firing !== total ? `, ${firing} firing` : ""}`;
-    blocks.push(section(`*Alerts* (${count})\n${shown.map((a) => `• ${esc(a.title || "(untitled)")} _${a.source}${a.severity ? `, ${a.severity}` : ""}_`).join("\n")}${total > shown.length ? `\n…and ${total - shown.length} more` : ""}`));
+    blocks.push(section(`*Alerts* (${count})\n${shown.map((a) => `• ${esc(a.title || "(untitled)")} _${a.source}${a.severity ? `, ${a.severity}` : ""}_`).join("\n")}${total > shown.length && shown.length > 0 ? `\n…and ${total - shown.length} more` : ""}`));
   }
   blocks.push(section(`*Failure mode* ${ctx.failureMode ? `\`${esc(ctx.failureMode)}\`` : "_not recognised_"}${ctx.reasons.slice(0, 6).map((r) => `\n• ${esc(r)}`).join("")}`));
   if (ctx.candidates.length > 0) {
