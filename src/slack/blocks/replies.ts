@@ -24,7 +24,7 @@ export function helpReply(command: string, lead?: string): Reply {
     `\`${command} list [query]\` playbooks, optionally filtered`,
     `\`${command} show <playbook>\` its steps, risks and params`,
     `\`${command} match <text>\` which failure mode and playbooks fit an alert (\`alertname=X key=value\` or free text)`,
-    `\`${command} run <playbook> [key=value ...]\` propose a run here (a form opens for missing params)`,
+    `\`${command} run <playbook> [key=value ...] [incident=<id>]\` propose a run here, or in the incident's thread (a form opens for missing params)`,
     `\`${command} status [run]\` a run, or the runs in progress`,
     `\`${command} abort <run>\` stop a run`,
     `\`${command} history [n]\` recent runs`,

@@ -88,7 +88,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           });
           return;
         }
-        await ack(reply(`Proposing \`${cmd.playbook}\` here…`));
+        await ack(reply(link.incident?.id ? `Proposing \`${cmd.playbook}\` for incident \`${link.incident.id}\`, in its thread…` : `Proposing \`${cmd.playbook}\` here…`));
         return proposeLater(ctx, { playbook: cmd.playbook, params, user: command.user_id, ...where, respond });
       }
       case "status":
