@@ -101,7 +101,7 @@ describe("slash commands", () => {
     const help = await h.command("help");
     expect(help.status).toBe(200);
     expect(help.body.response_type).toBe("ephemeral");
-    expect(help.body.text).toContain("`/runbook run <playbook> [key=value ...]`");
+    expect(help.body.text).toContain("`/runbook run <playbook> [key=value ...] [incident=<id>]`");
     const unknown = await h.command("restart everything now");
     expect(unknown.body.text.split("\n")[0]).toBe("I don't know `restart`.");
     expect((await h.command("stats")).body.text.split("\n")[0]).toBe("I don't know `stats`. Did you mean `status`?");
