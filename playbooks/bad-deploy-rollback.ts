@@ -40,7 +40,13 @@ export default playbook({
     description: "kubectl rollout status, once.",
     run: ({ params, targets }) => targets.kube(params.kube).rolloutStatus(params.namespace, params.deployment),
   })
-  .act("rollback", rolloutUndoStep({ description: "kubectl rollout undo (to the previous revision, or the one given)." }))
+  .act("rollback", {
+    ...rolloutUndoStep({ description: "kubectl rollout undo (to the previous revision, or the one given)." }),
+    when: {
+      if: ({ params, outputs }) => params.toRevision !== undefined || outputs.history.length >= 2,
+      reason: "the Deployment has only one revision: there is nothing to roll back to",
+    },
+  })
   .notify("summary", {
     message: ({ params, outputs }) =>
       `Rolled ${params.namespace}/${params.deployment} back from revision ${outputs.history[0]?.revision ?? "?"}. Keep the bad image out of the next deploy.`,

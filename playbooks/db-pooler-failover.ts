@@ -67,7 +67,7 @@ export default playbook({
     description: "Set the DB host key to the chosen endpoint.",
     risk: "high",
     permissions: ["core/configmaps:patch"],
-    when: ({ outputs }) => outputs.config.needsSwitch,
+    when: { if: ({ outputs }) => outputs.config.needsSwitch, reason: ({ outputs }) => `the app's DB host is already ${outputs.config.want}` },
     locks: ({ params }) => [`kube:${params.kube}/configmaps/${params.namespace}/${params.configMap}`],
     manual: ["kubectl -n {namespace} patch configmap {configMap} --type merge -p '{\"data\":{\"{key}\":\"<host>\"}}'"],
     preview: async ({ params, outputs, targets }) => {
@@ -89,7 +89,7 @@ export default playbook({
     description: "Rolling-restart every listed Deployment so it reads the new host; verify every rollout.",
     risk: "high",
     permissions: ["apps/deployments:patch"],
-    when: ({ outputs }) => outputs.config.needsSwitch,
+    when: { if: ({ outputs }) => outputs.config.needsSwitch, reason: ({ outputs }) => `the app's DB host is already ${outputs.config.want}` },
     locks: ({ params }) => params.deployments.map((d) => `kube:${params.kube}/deployments/${params.namespace}/${d}`),
     manual: ["kubectl -n {namespace} rollout restart deployment/<each deployment>", "kubectl -n {namespace} rollout status deployment/<each deployment> --timeout=5m"],
     timeoutMs: 60_000,

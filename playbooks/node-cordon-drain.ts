@@ -42,7 +42,7 @@ export default playbook({
     description: "Mark the node unschedulable.",
     risk: "low",
     permissions: ["core/nodes:patch"],
-    when: ({ outputs }) => !outputs.node.unschedulable,
+    when: { if: ({ outputs }) => !outputs.node.unschedulable, reason: ({ params }) => `node ${params.node} is already cordoned (unschedulable)` },
     locks: ({ params }) => [`kube:${params.kube}/nodes/${params.node}`],
     manual: ["kubectl cordon {node}"],
     preview: async ({ params, targets }) => {
@@ -57,6 +57,10 @@ export default playbook({
     description: "Evict every pod but DaemonSet and mirror pods; back off while a PodDisruptionBudget refuses.",
     risk: "high",
     permissions: ["core/pods:list", "core/pods/eviction:create"],
+    when: {
+      if: ({ outputs }) => outputs.workload.evict.length > 0,
+      reason: ({ params, outputs }) => `no pod on ${params.node} would be evicted (${outputs.workload.keep.length} DaemonSet or mirror pods stay)`,
+    },
     locks: ({ params }) => [`kube:${params.kube}/nodes/${params.node}`],
     manual: ["kubectl drain {node} --ignore-daemonsets --delete-emptydir-data --timeout=10m"],
     timeoutMs: 61 * 60_000,

@@ -50,7 +50,10 @@ export default playbook({
     description: "Add the workload's label to the healthy node.",
     risk: "medium",
     permissions: ["core/nodes:patch"],
-    when: ({ outputs, params }) => outputs.nodes.healthyIsUsable && outputs.nodes.healthy.labels[params.labelKey] !== params.labelValue,
+    when: [
+      { if: ({ outputs }) => outputs.nodes.healthyIsUsable, reason: "the healthy node is not ready or is cordoned: nothing may move there" },
+      { if: ({ outputs, params }) => outputs.nodes.healthy.labels[params.labelKey] !== params.labelValue, reason: ({ params }) => `the healthy node already has ${params.labelKey}=${params.labelValue}` },
+    ],
     locks: ({ params }) => [`kube:${params.kube}/nodes/${params.healthyNode}`],
     manual: ["kubectl label node {healthyNode} {labelKey}={labelValue} --overwrite"],
     preview: async ({ params, targets }) => {
@@ -68,7 +71,10 @@ export default playbook({
     description: "Remove the label from the bad node so nothing new is pinned there.",
     risk: "medium",
     permissions: ["core/nodes:patch"],
-    when: ({ outputs, params }) => outputs.nodes.healthyIsUsable && outputs.nodes.bad.labels[params.labelKey] !== undefined,
+    when: [
+      { if: ({ outputs }) => outputs.nodes.healthyIsUsable, reason: "the healthy node is not ready or is cordoned: nothing may move there" },
+      { if: ({ outputs, params }) => outputs.nodes.bad.labels[params.labelKey] !== undefined, reason: ({ params }) => `the bad node has no ${params.labelKey} label` },
+    ],
     locks: ({ params }) => [`kube:${params.kube}/nodes/${params.badNode}`],
     manual: ["kubectl label node {badNode} {labelKey}-"],
     preview: async ({ params, targets }) => {
@@ -86,7 +92,7 @@ export default playbook({
     description: "Rolling restart: new pods schedule by the new labels, onto the healthy node.",
     risk: "medium",
     permissions: ["apps/deployments:patch"],
-    when: ({ outputs }) => outputs.nodes.healthyIsUsable,
+    when: { if: ({ outputs }) => outputs.nodes.healthyIsUsable, reason: "the healthy node is not ready or is cordoned: nothing may move there" },
     locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
     manual: ["kubectl -n {namespace} rollout restart deployment/{deployment}", "kubectl -n {namespace} get pods -l app={deployment} -o wide"],
     preview: async ({ params, targets }) => {

@@ -92,7 +92,7 @@ export default playbook({
     description: "Set the container's memory limit to the new value (a rolling update).",
     risk: "medium",
     permissions: ["apps/deployments:patch"],
-    when: ({ outputs }) => outputs["new-limit"].next !== null,
+    when: { if: ({ outputs }) => outputs["new-limit"].next !== null, reason: ({ outputs }) => `no higher limit to set: ${outputs["new-limit"].reason ?? "none computed"}` },
     locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
     manual: [
       "kubectl -n {namespace} set resources deployment/{deployment} -c <container> --limits=memory=<new limit>",

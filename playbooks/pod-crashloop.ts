@@ -89,11 +89,11 @@ export default playbook({
   })
   .act("roll-back", {
     ...rolloutUndoStep({ description: "kubectl rollout undo: back to the previous revision." }),
-    when: ({ outputs }) => outputs.rollout.beganWithRollout,
+    when: { if: ({ outputs }) => outputs.rollout.beganWithRollout, reason: "the crashes did not begin with the latest rollout: rolling back would not help" },
   })
   .act("restart", {
     ...rolloutRestartStep({ description: "kubectl rollout restart: new pods, same revision.", irreversible: "a restart replaces pods with identical ones; there is nothing to undo" }),
-    when: ({ outputs }) => !outputs.rollout.beganWithRollout,
+    when: { if: ({ outputs }) => !outputs.rollout.beganWithRollout, reason: "the crashes began with the latest rollout: it is rolled back instead" },
   })
   .diagnose("after", {
     description: "Pods after the change: restarts should stop climbing.",

@@ -47,7 +47,10 @@ export default playbook({
     description: "pg_cancel_backend of the blocker's running query; its transaction aborts and releases its locks.",
     risk: "medium",
     permissions: ["postgres:pg_signal_backend"],
-    when: ({ outputs }) => outputs.blocker.pid !== null && !outputs.blocker.idle,
+    when: [
+      { if: ({ outputs }) => outputs.blocker.pid !== null, reason: "no session blocks another right now" },
+      { if: ({ outputs }) => !outputs.blocker.idle, reason: "the blocker is idle in transaction: it has no query to cancel (it is terminated instead)" },
+    ],
     locks: ({ params }) => [`postgres:${params.postgres}/backends`],
     manual: ["psql -c 'select pg_cancel_backend(<blocker pid>)'"],
     preview: async ({ params, outputs, targets }) => {
@@ -70,7 +73,10 @@ export default playbook({
     description: "pg_terminate_backend of a blocker idle in transaction: only ending its session releases its locks.",
     risk: "high",
     permissions: ["postgres:pg_signal_backend"],
-    when: ({ outputs }) => outputs.blocker.pid !== null && outputs.blocker.idle,
+    when: [
+      { if: ({ outputs }) => outputs.blocker.pid !== null, reason: "no session blocks another right now" },
+      { if: ({ outputs }) => outputs.blocker.idle, reason: "the blocker is running a query: cancelling it is enough" },
+    ],
     locks: ({ params }) => [`postgres:${params.postgres}/backends`],
     manual: ["psql -c 'select pg_terminate_backend(<blocker pid>)'"],
     preview: async ({ params, outputs, targets }) => {

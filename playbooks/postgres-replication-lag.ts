@@ -31,13 +31,13 @@ export default playbook({
   })
   .diagnose("replica", {
     description: "The replica's replay delay.",
-    when: ({ params }) => params.replica !== undefined,
+    when: { if: ({ params }) => params.replica !== undefined, reason: "no replica target was given" },
     manual: ["psql -h <replica> -c 'select now() - pg_last_xact_replay_timestamp()'"],
     run: ({ params, targets }) => targets.postgres(params.replica!).replication(),
   })
   .diagnose("replica-long-queries", {
     description: "Long queries on the replica: with hot_standby_feedback or max_standby_streaming_delay they hold replay back.",
-    when: ({ params }) => params.replica !== undefined,
+    when: { if: ({ params }) => params.replica !== undefined, reason: "no replica target was given" },
     run: ({ params, targets }) => targets.postgres(params.replica!).longRunningQueries({ olderThanSec: 60 }),
   })
   .notify("findings", {

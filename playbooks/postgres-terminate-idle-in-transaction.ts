@@ -27,6 +27,8 @@ export default playbook({
     user: z.string().optional(),
     application: z.string().optional(),
     max: z.number().int().min(1).max(1000).default(100),
+    /** Verify holds once connections are below this share of max_connections (the published PostgresqlTooManyConnections fires above 0.8). */
+    belowRatio: z.number().gt(0).max(1).default(0.8).describe("verify holds once connections are below this share of max_connections"),
   }),
   fromAlert: (a) => ({
     ...(a.labels.datname ? { database: a.labels.datname } : {}),
@@ -51,7 +53,15 @@ export default playbook({
     description: "pg_terminate_backend for each listed session still idle in transaction; Postgres rolls their transactions back.",
     risk: "medium",
     permissions: ["postgres:pg_signal_backend"],
-    when: ({ outputs }) => outputs["idle-in-transaction"].length > 0,
+    // Only sessions the preview's filter would pick: the diagnose lists every database, user and application.
+    when: {
+      if: ({ params, outputs }) =>
+        outputs["idle-in-transaction"].some(
+          (b) => (params.database === undefined || b.database === params.database) && (params.user === undefined || b.user === params.user) && (params.application === undefined || b.application === params.application),
+        ),
+      reason: ({ params, outputs }) =>
+        `no session${params.database ? ` on ${params.database}` : ""}${params.user ? ` of ${params.user}` : ""}${params.application ? ` from ${params.application}` : ""} has been idle in transaction for ${params.olderThanMinutes} min or more (connections ${outputs.connections.used}/${outputs.connections.max}; ${outputs["idle-in-transaction"].length} idle in transaction that long in all)`,
+    },
     locks: ({ params }) => [`postgres:${params.postgres}/backends`],
     manual: [
       "psql -c \"select pg_terminate_backend(pid) from pg_stat_activity where state = 'idle in transaction' and xact_start < now() - interval '{olderThanMinutes} minutes'\"",
@@ -71,14 +81,19 @@ export default playbook({
         olderThanSec: params.olderThanMinutes * 60,
         max: params.max,
       }),
+    // The symptom, not only the signal: the sessions are gone and connections are below the threshold.
     verify: async ({ params, targets, result }) => {
+      const pg = targets.postgres(params.postgres);
+      let left = result.signalled.length;
       // Termination is asynchronous: give the backends a moment to exit.
-      for (let i = 0; i < 20; i++) {
-        const left = (await targets.postgres(params.postgres).idleInTransaction()).filter((b) => result.signalled.includes(b.pid));
-        if (left.length === 0) return { ok: true, detail: `${result.signalled.length} sessions terminated` };
-        await new Promise((r) => setTimeout(r, 250));
+      for (let i = 0; i < 20 && left > 0; i++) {
+        left = (await pg.idleInTransaction()).filter((b) => result.signalled.includes(b.pid)).length;
+        if (left > 0) await new Promise((r) => setTimeout(r, 250));
       }
-      return { ok: false, detail: "some terminated sessions are still there" };
+      const c = await pg.connections();
+      const below = c.used < c.max * params.belowRatio;
+      const gone = left === 0 ? `${result.signalled.length} sessions terminated` : `${left} of ${result.signalled.length} terminated sessions are still there`;
+      return { ok: left === 0 && below, detail: `${gone}; connections ${c.used}/${c.max} (${below ? "below" : "still at or above"} ${Math.round(params.belowRatio * 100)}% of max_connections)` };
     },
     irreversible: "a terminated session's open transaction is rolled back by Postgres; it cannot be resumed",
   })

@@ -51,7 +51,7 @@ export default playbook({
     risk: "medium",
     permissions: ["postgres:table owner or MAINTAIN"],
     timeoutMs: 4 * 60 * 60_000,
-    when: ({ params, outputs }) => params.table !== undefined || outputs["xid-age"].tables.length > 0,
+    when: { if: ({ params, outputs }) => params.table !== undefined || outputs["xid-age"].tables.length > 0, reason: "no table was given and none was found old enough to freeze" },
     locks: ({ params, outputs }) => [`postgres:${params.postgres}/tables/${params.table ?? outputs["xid-age"].tables[0]?.table}`],
     manual: ["psql -c 'VACUUM (FREEZE, VERBOSE) <schema>.<table>'"],
     preview: async ({ params, outputs, targets }) => {

@@ -1,5 +1,33 @@
 import { playbook, target, z } from "../src/sdk/index.ts";
 
+interface Listed {
+  readonly total: number;
+  readonly clients: readonly { readonly idleSec: number; readonly ip: string; readonly user: string; readonly name: string }[];
+}
+interface Filter {
+  readonly idleSeconds: number;
+  readonly ip?: string | undefined;
+  readonly user?: string | undefined;
+  readonly name?: string | undefined;
+}
+
+/**
+ * How many clients the kill would close, from CLIENT LIST's longest-idle clients (at most 50
+ * are listed, longest idle first); null when the list cannot tell (more clients than listed,
+ * all of them idle long enough, none matching the filter).
+ */
+export function idleMatches(who: Listed, f: Filter): number | null {
+  const hit = who.clients.filter(
+    (c) => c.idleSec >= f.idleSeconds && (f.ip === undefined || c.ip === f.ip) && (f.user === undefined || c.user === f.user) && (f.name === undefined || c.name === f.name),
+  ).length;
+  if (hit > 0 || who.clients.length >= who.total) return hit;
+  // Clients beyond the list are idle no longer than the last one listed.
+  const last = who.clients[who.clients.length - 1];
+  return last === undefined || last.idleSec < f.idleSeconds ? 0 : null;
+}
+
+const filterText = (f: Filter) => [f.ip && ` from ${f.ip}`, f.user && ` as user ${f.user}`, f.name && ` named ${f.name}`].filter(Boolean).join("");
+
 /** Redis near maxclients because of leaked idle connections: summarise who holds them, then close the idle ones. */
 export default playbook({
   id: "redis-kill-idle-clients",
@@ -18,6 +46,8 @@ export default playbook({
   params: z.object({
     redis: target("redis"),
     idleSeconds: z.number().int().min(1).default(600),
+    /** Verify holds once connected_clients is below this share of maxclients (the published RedisTooManyConnections fires above 0.9). */
+    belowRatio: z.number().gt(0).max(1).default(0.9).describe("verify holds once connected_clients is below this share of maxclients"),
     ip: z.string().optional(),
     user: z.string().optional(),
     name: z.string().optional(),
@@ -37,6 +67,11 @@ export default playbook({
   .act("kill-idle", {
     description: "CLIENT KILL ID for each client idle past the threshold (never belay's own connection).",
     risk: "medium",
+    when: {
+      if: ({ params, outputs }) => idleMatches(outputs.who, params) !== 0,
+      reason: ({ params, outputs }) =>
+        `no client${filterText(params)} has been idle for ${params.idleSeconds} s or more (${outputs.clients.connected}/${outputs.clients.maxclients} connected; the longest idle ${outputs.who.clients[0]?.idleSec ?? 0} s)`,
+    },
     permissions: ["redis:CLIENT"],
     locks: ({ params }) => [`redis:${params.redis}/clients`],
     manual: [
@@ -59,9 +94,18 @@ export default playbook({
         name: params.name,
         max: params.max,
       }),
+    // The symptom, not only the kill: the closed clients are gone and connections are below the threshold.
     verify: async ({ params, targets, result }) => {
-      const left = await targets.redis(params.redis).findClients({ ids: result.clients.map((c) => c.id) });
-      return { ok: left.length === 0, detail: `${result.killed} closed, ${left.length} still connected` };
+      const r = targets.redis(params.redis);
+      const ids = new Set(result.clients.map((c) => c.id));
+      const left = (await r.findClients({ ids: [...ids] })).length;
+      const now = await r.clientsInfo();
+      const limit = Math.floor(now.maxclients * params.belowRatio);
+      const below = now.connected < limit;
+      return {
+        ok: left === 0 && below,
+        detail: `${result.killed} closed, ${left} still connected; ${now.connected}/${now.maxclients} clients connected (${below ? "below" : "still at or above"} ${Math.round(params.belowRatio * 100)}% of maxclients)`,
+      };
     },
     irreversible: "a closed connection cannot be reopened by belay; well-behaved clients reconnect on their own",
   })

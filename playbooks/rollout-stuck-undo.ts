@@ -51,7 +51,7 @@ export default playbook({
   })
   .act("undo", {
     ...rolloutUndoStep({ description: "kubectl rollout undo to the previous revision." }),
-    when: ({ outputs }) => !outputs.status.done,
+    when: { if: ({ outputs }) => !outputs.status.done, reason: ({ outputs }) => `the rollout is not stuck: ${outputs.status.message}` },
   })
   .notify("summary", {
     message: ({ params, outputs }) =>

@@ -42,7 +42,7 @@ export default playbook({
     description: "DEL of exactly the keys listed; the next read repopulates them from the source of truth.",
     risk: "low",
     permissions: ["redis:DEL"],
-    when: ({ outputs }) => outputs.keys.existing.length > 0,
+    when: { if: ({ outputs }) => outputs.keys.existing.length > 0, reason: ({ params }) => `none of user ${params.userId}'s keys exists: nothing to delete` },
     locks: ({ params }) => [`redis:${params.redis}/user/${params.userId}`],
     manual: ["redis-cli DEL residence_ids:{userId}"],
     preview: async ({ params, outputs, targets }) => {

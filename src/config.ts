@@ -36,6 +36,8 @@ const envSchema = z.object({
   BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
   /** A resolved incident about a target is reopened by a related alert this soon, and its proposals wait as long before being withdrawn (0: off). */
   BELAY_RESOLVE_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
+  /** Minutes after a verified fix when the thread is told which of the incident's alerts still fire (0: off). */
+  BELAY_WATCH_AFTER_FIX_MINUTES: z.coerce.number().min(0).max(1440).default(10),
 });
 
 export type Env = z.infer<typeof envSchema>;

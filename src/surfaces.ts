@@ -1,4 +1,5 @@
 import type { AuditEvent } from "./audit/events.ts";
+import type { IncidentRunOutcome } from "./incidents/run-outcomes.ts";
 import type { Route } from "./server/http.ts";
 import type { Alert } from "./sdk/alert.ts";
 
@@ -15,7 +16,10 @@ export interface IncidentRef {
 /** What auto-triage found: posted in the incident's thread before the first human arrives. */
 export interface TriageReport {
   incident: IncidentRef;
+  /** The alerts to show (the first few of the incident). */
   alerts: readonly Alert[];
+  /** How many alerts the incident has in all (`alerts` lists only some); absent: `alerts` is all of them. */
+  alertCount?: { total: number; firing: number };
   failureMode: string | null;
   reasons: readonly string[];
   candidates: readonly { playbook: string; score: number; reasons: readonly string[] }[];
@@ -42,8 +46,13 @@ export interface ThreadRef {
 export interface IncidentNotifier {
   /** Posts the triage and the run's proposal (Block Kit, with buttons) in the incident's thread. */
   postTriage(report: TriageReport): Promise<ThreadRef | null>;
-  /** All alerts resolved: say so in the thread; proposals nobody approved are withdrawn. */
-  postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[]): Promise<void>;
+  /**
+   * All alerts resolved: say so in the thread; proposals nobody approved are withdrawn.
+   * `runs` are the incident's runs and what each did, so the note names the one that fixed it.
+   */
+  postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[], runs?: readonly IncidentRunOutcome[]): Promise<void>;
+  /** A note in the incident's thread (e.g. alerts still firing after a fix). */
+  postNote?(incident: IncidentRef, text: string): Promise<void>;
 }
 
 /**

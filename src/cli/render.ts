@@ -1,4 +1,8 @@
+import type { AuditEvent } from "../audit/events.ts";
 import type { RunView } from "../execute/engine.ts";
+import { runOutcome } from "../execute/outcome.ts";
+import { outputText } from "../execute/output-text.ts";
+import { TERMINAL_RUN_STATUSES } from "../store/runs.ts";
 import type { Plan } from "../plan/plan.ts";
 
 const RISK_BADGE = { low: "[low]", medium: "[MEDIUM]", high: "[HIGH]" } as const;
@@ -38,20 +42,26 @@ const STEP_MARK: Record<string, string> = {
   previewed: "previewed (dry run)",
 };
 
-export function renderRun(view: RunView): string {
+/** A run and its steps; a finished run leads with its outcome (what happened to the system), from `events`. */
+export function renderRun(view: RunView, events: readonly AuditEvent[] = []): string {
   const { run } = view;
   const lines = [
     `Run ${run.id}: ${run.playbookId}  status ${run.status}${run.statusReason ? ` (${run.statusReason})` : ""}`,
     `  requested by ${run.requestedBy} via ${run.surface} at ${run.createdAt.toISOString()}${run.incidentId ? `, incident ${run.incidentId}` : ""}`,
   ];
+  if (TERMINAL_RUN_STATUSES.includes(run.status)) {
+    const o = runOutcome(run, view.steps, events);
+    lines.push(`  outcome: ${o.label}`, ...o.reasons.map((r) => `    - ${r}`));
+  }
   for (const s of view.steps) {
     const badge = s.risk ? ` ${RISK_BADGE[s.risk]}` : "";
     const approvers = view.approvals.filter((a) => a.stepIdx === s.idx && a.planHash === run.planHash).map((a) => a.actor);
     lines.push(`  ${s.idx + 1}. ${s.kind.padEnd(8)} ${s.name}${badge}: ${STEP_MARK[s.status] ?? s.status}${approvers.length ? ` (approved by ${approvers.join(", ")})` : ""}`);
     if (s.error) lines.push(`       ${s.error}`);
-    if (s.kind === "diagnose" && s.status === "succeeded" && s.output !== null) {
-      const text = JSON.stringify(s.output);
-      lines.push(`       ${text.length > 300 ? `${text.slice(0, 300)}...` : text}`);
+    if (s.kind === "diagnose" && s.status === "succeeded" && s.output !== null) lines.push(indent(outputText(s.output, { maxChars: 600 }), "       "));
+    if (s.status === "skipped") {
+      const why = [...events].reverse().find((e) => e.kind === "step.skipped" && e.step === s.name)?.data.reason;
+      if (typeof why === "string") lines.push(`       skipped: ${why}`);
     }
     if (s.kind === "act" && s.preview && !["succeeded", "skipped"].includes(s.status)) lines.push(indent(`preview: ${s.preview}`, "       "));
   }

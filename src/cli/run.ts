@@ -1,3 +1,4 @@
+import { eventsForRun } from "../audit/chain.ts";
 import { parseArgs } from "node:util";
 import type { Config } from "../config.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
@@ -67,7 +68,7 @@ export async function driveInteractively(engine: Engine, runId: string, self: Pr
     const view = await engine.drive(runId);
     const { run } = view;
     if (engine.isTerminal(run)) {
-      io.out(renderRun(view));
+      io.out(renderRun(view, await eventsForRun(engine.deps.db, runId)));
       return TERMINAL_OK.has(run.status) ? 0 : 1;
     }
     if (run.status === "awaiting_approval") {

@@ -1,3 +1,4 @@
+import { eventsForRun } from "../audit/chain.ts";
 import { parseArgs } from "node:util";
 import { getApprovals, getRun, getSteps, listRuns } from "../store/runs.ts";
 import { openStore } from "../store/open.ts";
@@ -26,7 +27,7 @@ export async function runsCommand(kind: "runs" | "status", args: string[], io: C
       return 1;
     }
     const view = { run, steps: await getSteps(db, run.id), approvals: await getApprovals(db, run.id), playbook: null };
-    io.out(values.json ? JSON.stringify(view, null, 2) : renderRun(view));
+    io.out(values.json ? JSON.stringify(view, null, 2) : renderRun(view, await eventsForRun(db, run.id)));
     return 0;
   } finally {
     await db.close();

@@ -3,6 +3,8 @@ import type { Logger } from "../execute/deps.ts";
 import type { Drill, DrillContext, DrillFaults, DrillProbe, ProbeStats } from "../sdk/drill.ts";
 import type { Db } from "../store/driver.ts";
 import type { Targets } from "../targets/types.ts";
+import { outcomesOfRuns } from "../incidents/run-outcomes.ts";
+import { getRun } from "../store/runs.ts";
 import { drillAlertPayload, drillFingerprint } from "./alert.ts";
 import type { GateOutcome } from "./gate.ts";
 import { judgeCriteria, scoresOf } from "./criteria.ts";
@@ -220,7 +222,8 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       }
       if (!recoveredAt && (drill.recoveredCheck || obs.run)) {
         const run = obs.run ? { id: obs.run.id, status: obs.run.status, playbookId: obs.run.playbookId } : null;
-        const v = drill.recoveredCheck ? await drill.recoveredCheck({ ...ctx, run }) : run?.status === "succeeded";
+        // Without a check of its own, a drill recovers when its run changed something and verified it: a run that found nothing needed is no recovery.
+        const v = drill.recoveredCheck ? await drill.recoveredCheck({ ...ctx, run }) : run?.status === "succeeded" && (await changedAndVerified(deps.db, run.id));
         const ok = typeof v === "boolean" ? v : v.ok;
         recoveryDetail = typeof v === "boolean" ? (ok ? "recovery check holds" : "not recovered") : (v.detail ?? (ok ? "recovered" : "not recovered"));
         if (ok) {
@@ -319,3 +322,8 @@ function drillAlertPayloadName(drill: Drill, target: string): string {
   return a.alertname;
 }
 
+/** Whether the run changed something and verified it (its outcome, not its status). */
+async function changedAndVerified(db: Db, runId: string): Promise<boolean> {
+  const run = await getRun(db, runId);
+  return run ? (await outcomesOfRuns(db, [run])).get(runId)!.fixed : false;
+}

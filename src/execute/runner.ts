@@ -269,7 +269,7 @@ export class Runner {
     if (skip) {
       await this.commit(run.id, async (tx, _r, now) => {
         await this.stepUpdate(tx, run.id, next.idx, { status: "skipped", finishedAt: now });
-        return { events: [{ kind: "step.skipped", actor: "belay", surface: "engine", step: next.name, data: { reason: "its when condition is false" } }] };
+        return { events: [{ kind: "step.skipped", actor: "belay", surface: "engine", step: next.name, data: { reason: def.skipReason({ params: state.params, outputs: state.outputs }), by: "condition" } }] };
       });
       return "continue";
     }

@@ -2,7 +2,7 @@ import type { Logger } from "../execute/deps.ts";
 import { BelayError, describeError } from "../errors.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 
-export type JobKind = "triage" | "resolve";
+export type JobKind = "triage" | "resolve" | "watch";
 
 export interface Job {
   id: string;
@@ -25,12 +25,13 @@ export type JobOutcome = { kind: "done" } | { kind: "later"; afterMs: number; re
 
 export type JobHandler = (ctx: JobContext) => Promise<JobOutcome>;
 
-export async function enqueueJob(tx: Queryable, j: { id: string; incidentId: string; kind: JobKind; dedupeKey: string; now: Date }): Promise<void> {
+/** `at`: when the job is due (default `now`), e.g. a watch some minutes after a fix. */
+export async function enqueueJob(tx: Queryable, j: { id: string; incidentId: string; kind: JobKind; dedupeKey: string; now: Date; at?: Date }): Promise<void> {
   // The dedupe key makes enqueueing idempotent: one triage per opening of an incident.
   await tx.query(
     `INSERT INTO incident_jobs (id, incident_id, kind, dedupe_key, status, next_at, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, 'pending', $5, $5, $5) ON CONFLICT (dedupe_key) DO NOTHING`,
-    [j.id, j.incidentId, j.kind, j.dedupeKey, j.now],
+     VALUES ($1, $2, $3, $4, 'pending', $6, $5, $5) ON CONFLICT (dedupe_key) DO NOTHING`,
+    [j.id, j.incidentId, j.kind, j.dedupeKey, j.now, j.at ?? j.now],
   );
 }
 
@@ -64,7 +65,8 @@ export interface JobRunnerDeps {
   clock: () => Date;
   logger: Logger;
   owner: string;
-  handlers: Record<JobKind, JobHandler>;
+  /** `watch` is optional: without it, a watch job is done at once (nothing watches). */
+  handlers: Record<Exclude<JobKind, "watch">, JobHandler> & { watch?: JobHandler };
   /** Jobs worked at once in this process (default 2): triage runs diagnose steps, keep it small. */
   concurrency?: number;
   /** A job not finished by then is abandoned (and retried) (default 120 s). */
@@ -151,7 +153,7 @@ export class JobRunner {
     };
     try {
       const outcome = await Promise.race([
-        this.deps.handlers[job.kind](ctx),
+        (this.deps.handlers[job.kind] ?? (async () => ({ kind: "done" }) as const))(ctx),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => {
             controller.abort();

@@ -5,6 +5,7 @@ import type { Db } from "../store/driver.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
 import type { JobContext, JobOutcome } from "./jobs.ts";
 import { getIncident } from "./queries.ts";
+import { incidentRunOutcomes } from "./run-outcomes.ts";
 import { incidentRef } from "./triage.ts";
 
 export interface ResolveDeps {
@@ -60,7 +61,7 @@ export function resolveHandler(deps: ResolveDeps): (ctx: JobContext) => Promise<
     }
     await remember({ withdrawn: [...withdrawn] });
     if (!job.state.posted) {
-      await deps.notifier.postResolved(incidentRef(incident), [...withdrawn]);
+      await deps.notifier.postResolved(incidentRef(incident), [...withdrawn], await incidentRunOutcomes(deps.db, incident.id));
       await remember({ posted: true });
     }
     return { kind: "done" };

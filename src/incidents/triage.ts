@@ -1,4 +1,4 @@
-import { appendAudit } from "../audit/chain.ts";
+import { appendAudit, eventsForRun } from "../audit/chain.ts";
 import type { AuditEvent, AuditInput } from "../audit/events.ts";
 import type { Catalog } from "../catalog/types.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
@@ -15,7 +15,7 @@ import { resolveTargets, type TargetDirectory, type TargetResolution } from "../
 import type { Db } from "../store/driver.ts";
 import type { IncidentNotifier, IncidentRef, ThreadRef, TriageReport } from "../surfaces.ts";
 import type { JobContext, JobOutcome } from "./jobs.ts";
-import { alertsOf, getIncident, setIncidentThread, type IncidentRecord } from "./queries.ts";
+import { alertsOf, countAlerts, getIncident, setIncidentThread, type IncidentRecord } from "./queries.ts";
 
 export interface TriageDeps {
   db: Db;
@@ -125,7 +125,7 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
           runId = (await deps.engine.propose({ playbookId: top.playbook, params: resolved.params, requestedBy: "belay", surface, incidentId: incident.id })).runId;
         } catch (err) {
           if (!isBelayError(err)) throw err;
-          await remember({ proposeFailed: err.message });
+          await remember({ proposeFailed: err.message }); // said once, below, from the job's state
         }
       }
       if (runId) await remember({ runId, targets });
@@ -138,9 +138,11 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
     let view: RunView | null = null;
     if (runId) view = await driveBounded(deps, runId);
 
+    const counted = (await countAlerts(deps.db, [incident.id])).get(incident.id);
     const report: TriageReport = {
       incident: incidentRef(incident),
       alerts: alerts.slice(0, 20),
+      alertCount: counted ?? { total: alerts.length, firing: alerts.filter((a) => a.status === "firing").length },
       failureMode: best?.failureMode ?? incident.failureMode,
       reasons,
       candidates: candidates.map((c) => ({ playbook: c.playbook, score: c.score, reasons: c.reasons })),
@@ -164,7 +166,7 @@ export function triageHandler(deps: TriageDeps): (ctx: JobContext) => Promise<Jo
       if (incident.drill) note = { sent: false, reason: "drill: PagerDuty is never paged for drills" };
       else if (!deps.pagerduty) note = { sent: false, reason: "PagerDuty is not configured (PAGERDUTY_TOKEN, PAGERDUTY_FROM)" };
       else {
-        const content = formatTriageNote({ report, view, thread: thread ?? null });
+        const content = formatTriageNote({ report, view, events: runId ? await eventsForRun(deps.db, runId) : [], thread: thread ?? null });
         const r = await deps.pagerduty.addNote(incident.pagerdutyIncidentId, content);
         if (!r.ok && r.retryable && job.attempts < 3) throw new Error(`PagerDuty note failed: ${r.message}`);
         note = r.ok ? { sent: true, status: r.status } : { sent: false, status: r.status, reason: r.message };

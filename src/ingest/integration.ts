@@ -41,6 +41,7 @@ export async function createIngestIntegrations(
     targets: core.config.file.targets,
     holder: core.targets,
     resolveSettleMs: env.BELAY_RESOLVE_SETTLE_SECONDS * 1000,
+    watchAfterFixMs: env.BELAY_WATCH_AFTER_FIX_MINUTES * 60_000,
     // Audit events reach the same subscribers (Slack re-renders, metrics) as the engine's.
     onEvents: (events) => core.engine.deps.onEvents?.(events),
     ...webhookCounters(core.metrics),
@@ -64,6 +65,7 @@ export async function createIngestIntegrations(
       status: secrets.length ? `on (POST /webhooks/pagerduty, ${secrets.length} secret${secrets.length > 1 ? "s" : ""}; ${pdNote})` : "not configured (set PAGERDUTY_WEBHOOK_SECRET)",
       // The worker drains whatever was stored, whichever route stored it (or a crash left behind).
       start: async () => ingestion.start(),
+      onEvents: ingestion.onEvents,
       stop: () => ingestion.stop(),
     },
     {

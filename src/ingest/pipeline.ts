@@ -6,6 +6,7 @@ import type { Logger } from "../execute/deps.ts";
 import type { DrainResult } from "../incidents/drain.ts";
 import { resolveHandler } from "../incidents/resolve.ts";
 import { triageHandler } from "../incidents/triage.ts";
+import { watchAfterFix, watchHandler } from "../incidents/watch.ts";
 import { IncidentWorker } from "../incidents/worker.ts";
 import { createMatcher } from "../match/index.ts";
 import type { PagerDutyClient } from "../pagerduty/client.ts";
@@ -44,6 +45,8 @@ export interface IngestionDeps {
   resolveSettleMs?: number;
   /** Service + failure-mode grouping window (default 10 min; 0 turns it off). */
   windowMs?: number;
+  /** How long after a verified fix belay looks whether the incident's alerts still fire (default 10 min; 0: never). */
+  watchAfterFixMs?: number;
   /** Triage jobs at once (default 2). */
   triageConcurrency?: number;
   driveTimeoutMs?: number;
@@ -64,6 +67,8 @@ export interface IngestionDeps {
 
 export interface Ingestion {
   routes: Route[];
+  /** Engine audit events: a run of an incident that succeeded schedules the watch after the fix. */
+  onEvents: (events: readonly AuditEvent[]) => void;
   inbox: Inbox;
   worker: IncidentWorker;
   start(): void;
@@ -78,6 +83,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
   const catalog = deps.catalog ?? defaultCatalog;
   const matcher = createMatcher(deps.playbooks, catalog);
   const standing = deps.holder ? standingConnections({ db: deps.db, holder: deps.holder, logger: deps.logger }) : null;
+  const watchMs = deps.watchAfterFixMs ?? 600_000;
   const worker = new IncidentWorker({
     logger: deps.logger,
     pollMs: deps.pollMs,
@@ -118,6 +124,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
           ...(deps.targets ? { targets: deps.targets } : {}),
         }),
         resolve: resolveHandler({ db: deps.db, engine: deps.engine, notifier: deps.notifier, logger: deps.logger, settleMs: deps.resolveSettleMs ?? 0 }),
+        watch: watchHandler({ db: deps.db, notifier: deps.notifier, clock: deps.clock, newId: deps.newId, afterMs: watchMs, onEvents: deps.onEvents }),
       },
     },
   });
@@ -128,6 +135,7 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
   if (deps.alertmanagerToken) routes.push({ method: "POST", path: "/webhooks/alertmanager", handler: alertmanagerHandler({ ...common, token: deps.alertmanagerToken }) });
   return {
     routes,
+    onEvents: watchAfterFix({ db: deps.db, clock: deps.clock, newId: deps.newId, logger: deps.logger, afterMs: watchMs }),
     inbox,
     worker,
     start: () => {

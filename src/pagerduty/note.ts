@@ -1,4 +1,7 @@
+import type { AuditEvent } from "../audit/events.ts";
 import type { RunView } from "../execute/engine.ts";
+import { outcomeLine, runOutcome } from "../execute/outcome.ts";
+import { outputText } from "../execute/output-text.ts";
 import type { ThreadRef, TriageReport } from "../surfaces.ts";
 
 const FINDING_CHARS = 300;
@@ -8,7 +11,7 @@ const FINDING_CHARS = 300;
  * diagnose steps, the proposed plan, and where to approve it (the Slack thread). Plain text:
  * PagerDuty shows notes verbatim.
  */
-export function formatTriageNote(input: { report: TriageReport; view: RunView | null; thread: ThreadRef | null }): string {
+export function formatTriageNote(input: { report: TriageReport; view: RunView | null; events?: readonly AuditEvent[]; thread: ThreadRef | null }): string {
   const { report, view, thread } = input;
   const lines: string[] = [];
   lines.push(`belay triage: ${report.failureMode ? `failure mode ${report.failureMode}` : "no known failure mode recognised"}`);
@@ -21,7 +24,10 @@ export function formatTriageNote(input: { report: TriageReport; view: RunView | 
         lines.push(s.status === "failed" ? `- ${s.name}: failed: ${clip(s.error ?? "", FINDING_CHARS)}` : `- ${s.name}: ${clip(summarise(s.output), FINDING_CHARS)}`);
       }
     }
-    lines.push("", `Proposed plan (${view.run.playbookId}, run ${view.run.id}, ${view.run.status}):`);
+    // What the run did to the system: a run that changed nothing is never reported as a fix.
+    const outcome = runOutcome(view.run, view.steps, input.events ?? []);
+    lines.push("", `Outcome: ${outcomeLine(outcome, 3)}`);
+    lines.push("", `Proposed plan (${view.run.playbookId}, run ${view.run.id}, ${outcome.label}):`);
     for (const s of view.steps) lines.push(`${s.idx + 1}. ${s.name} [${s.kind}${s.risk ? `, ${s.risk} risk` : ""}] ${s.status}`);
   } else if (report.closest.length > 0) {
     lines.push("", "No playbook matches. Closest catalog entries:");
@@ -36,7 +42,7 @@ export function formatTriageNote(input: { report: TriageReport; view: RunView | 
 function summarise(output: unknown): string {
   if (output === null || output === undefined) return "(no output)";
   if (typeof output === "string") return output.replace(/\s+/g, " ");
-  return JSON.stringify(output);
+  return outputText(output, { maxChars: FINDING_CHARS, maxItems: 5 }).replace(/\n\s*/g, "; ");
 }
 
 function clip(s: string, max: number): string {

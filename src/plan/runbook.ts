@@ -87,7 +87,14 @@ function renderStep(s: StepDef, n: number): string[] {
     facts.push("Verify: checked right after the change.");
     facts.push(s.rollback ? "Rollback: runs automatically if verify fails." : `Irreversible: ${s.irreversible}`);
   }
-  if (s.when) facts.push("Conditional: skipped when its condition on earlier results is false.");
+  if (s.when) {
+    const stated = s.conditions.filter((c): c is string => c !== null);
+    facts.push(
+      stated.length > 0
+        ? `Skipped, without asking anyone, when it is not needed: ${stated.join("; ")}${stated.length < s.conditions.length ? "; or another condition on earlier results" : ""}.`
+        : "Conditional: skipped, without asking anyone, when its condition on earlier results says it is not needed.",
+    );
+  }
   facts.push(`Timeout: ${s.timeoutMs / 1000} s.`);
   if (s.permissions.length) facts.push(`Permissions: ${s.permissions.map((p) => `\`${p}\``).join(", ")}.`);
   L.push(...facts.map((f) => `- ${f}`), "");

@@ -4,6 +4,7 @@ import { toTimeline, type TimelineEntry } from "../audit/timeline.ts";
 import { BelayError } from "../errors.ts";
 import { alertsOf, getIncident, type AlertRecord, type IncidentRecord } from "../incidents/queries.ts";
 import type { Queryable } from "../store/driver.ts";
+import { incidentRunOutcomes, type IncidentRunOutcome } from "../incidents/run-outcomes.ts";
 import { deriveActionItems, type ActionItem } from "./actions.ts";
 
 export interface PostmortemDraft {
@@ -17,6 +18,8 @@ export interface PostmortemDraft {
   /** One entry per audit event of the incident and its runs, in chain order. */
   timeline: (TimelineEntry & { seq: number; minute: string })[];
   mitigation: string[];
+  /** What each run of the incident did to the system; only `fixed` ones changed something and verified it. */
+  outcomes: { runId: string; playbook: string; outcome: string; fixed: boolean; reasons: string[] }[];
   actionItems: ActionItem[];
 }
 
@@ -25,7 +28,7 @@ const secs = (a: string | null, b: string | null) => (a && b ? (Date.parse(b) - 
 const HUMAN = new Set(["step.approved", "step.denied", "approval.refused", "step.skipped", "step.decided", "run.aborted", "run.abort_requested", "pagerduty.acknowledged"]);
 
 /** What was done, in order: each run's playbook, its act steps' outcomes, verify results and rollbacks. */
-function mitigationOf(events: readonly AuditEvent[]): string[] {
+function mitigationOf(events: readonly AuditEvent[], outcomes: ReadonlyMap<string, IncidentRunOutcome>): string[] {
   const out: string[] = [];
   const playbookOf = new Map<string, string>();
   for (const e of events) {
@@ -38,13 +41,27 @@ function mitigationOf(events: readonly AuditEvent[]): string[] {
     else if (e.kind === "step.verify_failed") out.push(`${when} ${pb}/${e.step}: verify FAILED: ${e.data.detail ?? ""}`);
     else if (e.kind === "step.rolled_back") out.push(`${when} ${pb}/${e.step}: rolled back`);
     else if (e.kind === "step.failed") out.push(`${when} ${pb}/${e.step}: failed: ${e.data.error ?? ""}`);
-    else if (["run.succeeded", "run.failed", "run.rolled_back", "run.aborted"].includes(e.kind)) out.push(`${when} run ${e.runId} (${pb}): ${e.kind.slice(4).replace("_", " ")}${e.data.reason ? `: ${e.data.reason}` : ""}`);
+    else if (e.kind === "step.skipped") out.push(`${when} ${pb}/${e.step}: skipped${e.actor !== "belay" ? ` by ${e.actor}` : ""}${e.data.reason ? `: ${e.data.reason}` : ""}`);
+    else if (["run.succeeded", "run.failed", "run.rolled_back", "run.aborted"].includes(e.kind)) {
+      // The run's outcome, not the engine's status: a run that changed nothing is no fix.
+      const o = e.runId ? outcomes.get(e.runId)?.outcome : undefined;
+      out.push(`${when} run ${e.runId} (${pb}): ${o ? o.label : e.kind.slice(4).replace("_", " ")}${e.data.reason ? `: ${e.data.reason}` : ""}`);
+    }
   }
   return out;
 }
 
 /** Assembles the draft from what is already known: pure, given the events, alerts and the chain's verdict. */
-export function draftPostmortem(incident: IncidentRecord, alerts: readonly AlertRecord[], events: readonly AuditEvent[], chain: VerifyResult, checkedAt: Date): PostmortemDraft {
+export function draftPostmortem(
+  incident: IncidentRecord,
+  alerts: readonly AlertRecord[],
+  events: readonly AuditEvent[],
+  chain: VerifyResult,
+  checkedAt: Date,
+  runOutcomes: readonly IncidentRunOutcome[] = [],
+): PostmortemDraft {
+  const byRun = new Map(runOutcomes.map((r) => [r.runId, r]));
+  const fixes = runOutcomes.filter((r) => r.outcome.fixed);
   // When the trouble began: the sender's startsAt where it is earlier than belay's receipt (delivery can lag by minutes).
   const began = (a: AlertRecord): Date => {
     const s = a.alert.startsAt ? Date.parse(a.alert.startsAt) : NaN;
@@ -64,6 +81,7 @@ export function draftPostmortem(incident: IncidentRecord, alerts: readonly Alert
     `${incident.service ? ` on ${incident.service}` : ""}. ` +
     `${alerts.length} alert${alerts.length === 1 ? "" : "s"}; failure mode ${incident.failureMode ?? "not recognised"}; ` +
     (runs.size ? `playbook${runs.size > 1 ? "s" : ""} ${[...runs].join(", ")} proposed. ` : "no playbook proposed. ") +
+    (runOutcomes.length === 0 ? "" : fixes.length ? `Fixed by ${fixes.map((f) => `run ${f.runId} (${f.playbookId})`).join(", ")}: changed and verified. ` : "No run changed anything and verified it. ") +
     (end ? `Resolved after ${Math.round((duration ?? 0) / 60)} min.` : "Not resolved yet.");
   return {
     incident: { id: incident.id, title: incident.title, service: incident.service, status: incident.status, drill: incident.drill, failureMode: incident.failureMode, severity: incident.severity },
@@ -81,7 +99,8 @@ export function draftPostmortem(incident: IncidentRecord, alerts: readonly Alert
     },
     alerts: alerts.map((a) => ({ fingerprint: a.fingerprint, source: a.source, title: a.alert.title, status: a.status, firstSeenAt: a.firstSeenAt.toISOString(), resolvedAt: iso(a.resolvedAt) })),
     timeline,
-    mitigation: mitigationOf(events),
+    mitigation: mitigationOf(events, byRun),
+    outcomes: runOutcomes.map((r) => ({ runId: r.runId, playbook: r.playbookId, outcome: r.outcome.label, fixed: r.outcome.fixed, reasons: [...r.outcome.reasons] })),
     actionItems,
   };
 }
@@ -92,6 +111,6 @@ export async function buildPostmortem(db: Queryable, incidentId: string, clock: 
   const checkedAt = clock();
   const incident = await getIncident(db, incidentId);
   if (!incident) throw new BelayError("input.invalid", `no incident ${incidentId}`);
-  const [alerts, events] = await Promise.all([alertsOf(db, incidentId, 500), eventsForIncident(db, incidentId)]);
-  return draftPostmortem(incident, alerts, events, chain, checkedAt);
+  const [alerts, events, outcomes] = await Promise.all([alertsOf(db, incidentId, 500), eventsForIncident(db, incidentId), incidentRunOutcomes(db, incidentId, 50)]);
+  return draftPostmortem(incident, alerts, events, chain, checkedAt, outcomes);
 }

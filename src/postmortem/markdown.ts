@@ -39,6 +39,12 @@ export function postmortemMarkdown(d: PostmortemDraft): string {
     "",
     ...(d.mitigation.length ? d.mitigation.map((m) => `- ${m}`) : ["- no mutating step ran"]),
     "",
+    "## Outcome",
+    "",
+    ...(d.outcomes.length
+      ? d.outcomes.map((o) => `- run \`${o.runId}\` (${o.playbook}): ${o.fixed ? "**" : ""}${o.outcome}${o.fixed ? "**" : ""}${o.reasons.length ? ` — ${o.reasons.join("; ")}` : ""}`)
+      : ["- no run for this incident"]),
+    "",
     "## Suggested action items",
     "",
     ...(d.actionItems.length ? d.actionItems.map((a) => `- [ ] ${a.text} _(from ${a.evidence.map((e) => `#${e.seq} ${e.kind}`).join(", ")})_`) : ["- none derived from the trail; add what the team learned"]),

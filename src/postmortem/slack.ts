@@ -12,6 +12,9 @@ export function postmortemReply(d: PostmortemDraft): { text: string; blocks: obj
     { type: "header", text: { type: "plain_text", text: `Review draft: ${d.incident.drill ? "DRILL — " : ""}${d.incident.title}`.slice(0, 150) } },
     { type: "context", elements: [{ type: "mrkdwn", text: chain }] },
     { type: "section", text: { type: "mrkdwn", text: `${esc(d.summary)}\n*Impact* ${d.impact.start ?? "?"} → ${d.impact.end ?? "ongoing"}\n*First human action* ${d.detection.acknowledgedBy ? `<@${d.detection.acknowledgedBy}> at ${d.detection.acknowledgedAt}` : "none"}` } },
+    ...(d.outcomes.length
+      ? [{ type: "section", text: { type: "mrkdwn", text: `*Outcome*\n${d.outcomes.slice(0, 5).map((o) => `• \`${o.runId}\` ${esc(o.playbook)}: ${o.fixed ? "*" : ""}${esc(o.outcome)}${o.fixed ? "*" : ""}`).join("\n")}` } }]
+      : []),
     { type: "section", text: { type: "mrkdwn", text: `*Suggested action items*\n${items}` } },
     { type: "context", elements: [{ type: "mrkdwn", text: `${d.timeline.length} timeline events. Full draft: \`belay postmortem ${d.incident.id}\`` }] },
   ];

@@ -9,6 +9,8 @@ import type {
   StepDef,
   StepKind,
   WaitSpec,
+  When,
+  WhenCheck,
 } from "./types.ts";
 
 const BRAND = Symbol.for("belay.playbook");
@@ -17,6 +19,36 @@ const BRAND = Symbol.for("belay.playbook");
 type Fresh<N extends string, O> = N & (N extends keyof O ? { "duplicate step name": N } : unknown);
 
 type Add<O, N extends string, R> = O & { readonly [K in N]: R };
+
+const BARE_REASON = "its when condition is false";
+
+/** Normalises a step's `when` (predicate, check or checks) into one predicate and a reason function. */
+function conditionOf(when: When<any, any> | undefined): Pick<StepDef, "when" | "skipReason" | "conditions"> {
+  if (when === undefined || when === null) return { when: null, skipReason: () => BARE_REASON, conditions: [] };
+  if (typeof when === "function") return { when, skipReason: () => BARE_REASON, conditions: [null] };
+  const checks: readonly WhenCheck<any, any>[] = Array.isArray(when) ? when : [when as WhenCheck<any, any>];
+  for (const c of checks) {
+    if (typeof c?.if !== "function" || (typeof c.reason !== "string" && typeof c.reason !== "function")) {
+      throw new Error("a step's when must be a function, { if, reason }, or a list of { if, reason }");
+    }
+  }
+  return {
+    when: (ctx) => checks.every((c) => c.if(ctx)),
+    skipReason: (ctx) => {
+      const reasons: string[] = [];
+      for (const c of checks) {
+        try {
+          if (c.if(ctx)) continue;
+          reasons.push(typeof c.reason === "string" ? c.reason : c.reason(ctx));
+        } catch (err) {
+          reasons.push(`a condition's reason could not be computed (${err instanceof Error ? err.message : String(err)})`);
+        }
+      }
+      return reasons.length > 0 ? reasons.join("; ") : BARE_REASON;
+    },
+    conditions: checks.map((c) => (typeof c.reason === "string" ? c.reason : null)),
+  };
+}
 
 const DEFAULT_TIMEOUT_MS: Record<StepKind, number> = { diagnose: 60_000, act: 120_000, wait: 600_000, notify: 30_000 };
 
@@ -31,7 +63,7 @@ function stepDef(name: string, kind: StepKind, spec: Record<string, any>): StepD
     verifyTimeoutMs: spec.verifyTimeoutMs ?? 120_000,
     intervalMs: spec.intervalMs ?? 5_000,
     manual: Object.freeze([...(spec.manual ?? [])]),
-    when: spec.when ?? null,
+    ...conditionOf(spec.when),
     locks: spec.locks ?? null,
     run: spec.run ?? null,
     preview: spec.preview ?? null,
@@ -99,7 +131,7 @@ export class Playbook<S extends z.ZodType = z.ZodType, O = {}> {
    */
   diagnose<const N extends string, R>(
     name: Fresh<N, O>,
-    spec: DiagnoseSpec<z.output<S>, O, R> & { when: (ctx: DecisionContext<z.output<S>, O>) => boolean },
+    spec: DiagnoseSpec<z.output<S>, O, R> & { when: When<z.output<S>, O> },
   ): Playbook<S, Add<O, N, R | undefined>>;
   diagnose<const N extends string, R>(
     name: Fresh<N, O>,

@@ -55,6 +55,27 @@ export interface DecisionContext<P, O> {
 
 export type Awaitable<T> = T | Promise<T>;
 
+/**
+ * One condition of a step, with the reason the step is not needed when it does not hold.
+ *
+ * @example
+ * when: { if: ({ outputs }) => outputs.memory.maxmemoryBytes > 0,
+ *         reason: "maxmemory is 0 (no limit): Redis never refuses writes for memory" }
+ * when: [{ if: ({ outputs }) => outputs.idle.count > 0, reason: ({ outputs }) => `no client idle past the threshold (of ${outputs.idle.total})` }]
+ */
+export interface WhenCheck<P, O> {
+  /** The step runs only if this holds. */
+  if: (ctx: DecisionContext<P, O>) => boolean;
+  /** Why the step is not needed when `if` is false, in words a person reads in the thread. */
+  reason: string | ((ctx: DecisionContext<P, O>) => string);
+}
+
+/**
+ * A step's condition: a bare predicate (its skip says only "its when condition is false"),
+ * one `{ if, reason }`, or a list of them that must all hold.
+ */
+export type When<P, O> = ((ctx: DecisionContext<P, O>) => boolean) | WhenCheck<P, O> | readonly WhenCheck<P, O>[];
+
 /** A preview: one line, several lines, or a title with a diff. */
 /**
  * A preview: one line, several lines, or a summary with a diff. `data` travels to `run` as
@@ -71,8 +92,12 @@ interface StepCommon<P, O> {
   permissions?: readonly string[];
   /** Step timeout (default 60 s for diagnose/notify, 120 s for act). */
   timeoutMs?: number;
-  /** Skip the step unless this holds. Decided from params and earlier outputs only. */
-  when?: (ctx: DecisionContext<P, O>) => boolean;
+  /**
+   * Skip the step unless this holds. Decided from params and earlier outputs only. Give the
+   * reason as `{ if, reason }` (or a list of them, all of which must hold): the reasons of the
+   * conditions that failed are the skip's reason in Slack, the CLI and the audit trail.
+   */
+  when?: When<P, O>;
   /**
    * What an engineer types by hand when belay is down. `{param}` placeholders are filled
    * from params in the generated runbook.
@@ -129,7 +154,12 @@ export interface StepDef {
   readonly verifyTimeoutMs: number;
   readonly intervalMs: number;
   readonly manual: readonly string[];
+  /** The step's condition, all checks combined; null: the step always runs. */
   readonly when: ((ctx: DecisionContext<any, any>) => boolean) | null;
+  /** Why the step is skipped, from the checks that failed (call it only when `when` is false). Never throws. */
+  readonly skipReason: (ctx: DecisionContext<any, any>) => string;
+  /** The conditions' reasons as written (a computed reason shows as `null`), for runbooks. */
+  readonly conditions: readonly (string | null)[];
   readonly locks: ((ctx: DecisionContext<any, any>) => readonly string[]) | null;
   readonly run: AnyFn | null;
   readonly preview: AnyFn | null;

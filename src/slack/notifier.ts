@@ -1,8 +1,24 @@
+import { outcomeLine } from "../execute/outcome.ts";
 import { newId } from "../ids.ts";
+import type { IncidentRunOutcome } from "../incidents/run-outcomes.ts";
+import { esc, who } from "./blocks/text.ts";
 import type { IncidentNotifier, IncidentRef, ThreadRef, TriageReport } from "../surfaces.ts";
 import type { SlackContext } from "./context.ts";
 import { incidentContext, runContextFromTriage } from "./blocks/incident.ts";
 import { getMessage, mergeMessageContext, messagesForRuns } from "./store.ts";
+
+/** The resolution note: what resolved, what each of the incident's runs did (the fix named as such), what was withdrawn. */
+export function resolutionText(incident: IncidentRef, withdrawnRunIds: readonly string[], runs: readonly IncidentRunOutcome[]): string {
+  const withdrawn = new Set(withdrawnRunIds);
+  const lines = runs
+    .filter((r) => !withdrawn.has(r.runId))
+    .map((r) => `• \`${r.runId}\` \`${esc(r.playbookId)}\` by ${who(r.requestedBy)}: ${r.outcome.fixed ? "*fixed* — " : ""}${esc(outcomeLine(r.outcome, 2))}`);
+  return (
+    `:white_check_mark: All alerts of *${incident.title}* resolved.` +
+    `${withdrawnRunIds.length ? ` Proposals withdrawn: ${withdrawnRunIds.map((r) => `\`${r}\``).join(", ")}.` : ""}` +
+    `${lines.length ? `\nRuns for this incident:\n${lines.join("\n")}` : ""}`
+  );
+}
 
 /** How long postTriage waits for the thread root before handing the rest to the background. */
 const ROOT_WAIT_MS = 5_000;
@@ -64,7 +80,7 @@ export function slackNotifier(ctx: SlackContext): IncidentNotifier & { notify(ru
       return { channel: where, ts };
     },
 
-    async postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[]): Promise<void> {
+    async postResolved(incident: IncidentRef, withdrawnRunIds: readonly string[], runs: readonly IncidentRunOutcome[] = []): Promise<void> {
       const key = rootKey(incident.id);
       const row = await getMessage(ctx.db, key);
       if (!row) return;
@@ -74,9 +90,18 @@ export function slackNotifier(ctx: SlackContext): IncidentNotifier & { notify(ru
       ctx.background("posting a resolution", async () => {
         const ts = await ctx.publisher.posted(key);
         if (!ts) return;
-        const text = `:white_check_mark: All alerts of *${incident.title}* resolved.${withdrawnRunIds.length ? ` Proposals withdrawn: ${withdrawnRunIds.map((r) => `\`${r}\``).join(", ")}.` : ""}`;
+        const text = resolutionText(incident, withdrawnRunIds, runs);
         await ctx.publisher.show({ key: `note:resolved:${incident.id}`, channel: row.channel, threadTs: ts, runId: null, context: { text } });
       });
+    },
+
+    /** A note in the incident's thread; nothing when the incident has no thread. */
+    async postNote(incident: IncidentRef, text: string): Promise<void> {
+      const row = await getMessage(ctx.db, rootKey(incident.id));
+      if (!row) return;
+      const ts = await ctx.publisher.posted(row.key);
+      if (!ts) return;
+      await ctx.publisher.show({ key: `note:${newId("ntf")}`, channel: row.channel, threadTs: ts, runId: null, context: { text } });
     },
 
     /** A notify step's message: in the run's thread, or the incident channel. */

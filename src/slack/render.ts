@@ -7,7 +7,9 @@ import type { MessageBody } from "./publisher.ts";
 import type { SlackMessageRow } from "./store.ts";
 import type { ActionTokens } from "./tokens.ts";
 import { buttonKey, buttonsFor, renderRunMessage, type RunContext } from "./blocks/run.ts";
-import { renderIncidentMessage, type IncidentContext } from "./blocks/incident.ts";
+import { renderIncidentMessage, type IncidentContext, type IncidentRunLine } from "./blocks/incident.ts";
+import { runOutcome } from "../execute/outcome.ts";
+import { countAlerts } from "../incidents/queries.ts";
 import { section } from "./blocks/text.ts";
 import { TERMINAL_RUN_STATUSES } from "../store/runs.ts";
 import type { RunView } from "../execute/engine.ts";
@@ -23,6 +25,18 @@ export function nextLapse(view: RunView, now: Date): number | null {
   }
   // A timer fires a moment after the lapse, so the render sees it lapsed.
   return first === null ? null : first + 50;
+}
+
+/** What the incident's run did, for its thread root; null when there is no run (or it is gone). */
+async function incidentRunLine(engine: Engine, runId: string | null): Promise<IncidentRunLine | null> {
+  if (!runId) return null;
+  const view = await engine.view(runId).catch((err) => {
+    if (isBelayError(err, "run.not_found")) return null;
+    throw err;
+  });
+  if (!view) return null;
+  const events = await eventsForRun(engine.deps.db, runId);
+  return { id: runId, outcome: runOutcome(view.run, view.steps, events), waitingOn: view.steps.find((s) => s.status === "awaiting_approval")?.name ?? null };
 }
 
 /** Renders any message belay owns from the store, by its key's kind. */
@@ -54,12 +68,15 @@ export function messageRenderer(deps: {
       return lapse === null ? body : { ...body, recheckMs: lapse };
     }
     if (kind === "incident") {
-      const ctx = row.context as unknown as IncidentContext;
+      const stored = row.context as unknown as IncidentContext;
+      // The counts as they are now: alerts keep joining after the root was first posted.
+      const live = (await countAlerts(deps.engine.deps.db, [stored.incident.id])).get(stored.incident.id);
+      const ctx: IncidentContext = live ? { ...stored, alertCount: live } : stored;
       const ackToken =
         ctx.incident.pagerdutyIncidentId && !ctx.resolved && deps.hasExternal("pagerduty.acknowledge")
           ? await deps.tokens.issue({ action: "pagerduty.acknowledge", incidentId: ctx.incident.id })
           : null;
-      const body = renderIncidentMessage(ctx, { ackToken });
+      const body = renderIncidentMessage(ctx, { ackToken, run: await incidentRunLine(deps.engine, ctx.runId) });
       return ctx.resolved ? { ...body, final: true } : body;
     }
     if (kind === "note") {

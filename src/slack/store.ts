@@ -1,5 +1,7 @@
 import type { Queryable } from "../store/driver.ts";
 import { redactOutgoing } from "../sinks.ts";
+import { getIncident, type IncidentRecord } from "../incidents/queries.ts";
+import type { IncidentLink } from "./blocks/modal.ts";
 
 /** A Slack message belay owns, by key ("run:<id>", "incident:<id>", ...). */
 export interface SlackMessageRow {
@@ -141,4 +143,11 @@ export async function claimTokenUse(db: Queryable, token: string, userId: string
 /** Gives a use back after the engine refused the decision, so the person may try again later. */
 export async function releaseTokenUse(db: Queryable, token: string, userId: string): Promise<void> {
   await db.query(`DELETE FROM slack_action_uses WHERE token = $1 AND user_id = $2`, [token, userId]);
+}
+
+/** The incident a run from Slack is for: by id, or by the thread root Slack posted for it. */
+export async function findIncident(db: Queryable, link: IncidentLink): Promise<IncidentRecord | null> {
+  if (link.id !== undefined) return getIncident(db, link.id);
+  const r = await db.query<{ id: string }>(`SELECT id FROM incidents WHERE slack_channel = $1 AND slack_ts = $2 LIMIT 1`, [link.thread.channel, link.thread.ts]);
+  return r.rows[0] ? getIncident(db, r.rows[0].id) : null;
 }

@@ -11,7 +11,7 @@ import type { ExternalActionHandler, SlackContext, SlackDrills, SlackSettings } 
 import { classifySlackError } from "./errors.ts";
 import { Publisher, type PublisherOptions } from "./publisher.ts";
 import { messageRenderer } from "./render.ts";
-import { lastAuditSeq, messagesForRuns, runsChangedSince } from "./store.ts";
+import { getMessage, lastAuditSeq, messagesForRuns, runsChangedSince } from "./store.ts";
 import { ActionTokens } from "./tokens.ts";
 import { policyGroupNames, UserGroups } from "./usergroups.ts";
 import { boltLogger, chatApi, SinkWebClient, userGroupApi } from "./web.ts";
@@ -287,6 +287,28 @@ export class SlackSurface {
       last.set(e.runId, { seq: Math.max(prev?.seq ?? 0, e.seq), finished: (prev?.finished ?? false) || FINISHING.has(e.kind) });
     }
     this.refreshRuns(last);
+    this.refreshIncidentRoots(events);
+  }
+
+  /**
+   * An incident's root says what its run did and how many alerts it has: when one of its runs
+   * waits for people or finishes, or alerts join it, the root is rendered again (the publisher
+   * coalesces repeated refreshes).
+   */
+  private refreshIncidentRoots(events: readonly AuditEvent[]): void {
+    const ids = new Set<string>();
+    for (const e of events) {
+      if (!e.incidentId) continue;
+      // Its run waits or finishes, or alerts joined it (the root counts them).
+      if ((e.runId && (FINISHING.has(e.kind) || e.kind === "step.awaiting_approval")) || e.kind === "incident.updated") ids.add(e.incidentId);
+    }
+    if (ids.size === 0) return;
+    this.background("refreshing incident roots", async () => {
+      for (const id of ids) {
+        const row = await getMessage(this.ctx.db, `incident:${id}`);
+        if (row) this.ctx.publisher.refresh(row);
+      }
+    });
   }
 
   /** What this surface keeps in memory about runs and messages (finished ones are let go). */

@@ -146,9 +146,13 @@ it("webhook in -> diagnose against real Redis -> exact Slack and PagerDuty reque
   const lines = (notes[0]!.body.note.content as string).split("\n");
   expect(lines[0]).toBe("belay triage: failure mode redis-maxmemory");
   expect(lines).toContain(`- policy: ${policy}`);
-  const memory = JSON.parse(lines.find((l) => l.startsWith("- memory: "))!.slice("- memory: ".length));
-  expect(memory).toMatchObject({ policy, usedBytes: view.steps[0]!.output && (view.steps[0]!.output as { usedBytes: number }).usedBytes });
-  expect(lines).toContain(`Proposed plan (redis-maxmemory-policy, run ${run!.id}, awaiting_approval):`);
+  // Findings read as lines, not raw JSON: sizes in units, one field after another.
+  const memory = lines.find((l) => l.startsWith("- memory: "))!;
+  expect(memory).toContain(`policy: ${policy}`);
+  expect(memory).toMatch(/usedBytes: [\d.]+ (B|KiB|MiB|GiB)(;|$)/);
+  expect(memory).not.toContain("{");
+  expect(lines.find((l) => l.startsWith("Outcome: "))).toMatch(/^Outcome: waiting for approval/);
+  expect(lines).toContain(`Proposed plan (redis-maxmemory-policy, run ${run!.id}, waiting for approval):`);
   expect(lines).toContain("1. memory [diagnose] succeeded");
   expect(lines).toContain("2. policy [diagnose] succeeded");
   expect(lines).toContain("3. set-allkeys-lru [act, medium risk] awaiting_approval");

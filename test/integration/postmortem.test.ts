@@ -135,3 +135,30 @@ it("an incident no playbook matched gets that action item; a broken chain is sai
   expect(broken.chain.verified).toBe(false);
   expect(postmortemMarkdown(broken)).toMatch(/^# .*\n\n> \*\*AUDIT CHAIN BROKEN\*\*/);
 });
+
+const notNeeded = playbook({ id: "terminate-nothing", title: "Terminate idle sessions", summary: "Terminates nothing: none is old enough.", failureModes: [], params: z.object({}) })
+  .diagnose("idle", () => ({ sessions: 0 }))
+  .act("terminate", {
+    risk: "medium",
+    permissions: ["postgres:pg_signal_backend"],
+    when: { if: ({ outputs }) => outputs.idle.sessions > 0, reason: "no session idle in transaction for 10 min or more" },
+    preview: () => "terminate",
+    run: () => ({}),
+    verify: () => true,
+    irreversible: "test",
+  });
+
+it("a run that changed nothing is never reported as the fix: the draft says nothing was needed and why", async () => {
+  const { engine } = testEngine({ db: store.db, playbooks: [notNeeded] });
+  const incidentId = newId("inc");
+  const t0 = new Date();
+  await store.db.query(`INSERT INTO incidents (id, title, service, status, created_at, updated_at, resolved_at) VALUES ($1, 'PostgresqlTooManyConnections', 'db', 'resolved', $2, $2, $2)`, [incidentId, t0]);
+  const { runId } = await engine.propose({ playbookId: "terminate-nothing", params: {}, requestedBy: "belay", surface: "alertmanager", incidentId });
+  expect((await engine.drive(runId)).run.status).toBe("succeeded");
+  const draft = await buildPostmortem(store.db, incidentId);
+  expect(draft.outcomes).toEqual([{ runId, playbook: "terminate-nothing", outcome: "nothing needed, nothing changed", fixed: false, reasons: ["terminate not needed: no session idle in transaction for 10 min or more"] }]);
+  expect(draft.summary).toContain("No run changed anything and verified it.");
+  expect(draft.mitigation.some((m) => m.endsWith(`run ${runId} (terminate-nothing): nothing needed, nothing changed`))).toBe(true);
+  expect(draft.mitigation.some((m) => m.includes("succeeded"))).toBe(false);
+  expect(postmortemMarkdown(draft)).toContain(`## Outcome\n\n- run \`${runId}\` (terminate-nothing): nothing needed, nothing changed — terminate not needed: no session idle in transaction for 10 min or more`);
+});

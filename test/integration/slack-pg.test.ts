@@ -44,7 +44,7 @@ describe("Slack approvals on Postgres", () => {
     await eventually(async () => (await getRun(store.db, runId))!.status === "succeeded");
     expect(state.restarts).toBe(1);
     expect((await getApprovals(store.db, runId, 2)).map((a) => a.actor).sort()).toEqual(["UBOB", "UCAROL"]);
-    await eventually(() => JSON.stringify(slack.latest(ts)!.blocks).includes(":white_check_mark: *succeeded*"));
+    await eventually(() => JSON.stringify(slack.latest(ts)!.blocks).includes(":white_check_mark: *changed and verified*"));
     expect(slack.of("chat.postMessage")).toHaveLength(1);
   });
 });

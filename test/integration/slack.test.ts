@@ -102,7 +102,7 @@ describe("slash commands", () => {
     const help = await h.command("help");
     expect(help.status).toBe(200);
     expect(help.body.response_type).toBe("ephemeral");
-    expect(help.body.text).toContain("`/runbook run <playbook> [key=value ...]`");
+    expect(help.body.text).toContain("`/runbook run <playbook> [key=value ...] [incident=<id>]`");
     const unknown = await h.command("restart everything now");
     expect(unknown.body.text.split("\n")[0]).toBe("I don't know `restart`.");
     expect((await h.command("stats")).body.text.split("\n")[0]).toBe("I don't know `stats`. Did you mean `status`?");
@@ -154,7 +154,7 @@ describe("slash commands", () => {
     const text = textOf(m);
     expect(m.text).toBe(`Cache refuses writes: evict instead: run ${runId} awaiting approval (step set-policy (medium risk) needs 1 more approval)`);
     expect(text).toContain("*Diagnostics*");
-    expect(text).toContain('*read-memory*\n```{\n "policy": "noeviction",\n "usedMb": 512\n}```');
+    expect(text).toContain("*read-memory*\n```policy: noeviction\nusedMb: 512```");
     expect(text).toContain(":raised_hand: *2. set-policy* · act · :large_yellow_circle: medium risk · _awaiting approval_\n```maxmemory-policy noeviction -> allkeys-lfu```\nNeeds 0 of 1 approval");
     expect(text).toContain(":white_circle: *3. restart-writer* · act · :red_circle: high risk · _pending_");
     const actions = m.blocks.find((b) => b.type === "actions");
@@ -178,7 +178,7 @@ describe("slash commands", () => {
     expect(opened.trigger_id).toBe("13345224609.738474920.8088930838d88f008e0");
     const view = opened.view;
     expect(view.callback_id).toBe("belay.run.params");
-    expect(JSON.parse(view.private_metadata)).toEqual({ playbook: "cache-fix", channel: CHANNEL, threadTs: null });
+    expect(JSON.parse(view.private_metadata)).toEqual({ playbook: "cache-fix", channel: CHANNEL, threadTs: null, incident: null });
     expect(view.blocks[1]).toEqual({ type: "context", elements: [{ type: "mrkdwn", text: ":warning: `replicas`: Invalid input: expected number, received undefined" }] });
     expect(view.blocks.slice(2)).toEqual([
       { type: "input", block_id: "param:redis", optional: true, label: { type: "plain_text", text: "redis" }, element: { type: "plain_text_input", action_id: "value", initial_value: "cache" } },
@@ -250,7 +250,7 @@ describe("slash commands", () => {
     await eventually(() => slack.responses.length === 6);
     expect(slack.responses[5]!.body).toEqual({ response_type: "ephemeral", text: `:no_entry: run ${runId} aborted by UALICE: wrong cache` });
     expect(await runStatus(runId)).toBe("aborted");
-    await eventually(() => textOf(slack.latest(slack.posted().at(-1)!.ts)).includes(":no_entry: *aborted*"));
+    await eventually(() => textOf(slack.latest(slack.posted().at(-1)!.ts)).includes(":no_entry: *aborted, nothing changed*"));
     expect(buttonValue(slack.latest(slack.posted().at(-1)!.ts)!.blocks, "belay.")).toBeUndefined();
 
     await h.command("history fifty");
@@ -299,7 +299,7 @@ describe("approvals in the room", () => {
     await h.click(approveButton(ts), "UCAROL", "belay.approve.2");
     await eventually(async () => (await runStatus(runId)) === "succeeded");
     expect(state.restarts).toBe(1);
-    await eventually(() => textOf(slack.latest(ts)).includes(":white_check_mark: *succeeded*"));
+    await eventually(() => textOf(slack.latest(ts)).includes(":white_check_mark: *changed and verified*"));
     const final = slack.latest(ts)!;
     expect(textOf(final)).toMatch(/Approved by <@USRE1> at \d\d:\d\d UTC, <@UCAROL> at \d\d:\d\d UTC · 2 of 2 approvals/);
     expect(final.blocks.some((b) => b.type === "actions")).toBe(false);
@@ -478,7 +478,8 @@ describe("Slack failing", () => {
     await eventually(async () => (await runStatus(runId)) === "succeeded");
     await h.settled();
     const ts = slack.posted()[0]!.ts;
-    await eventually(() => textOf(slack.latest(ts)).includes(":white_check_mark: *succeeded*"));
+    // ping changes nothing: it is never shown as a green fix.
+    await eventually(() => textOf(slack.latest(ts)).includes(":mag: *diagnosed only, nothing changed*"));
     expect(slack.of("chat.postMessage").filter((b) => b.text?.startsWith("Ping:"))).toHaveLength(3); // 500, 429, posted
     expect(slack.posted().filter((b) => b.text?.startsWith("Ping:"))).toHaveLength(1);
     // The notify step went into the run's thread.
@@ -507,7 +508,7 @@ describe("another process changing runs (belay abort in a terminal, another repl
     const { engine: other } = testEngine({ db: store.db, playbooks: playbooks() });
     const r = await other.decide({ kind: "abort", runId, actor: personAt("UBOB", "slack"), reason: "Slack was down" });
     expect(r.accepted).toBe(true);
-    await eventually(() => textOf(slack.latest(ts)).includes(":no_entry: *aborted*"));
+    await eventually(() => textOf(slack.latest(ts)).includes(":no_entry: *aborted, nothing changed*"));
     expect(buttonValue(slack.latest(ts)!.blocks, "belay.")).toBeUndefined();
     expect(slack.of("chat.postMessage")).toHaveLength(1);
   });
@@ -658,6 +659,6 @@ describe("incident threads (the IncidentNotifier ingestion calls)", () => {
     expect(slack.posted().filter((p) => p.thread_ts === root.ts)[1]).toMatchObject({ channel: CHANNEL, thread_ts: root.ts, text: `:white_check_mark: All alerts of *Cache refuses writes* resolved. Proposals withdrawn: \`${runId}\`.` });
     await eventually(() => slack.latest(root.ts)!.text === "Resolved: Cache refuses writes (incident inc_cache1)");
     expect(buttonValue(slack.latest(root.ts)!.blocks, "belay.")).toBeUndefined();
-    await eventually(() => textOf(slack.latest(proposal.ts)).includes(":no_entry: *aborted*"));
+    await eventually(() => textOf(slack.latest(proposal.ts)).includes(":no_entry: *aborted, nothing changed*"));
   });
 });

@@ -19,7 +19,7 @@ describe("migrations", () => {
     try {
       const applied = await Promise.all(pools.map((p) => migrate(p)));
       const all = readMigrations().map((m) => m.version);
-      expect(applied.flat().sort()).toEqual(all); // each version applied by exactly one of them
+      expect(applied.flat().sort((a, b) => a - b)).toEqual(all); // each version applied by exactly one of them
       const rows = (await pools[0]!.query<{ version: number }>("SELECT version FROM belay_migrations ORDER BY version")).rows;
       expect(rows.map((r) => r.version)).toEqual(all);
       expect(await migrate(pools[1]!)).toEqual([]);

@@ -152,3 +152,37 @@ readOnly.diagnose("gated", {
   when: ({ targets }) => targets !== undefined,
   run: () => 1,
 });
+
+// `when` with reasons: each check sees typed params and outputs, in `if` and in a computed `reason`.
+base.act("reasoned", {
+  risk: "low",
+  permissions: ["redis:CONFIG"],
+  when: [
+    { if: ({ outputs }) => outputs.memory.used > 0, reason: "nothing is used" },
+    { if: ({ params, outputs }) => outputs.memory.used < params.limit, reason: ({ params }) => `already at the limit of ${params.limit}` },
+  ],
+  preview: () => "x",
+  run: () => 1,
+  verify: () => true,
+  rollback: () => undefined,
+});
+base.act("reasoned-typo", {
+  risk: "low",
+  permissions: ["redis:CONFIG"],
+  // @ts-expect-error a misspelled output name in a condition fails to compile
+  when: { if: ({ outputs }) => outputs.memroy.used > 0, reason: "x" },
+  preview: () => "x",
+  run: () => 1,
+  verify: () => true,
+  rollback: () => undefined,
+});
+base.act("reasonless", {
+  risk: "low",
+  permissions: ["redis:CONFIG"],
+  // @ts-expect-error a check needs its reason
+  when: { if: () => true },
+  preview: () => "x",
+  run: () => 1,
+  verify: () => true,
+  rollback: () => undefined,
+});

@@ -10,9 +10,12 @@ export interface ModalMeta {
   playbook: string;
   channel: string;
   threadTs: string | null;
-  /** Set when the form answers an incident's question (which target?): the run belongs to it. */
-  incidentId?: string | null;
+  /** The incident the run is for (`incident=` on the command), if any. */
+  incident?: IncidentLink | null;
 }
+
+/** Which incident a run from Slack is for: by id (`incident=`), or by its thread root. */
+export type IncidentLink = { id: string; thread?: never } | { thread: { channel: string; ts: string }; id?: never };
 
 const blockId = (name: string) => `param:${name}`;
 
@@ -114,7 +117,10 @@ export function parseModalMeta(text: string | undefined): ModalMeta | null {
   try {
     const m = JSON.parse(text ?? "") as Partial<ModalMeta>;
     if (typeof m.playbook === "string" && typeof m.channel === "string") {
-      return { playbook: m.playbook, channel: m.channel, threadTs: typeof m.threadTs === "string" ? m.threadTs : null, incidentId: typeof m.incidentId === "string" ? m.incidentId : null };
+      const i = m.incident as { id?: unknown; thread?: { channel?: unknown; ts?: unknown } } | null | undefined;
+      const incident: IncidentLink | null =
+        typeof i?.id === "string" ? { id: i.id } : typeof i?.thread?.channel === "string" && typeof i.thread.ts === "string" ? { thread: { channel: i.thread.channel, ts: i.thread.ts } } : null;
+      return { playbook: m.playbook, channel: m.channel, threadTs: typeof m.threadTs === "string" ? m.threadTs : null, incident };
     }
   } catch {
     /* fall through */

@@ -1,3 +1,5 @@
+import type { AuditEvent } from "../../audit/events.ts";
+import { runOutcome, type RunOutcome } from "../../execute/outcome.ts";
 import type { TimelineEntry } from "../../audit/timeline.ts";
 import type { RunView } from "../../execute/engine.ts";
 import type { MatchResult } from "../../match/types.ts";
@@ -6,6 +8,7 @@ import type { AnyPlaybook } from "../../sdk/playbook.ts";
 import type { RunRecord } from "../../store/runs.ts";
 import { isIntegerParam } from "./modal.ts";
 import { clip, codeBlock, context, esc, hhmm, RISK_BADGE, RUN_MARK, section, STEP_MARK, who } from "./text.ts";
+import { OUTCOME_MARK } from "./run.ts";
 
 /** An ephemeral reply to a slash command (only the person who typed it sees it). */
 export interface Reply {
@@ -21,7 +24,7 @@ export function helpReply(command: string, lead?: string): Reply {
     `\`${command} list [query]\` playbooks, optionally filtered`,
     `\`${command} show <playbook>\` its steps, risks and params`,
     `\`${command} match <text>\` which failure mode and playbooks fit an alert (\`alertname=X key=value\` or free text)`,
-    `\`${command} run <playbook> [key=value ...]\` propose a run here (a form opens for missing params)`,
+    `\`${command} run <playbook> [key=value ...] [incident=<id>]\` propose a run here, or in the incident's thread (a form opens for missing params)`,
     `\`${command} status [run]\` a run, or the runs in progress`,
     `\`${command} abort <run>\` stop a run`,
     `\`${command} history [n]\` recent runs`,
@@ -74,23 +77,27 @@ export function matchReply(result: MatchResult, text: string, command: string): 
   ]);
 }
 
-export function runLine(r: RunRecord): string {
-  return `${RUN_MARK[r.status] ?? ""} \`${r.id}\` ${esc(r.playbookId)} · ${r.status.replace(/_/g, " ")} · ${who(r.requestedBy)} · ${r.createdAt.toISOString().slice(0, 16).replace("T", " ")} UTC${r.incidentId ? ` · incident \`${r.incidentId}\`` : ""}`;
+/** One run on a line; a finished run with its outcome (only a verified change is green). */
+export function runLine(r: RunRecord, outcome?: RunOutcome): string {
+  const said = outcome && outcome.kind !== "in_progress" ? `${OUTCOME_MARK[outcome.kind]} \`${r.id}\` ${esc(r.playbookId)} · ${esc(outcome.label)}` : `${RUN_MARK[r.status] ?? ""} \`${r.id}\` ${esc(r.playbookId)} · ${r.status.replace(/_/g, " ")}`;
+  return `${said} · ${who(r.requestedBy)} · ${r.createdAt.toISOString().slice(0, 16).replace("T", " ")} UTC${r.incidentId ? ` · incident \`${r.incidentId}\`` : ""}`;
 }
 
-export function historyReply(runs: readonly RunRecord[], heading: string): Reply {
+export function historyReply(runs: readonly RunRecord[], heading: string, outcomes: ReadonlyMap<string, RunOutcome> = new Map()): Reply {
   if (runs.length === 0) return reply(`${heading}: none`);
-  return reply(`${heading}: ${runs.length}`, [section(`*${esc(heading)}*`), section(runs.map(runLine).join("\n"))]);
+  return reply(`${heading}: ${runs.length}`, [section(`*${esc(heading)}*`), section(runs.map((r) => runLine(r, outcomes.get(r.id))).join("\n"))]);
 }
 
-export function statusReply(view: RunView): Reply {
+export function statusReply(view: RunView, events: readonly AuditEvent[] = []): Reply {
   const { run } = view;
   const steps = view.steps.map((s) => {
     const approvers = view.approvals.filter((a) => a.stepIdx === s.idx && a.planHash === run.planHash).map((a) => who(a.actor));
     return `${STEP_MARK[s.status] ?? ""} ${s.idx + 1}. ${esc(s.name)} · ${s.kind}${s.risk ? ` · ${s.risk}` : ""} · ${s.status.replace(/_/g, " ")}${approvers.length ? ` · approved by ${approvers.join(", ")}` : ""}${s.error ? `\n      ${esc(s.error)}` : ""}`;
   });
-  return reply(`Run ${run.id}: ${run.status}`, [
-    section(`${runLine(run)}${run.statusReason ? `\n${esc(run.statusReason)}` : ""}`),
+  const outcome = runOutcome(run, view.steps, events);
+  const why = outcome.kind === "in_progress" ? (run.statusReason ? [run.statusReason] : []) : outcome.reasons;
+  return reply(`Run ${run.id}: ${outcome.kind === "in_progress" ? run.status : outcome.label}`, [
+    section(`${runLine(run, outcome)}${why.map((r) => `\n${esc(r)}`).join("")}`),
     section(steps.join("\n")),
   ]);
 }

@@ -2,10 +2,25 @@ import { evaluateApprovals, type ApprovalPolicy } from "../../approve/policy.ts"
 import type { People } from "../../identity/people.ts";
 import type { AuditEvent } from "../../audit/events.ts";
 import type { RunView } from "../../execute/engine.ts";
+import { runOutcome, type OutcomeKind } from "../../execute/outcome.ts";
+import { outputText } from "../../execute/output-text.ts";
 import { TERMINAL_RUN_STATUSES, type StepRecord } from "../../store/runs.ts";
 import type { TokenBinding } from "../tokens.ts";
 import type { MessageBody } from "../publisher.ts";
 import { clip, codeBlock, context, divider, esc, header, hhmm, RISK_BADGE, RUN_MARK, section, STEP_MARK, who } from "./text.ts";
+
+/** Only a verified change is green: "nothing needed" is grey, never a fix. */
+export const OUTCOME_MARK: Record<OutcomeKind, string> = {
+  in_progress: ":hourglass_flowing_sand:",
+  changed: ":white_check_mark:",
+  nothing_needed: ":heavy_minus_sign:",
+  diagnosed: ":mag:",
+  skipped_by_person: ":fast_forward:",
+  failed: ":x:",
+  rolled_back: ":leftwards_arrow_with_hook:",
+  aborted: ":no_entry:",
+  previewed: ":eyes:",
+};
 
 /** What a run's message shows besides the run itself: where it came from. */
 export interface RunContext {
@@ -133,9 +148,15 @@ export function renderRunMessage(input: {
   const ctx = input.context;
   const title = view.playbook?.title ?? run.playbookId;
   const blocks: unknown[] = [header(`${run.dryRun ? "Dry run: " : ""}${title}`)];
+  const terminal = TERMINAL_RUN_STATUSES.includes(run.status);
+  // A finished run says what happened to the system (its outcome), not how the engine ended it.
+  const outcome = terminal ? runOutcome(run, view.steps, events) : null;
+  const statusLine = outcome
+    ? `${OUTCOME_MARK[outcome.kind]} *${esc(outcome.label)}*${outcome.reasons.slice(0, 4).map((r) => `\n• ${esc(r)}`).join("")}`
+    : `${RUN_MARK[run.status] ?? ""} *${run.status.replace(/_/g, " ")}*${run.statusReason ? ` — ${esc(run.statusReason)}` : ""}`;
   blocks.push(
     section(
-      `${RUN_MARK[run.status] ?? ""} *${run.status.replace(/_/g, " ")}*${run.statusReason ? ` — ${esc(run.statusReason)}` : ""}\n` +
+      `${statusLine}\n` +
         `Run \`${run.id}\` of \`${esc(run.playbookId)}\` · requested by ${name(run.requestedBy)} via ${esc(run.surface)} · plan \`${run.planHash.slice(0, 12)}\``,
     ),
   );
@@ -155,12 +176,12 @@ export function renderRunMessage(input: {
   if (diagnostics.length > 0) {
     blocks.push(divider(), section("*Diagnostics*"));
     for (const s of diagnostics.slice(0, 8)) {
-      blocks.push(section(s.status === "succeeded" ? `*${esc(s.name)}*\n${codeBlock(json(s.output), 1200)}` : `*${esc(s.name)}* :x: ${esc(s.error ?? "failed")}`));
+      // Readable lines, cut only between whole lines (raw JSON cut at a limit breaks mid-string).
+      blocks.push(section(s.status === "succeeded" ? `*${esc(s.name)}*\n${codeBlock(outputText(s.output, { maxChars: 1100 }), 1200)}` : `*${esc(s.name)}* :x: ${esc(s.error ?? "failed")}`));
     }
   }
 
   blocks.push(divider(), section(`*Plan* (${view.steps.length} step${view.steps.length === 1 ? "" : "s"})`));
-  const terminal = TERMINAL_RUN_STATUSES.includes(run.status);
   for (const s of view.steps) {
     blocks.push(section(stepBlock(view, s, events, policy, now, name)));
     if (terminal) continue;
@@ -183,5 +204,6 @@ export function renderRunMessage(input: {
   }
   blocks.push(context(`Slack down? \`belay approve ${run.id} STEP --as YOU\` · \`belay abort ${run.id} --as YOU\` · updated ${hhmm(now)}`));
   const bounded = blocks.length > 50 ? [...blocks.slice(0, 48), section("_…more steps than one Slack message holds; see_ `/runbook status " + run.id + "`"), blocks[blocks.length - 1]] : blocks;
-  return { text: clip(`${title}: run ${run.id} ${run.status.replace(/_/g, " ")}${run.statusReason ? ` (${run.statusReason})` : ""}`, 3000), blocks: bounded };
+  const said = outcome ? `${outcome.label}${outcome.reasons[0] ? ` (${outcome.reasons[0]})` : ""}` : `${run.status.replace(/_/g, " ")}${run.statusReason ? ` (${run.statusReason})` : ""}`;
+  return { text: clip(`${title}: run ${run.id} ${said}`, 3000), blocks: bounded };
 }

@@ -3,7 +3,7 @@ import { eventsForIncident, eventsForRun } from "../../audit/chain.ts";
 import { refuseDrillStarter } from "../../drills/authority.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import { describeError, isBelayError } from "../../errors.ts";
-import { bindParams, coerceStrings, type ParamIssue } from "../../plan/bind.ts";
+import { bindParams, coerceStrings, paramShape, type ParamIssue } from "../../plan/bind.ts";
 import { resolveTargets } from "../../plan/targets.ts";
 import { requestRetriage } from "../../incidents/retriage.ts";
 import { drillAbortReply, drillListReply, drillStartedReply } from "../../drills/slack.ts";
@@ -16,7 +16,9 @@ import { postmortemReply } from "../../postmortem/slack.ts";
 import { listRuns } from "../../store/runs.ts";
 import { alertFromText, parseCommand } from "../command.ts";
 import type { SlackContext } from "../context.ts";
-import { paramsModal } from "../blocks/modal.ts";
+import { paramsModal, type IncidentLink } from "../blocks/modal.ts";
+import { findIncident } from "../store.ts";
+import { outcomesOfRuns } from "../../incidents/run-outcomes.ts";
 import { auditReply, helpReply, historyReply, listReply, matchReply, reply, showReply, statusReply, type Reply } from "../blocks/replies.ts";
 
 /** Validates raw `key=value` strings against a playbook; the issues, or none. Pure. */
@@ -77,12 +79,14 @@ export function registerCommands(app: App, ctx: SlackContext): void {
       case "run": {
         if (!ctx.playbooks.has(cmd.playbook)) return ack(unknownPlaybook(ctx, cmd.playbook));
         if (cmd.stray.length > 0) return ack(reply(`Params go as \`key=value\`; I could not read ${cmd.stray.map((s) => `\`${s}\``).join(", ")}.`));
-        const issues = checkParams(ctx, cmd.playbook, cmd.params);
-        const where = { channel: command.channel_id, threadTs: null };
+        const link = incidentLink(ctx, cmd.playbook, cmd.params, command);
+        const params = link.params;
+        const issues = checkParams(ctx, cmd.playbook, params);
+        const where = { channel: command.channel_id, threadTs: null, incident: link.incident };
         if (issues.length > 0) {
           await ack();
           // trigger_id is good for 3 s from the click: open the form right after the ack.
-          const view = paramsModal(ctx.playbooks.get(cmd.playbook)!, { playbook: cmd.playbook, ...where }, cmd.params, issues);
+          const view = paramsModal(ctx.playbooks.get(cmd.playbook)!, { playbook: cmd.playbook, ...where }, params, issues);
           ctx.background("opening the params form", async () => {
             try {
               await ctx.web.views.open({ trigger_id: command.trigger_id, view: view as never });
@@ -93,19 +97,22 @@ export function registerCommands(app: App, ctx: SlackContext): void {
           });
           return;
         }
-        await ack(reply(`Proposing \`${cmd.playbook}\` here…`));
-        return proposeLater(ctx, { playbook: cmd.playbook, params: cmd.params, user: command.user_id, ...where, respond });
+        await ack(reply(link.incident?.id ? `Proposing \`${cmd.playbook}\` for incident \`${link.incident.id}\`, in its thread…` : `Proposing \`${cmd.playbook}\` here…`));
+        return proposeLater(ctx, { playbook: cmd.playbook, params, user: command.user_id, ...where, respond });
       }
       case "status":
         await ack();
         return later("status", async () => {
-          if (cmd.runId) return statusReply(await ctx.engine.view(cmd.runId));
+          if (cmd.runId) return statusReply(await ctx.engine.view(cmd.runId), await eventsForRun(ctx.db, cmd.runId));
           const runs = await listRuns(ctx.db, { limit: 20, statuses: ["pending", "running", "waiting", "awaiting_approval", "awaiting_decision"] });
           return historyReply(runs, "Runs in progress");
         });
       case "history":
         await ack();
-        return later("history", async () => historyReply(await listRuns(ctx.db, { limit: cmd.limit }), `Last ${cmd.limit} runs`));
+        return later("history", async () => {
+          const runs = await listRuns(ctx.db, { limit: cmd.limit });
+          return historyReply(runs, `Last ${cmd.limit} runs`, await outcomesOfRuns(ctx.db, runs));
+        });
       case "audit":
         await ack();
         return later("audit", async () => {
@@ -186,18 +193,46 @@ export function registerCommands(app: App, ctx: SlackContext): void {
   });
 }
 
-/** Proposes a run after the ack and shows its message where it was asked for. */
+/**
+ * `incident=<id>` on `run` links the run to an incident (unless the playbook has a param of
+ * that name): its message goes to the incident's thread and the incident's resolution names
+ * it. Slack does not say which thread a slash command was typed in; when a payload does carry
+ * `thread_ts`, the incident whose root that is is used.
+ */
+function incidentLink(ctx: SlackContext, playbookId: string, raw: Record<string, string>, command: SlashCommand): { params: Record<string, string>; incident: IncidentLink | null } {
+  const pb = ctx.playbooks.get(playbookId)!;
+  const { incident, ...rest } = raw;
+  if (incident !== undefined && !Object.hasOwn(paramShape(pb.params), "incident")) return { params: rest, incident: { id: incident } };
+  const threadTs = (command as unknown as { thread_ts?: unknown }).thread_ts;
+  return { params: raw, incident: typeof threadTs === "string" ? { thread: { channel: command.channel_id, ts: threadTs } } : null };
+}
+
+/** Proposes a run after the ack and shows its message where it was asked for (an incident's thread, when linked to one). */
 export function proposeLater(
   ctx: SlackContext,
-  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; incidentId?: string | null; respond?: RespondFn },
+  p: { playbook: string; params: Record<string, string>; user: string; channel: string; threadTs: string | null; incident?: IncidentLink | null; respond?: RespondFn },
 ): void {
   ctx.background("proposing a run", async () => {
     try {
       const pb = ctx.playbooks.get(p.playbook)!;
-      // The requester is a person, so the same person at a terminal is still the requester.
+      const incident = p.incident ? await findIncident(ctx.db, p.incident) : null;
+      if (p.incident?.id && !incident) {
+        const text = `:warning: No incident \`${p.incident.id}\`; incident ids look like \`inc_…\` (the thread root shows it). Nothing was proposed.`;
+        if (p.respond) await p.respond(reply(text));
+        else await ctx.web.chat.postEphemeral({ channel: p.channel, user: p.user, text });
+        return;
+      }
       const params = resolveTargets(pb, null, ctx.targets ?? {}, p.params).params as Record<string, string>;
-      const { runId } = await ctx.engine.propose({ playbookId: p.playbook, params: coerceStrings(pb.params, params), requestedBy: ctx.people.fromSlack(p.user), surface: "slack", incidentId: p.incidentId ?? null });
-      await ctx.showRun(runId, { channel: p.channel, threadTs: p.threadTs }, {});
+      const { runId } = await ctx.engine.propose({
+        playbookId: p.playbook,
+        params: coerceStrings(pb.params, params),
+        // The requester is a person, so the same person at a terminal is still the requester.
+        requestedBy: ctx.people.fromSlack(p.user),
+        surface: "slack",
+        ...(incident ? { incidentId: incident.id } : {}),
+      });
+      const where = incident?.slackChannel && incident.slackTs ? { channel: incident.slackChannel, threadTs: incident.slackTs } : { channel: p.channel, threadTs: p.threadTs };
+      await ctx.showRun(runId, where, incident ? { incident: { id: incident.id, title: incident.title, service: incident.service, drill: incident.drill } } : {});
     } catch (err) {
       ctx.logger.error({ err, playbook: p.playbook }, "proposing a run from Slack failed");
       const text = `:warning: Could not propose \`${p.playbook}\`: ${isBelayError(err) ? describeError(err) : "belay's log has the details"}`;

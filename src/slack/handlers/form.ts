@@ -24,7 +24,7 @@ export function registerForm(app: App, ctx: SlackContext): void {
     const params = Object.fromEntries(Object.entries((v.params as Record<string, unknown>) ?? {}).filter((e): e is [string, string] => typeof e[1] === "string"));
     const issues = Array.isArray(v.issues) ? (v.issues as { field: string; message: string }[]).filter((i) => typeof i?.field === "string" && typeof i?.message === "string") : [];
     const threadTs = (body.message?.thread_ts as string | undefined) ?? (body.message?.ts as string | undefined) ?? null;
-    const view = paramsModal(pb, { playbook: pb.id, channel, threadTs, incidentId: typeof v.incident === "string" ? v.incident : null }, params, issues);
+    const view = paramsModal(pb, { playbook: pb.id, channel, threadTs, incident: typeof v.incident === "string" ? { id: v.incident } : null }, params, issues);
     try {
       // trigger_id is good for 3 s from the click: open the form right after the ack.
       await client.views.open({ trigger_id: body.trigger_id, view: view as never });

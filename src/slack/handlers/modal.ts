@@ -24,6 +24,6 @@ export function registerModal(app: App, ctx: SlackContext): void {
       return;
     }
     await ack();
-    proposeLater(ctx, { playbook: pb.id, params: raw, user: body.user.id, channel: meta.channel, threadTs: meta.threadTs, incidentId: meta.incidentId ?? null });
+    proposeLater(ctx, { playbook: pb.id, params: raw, user: body.user.id, channel: meta.channel, threadTs: meta.threadTs, incident: meta.incident ?? null });
   });
 }

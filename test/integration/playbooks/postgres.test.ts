@@ -8,6 +8,8 @@ import xidFreeze from "../../../playbooks/postgres-xid-wraparound-freeze.ts";
 import { freshPgDatabase, openTestStore, type TestStore } from "../../helpers/db.ts";
 import { testEngine } from "../../helpers/engine.ts";
 import { output, runWithApprovals, stepStatuses } from "./harness.ts";
+import { eventsForRun } from "../../../src/audit/chain.ts";
+import { runOutcome } from "../../../src/execute/outcome.ts";
 
 let store: TestStore;
 let target: { url: string; drop: () => Promise<void> };
@@ -85,6 +87,38 @@ describe("postgres-terminate-idle-in-transaction", () => {
     expect(run.view.run.status).not.toBe("succeeded");
     expect((await leaky.query("select 1 as ok")).rows[0].ok).toBe(1);
     await leaky.query("rollback");
+  });
+});
+
+describe("postgres-terminate-idle-in-transaction asks nobody when there is nothing to terminate", () => {
+  it("a session idle in transaction on another database than asked is not put to anyone as 'terminate 0 backends'", async () => {
+    const leaky = await session("leaky-elsewhere");
+    await leaky.query("begin");
+    await leaky.query("select 1");
+    await new Promise((r) => setTimeout(r, 1_200));
+    const run = await runWithApprovals(engineWith(terminateIdle), "postgres-terminate-idle-in-transaction", { olderThanMinutes: 0.01, database: "not-this-one" });
+    expect(run.gates).toEqual([]);
+    expect(stepStatuses(run.view).terminate).toBe("skipped");
+    const events = await eventsForRun(store.db, run.runId);
+    expect(String(events.find((e) => e.kind === "step.skipped")?.data.reason)).toMatch(
+      /^no session on not-this-one has been idle in transaction for 0\.01 min or more \(connections \d+\/\d+; [1-9]\d* idle in transaction that long in all\)$/,
+    );
+    const o = runOutcome(run.view.run, run.view.steps, events);
+    expect([o.kind, o.fixed]).toEqual(["nothing_needed", false]);
+    expect((await leaky.query("select 1 as ok")).rows[0].ok).toBe(1);
+    await leaky.query("rollback");
+  });
+
+  it("verify checks connections against max_connections, not only that the sessions went", async () => {
+    const leaky = await session("leaky-app-3");
+    await leaky.query("begin");
+    await leaky.query("select 1");
+    await new Promise((r) => setTimeout(r, 1_200));
+    // belowRatio 0.01: any connection at all is "still too many", so verify must fail on the symptom.
+    const run = await runWithApprovals(engineWith(terminateIdle), "postgres-terminate-idle-in-transaction", { olderThanMinutes: 0.01, database: DB, application: "leaky-app-3", belowRatio: 0.01 });
+    expect(output(run.view, "terminate").signalled).toEqual([leaky.pid]);
+    expect(run.view.run.status).toBe("failed");
+    expect(run.view.run.statusReason).toMatch(/^verify of terminate failed \(1 sessions terminated; connections \d+\/\d+ \(still at or above 1% of max_connections\)\)/);
   });
 });
 

@@ -4,7 +4,6 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTargets } from "../../../src/targets/registry.ts";
 import bigKeys from "../../../playbooks/redis-big-keys.ts";
 import killIdle from "../../../playbooks/redis-kill-idle-clients.ts";
-import maxmemory from "../../../playbooks/redis-maxmemory-policy.ts";
 import staleCache from "../../../playbooks/stale-cache-flush-user.ts";
 import { openTestStore, type TestStore } from "../../helpers/db.ts";
 import { testEngine } from "../../helpers/engine.ts";
@@ -44,61 +43,7 @@ async function configGet(name: string): Promise<string> {
   return ((await raw.config("GET", name)) as string[])[1]!;
 }
 
-describe("redis-maxmemory-policy against a Redis that refuses writes", () => {
-  it("stages OOM under noeviction, switches policy after approval so writes succeed, and restores config", async () => {
-    const saved = { maxmemory: await configGet("maxmemory"), policy: await configGet("maxmemory-policy") };
-    const engine = engineWith(maxmemory);
-    try {
-      // Stage: a limit just above what is used now, no eviction, then fill with our own keys until Redis refuses.
-      // Our filler keys carry a TTL, and the playbook is asked for volatile-lru, so only keys
-      // with a TTL are evicted: other tests' keys on this shared server are left alone.
-      const used = Number(/used_memory:(\d+)/.exec(await raw.info("memory"))![1]);
-      await raw.config("SET", "maxmemory-policy", "noeviction");
-      await raw.config("SET", "maxmemory", String(used + 2 * 1024 * 1024));
-      let refused: Error | null = null;
-      for (let i = 0; i < 2_000 && !refused; i++) {
-        await raw.set(`${P}fill:${i}`, "x".repeat(16 * 1024), "EX", 300).catch((err: Error) => (refused = err));
-      }
-      expect(refused).not.toBeNull();
-      expect(String(refused)).toMatch(/OOM command not allowed/);
-
-      const run = await runWithApprovals(engine, "redis-maxmemory-policy", { redis: "cache", policy: "volatile-lru" }, {
-        beforeApprove: async () => configGet("maxmemory-policy"),
-      });
-      expect(run.gates).toEqual([{ step: "set-policy", before: "noeviction" }]); // nothing changed before approval
-      expect(run.previews["set-policy"]).toBe("CONFIG SET maxmemory-policy noeviction -> volatile-lru\nmaxmemory-policy: noeviction -> volatile-lru");
-      expect(run.view.run.status).toBe("succeeded");
-      expect(output(run.view, "memory")).toMatchObject({ policy: "noeviction", maxmemoryBytes: used + 2 * 1024 * 1024 });
-      expect(await configGet("maxmemory-policy")).toBe("volatile-lru");
-      // Writes succeed again: Redis evicts our TTL'd filler instead of refusing.
-      expect(await raw.set(`${P}after`, "y".repeat(16 * 1024), "EX", 300)).toBe("OK");
-    } finally {
-      await raw.config("SET", "maxmemory", saved.maxmemory);
-      await raw.config("SET", "maxmemory-policy", saved.policy);
-    }
-  });
-
-  it("rolls back to the old policy when verify fails", async () => {
-    const saved = await configGet("maxmemory-policy");
-    // A verify that sees another policy than asked: wrap the real target so memoryInfo lies once.
-    const lying = {
-      ...targets,
-      redis: (name: string) => {
-        const real = targets.redis(name);
-        return { ...real, memoryInfo: async () => ({ ...(await real.memoryInfo()), policy: "something-else" }) };
-      },
-    };
-    const engine = testEngine({ db: store.db, playbooks: [maxmemory], targets: lying }).engine;
-    try {
-      await raw.config("SET", "maxmemory-policy", "noeviction");
-      const run = await runWithApprovals(engine, "redis-maxmemory-policy", { redis: "cache", policy: "allkeys-lfu" });
-      expect(run.view.run.status).toBe("rolled_back");
-      expect(await configGet("maxmemory-policy")).toBe("noeviction");
-    } finally {
-      await raw.config("SET", "maxmemory-policy", saved);
-    }
-  });
-});
+// redis-maxmemory-policy (CONFIG SET) is tested on a Redis of its own: redis-outcomes.test.ts.
 
 describe("redis-kill-idle-clients", () => {
   it("kills exactly the idle clients the preview listed, after approval", async () => {

@@ -1,0 +1,24 @@
+import { describe, expect, it } from "vitest";
+import type { AuditEvent } from "../../src/audit/events.ts";
+import { renderRun } from "../../src/cli/render.ts";
+import type { RunView } from "../../src/execute/engine.ts";
+
+const now = new Date("2026-11-22T03:00:00Z");
+const step = (idx: number, name: string, kind: "diagnose" | "act", status: string, output: unknown = null) =>
+  ({ runId: "run_1", idx, name, kind, risk: kind === "act" ? "medium" : null, permissions: [], status, preview: null, previewData: null, output, error: null, attempts: 1, startedAt: now, finishedAt: now }) as RunView["steps"][number];
+
+describe("belay status / run output", () => {
+  it("a run whose change was not needed says so and why, not just 'succeeded'", () => {
+    const view: RunView = {
+      run: { id: "run_1", playbookId: "redis-maxmemory-policy", playbookFingerprint: "f", incidentId: null, requestedBy: "alice", surface: "cli", params: {}, status: "succeeded", statusReason: null, dryRun: false, planHash: "h", abortRequested: null, leaseOwner: null, leaseExpiresAt: null, nextAt: now, createdAt: now, updatedAt: now },
+      steps: [step(0, "memory", "diagnose", "succeeded", { usedBytes: 1048576, maxmemoryBytes: 0, policy: "noeviction" }), step(1, "set-policy", "act", "skipped")],
+      approvals: [],
+      playbook: null,
+    };
+    const events = [{ seq: 1, kind: "step.skipped", step: "set-policy", actor: "belay", surface: "engine", data: { reason: "maxmemory is 0 (no limit)", by: "condition" } }] as unknown as AuditEvent[];
+    const out = renderRun(view, events);
+    expect(out).toContain("  outcome: nothing needed, nothing changed\n    - set-policy not needed: maxmemory is 0 (no limit)");
+    expect(out).toContain("       skipped: maxmemory is 0 (no limit)");
+    expect(out).toContain("       usedBytes: 1.0 MiB\n       maxmemoryBytes: 0 B\n       policy: noeviction");
+  });
+});
