@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import nock from "nock";
 import { afterAll, beforeAll, expect, it } from "vitest";
+import { startOwnRedis } from "../helpers/own-redis.ts";
 import { catalog } from "../../src/catalog/index.ts";
 import { silentLogger } from "../../src/execute/deps.ts";
 import { newId } from "../../src/ids.ts";
@@ -30,12 +31,13 @@ import { BOT_TOKEN, buttonValue, CHANNEL, fakeSlackApi, sign, SIGNING_SECRET, TE
 import { AM_TOKEN, startIngest, type IngestHarness } from "../fixtures/webhooks/harness.ts";
 
 /*
- * The real drill on the machine's Redis, shared with other test files: the drill's keys live
- * in db 11 with a TTL and a unique prefix (and look long idle, so an LRU policy evicts them
- * first), the tiny maxmemory lasts a few seconds, and maxmemory / maxmemory-policy are read
+ * The real drill on a Redis of this file's own (CONFIG SET never touches the shared 6379, whose
+ * other writers would be refused with OOM while the drill holds it at maxmemory): the drill's
+ * keys live in db 11 with a TTL and a unique prefix, and maxmemory / maxmemory-policy are read
  * first and must be exactly restored after every test (a safety net restores them anyway).
  */
-const REDIS_URL = "redis://127.0.0.1:6379/11";
+let own: Awaited<ReturnType<typeof startOwnRedis>>;
+let REDIS_URL: string;
 
 let store: TestStore;
 let slack: FakeSlack;
@@ -103,6 +105,8 @@ async function approveWhenAsked(signal: AbortSignal): Promise<void> {
 }
 
 beforeAll(async () => {
+  own = await startOwnRedis();
+  REDIS_URL = `${own.url}/11`;
   raw = new Redis(REDIS_URL);
   before = await config();
   store = await openTestStore("pg", "drill_redis");
@@ -144,6 +148,7 @@ afterAll(async () => {
   nock.cleanAll();
   await store?.close();
   await raw.quit();
+  await own?.stop();
 });
 
 it("real drill: OOM on Redis -> DRILL alert through the webhook -> playbook proposed -> approved in Slack -> writes recover -> undone, with measured criteria", async () => {
