@@ -7,6 +7,7 @@ import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freshPgDatabase } from "../helpers/db.ts";
+import { startOwnRedis, type OwnRedis } from "../helpers/own-redis.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/belay.mjs", import.meta.url));
 const PLAYBOOKS = fileURLToPath(new URL("../fixtures/cli-playbooks", import.meta.url));
@@ -45,9 +46,11 @@ function belay(args: string[], env: Record<string, string>, input: string[] = []
   });
 }
 
-describe("the belay CLI against Postgres and the machine's Redis", { timeout: 120_000 }, () => {
+// The playbook under test CONFIG SETs maxmemory-samples: on a Redis of this file's own, never the shared 6379.
+describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120_000 }, () => {
   let env: Record<string, string>;
   let drop: () => Promise<void>;
+  let ownRedis: OwnRedis;
   let redis: Redis;
   let original: string;
   let dir: string;
@@ -55,16 +58,18 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
   beforeAll(async () => {
     const fresh = await freshPgDatabase("cli");
     drop = fresh.drop;
+    ownRedis = await startOwnRedis();
     dir = mkdtempSync(join(tmpdir(), "belay-cli-"));
     chmodSync(dir, 0o755); // every person's login reads the config
-    writeFileSync(join(dir, "belay.yaml"), `targets:\n  redis:\n    cache:\n      url: redis://127.0.0.1:6379\n${PEOPLE}approval:\n  breakGlass: { allowed: [ops] }\n`);
+    writeFileSync(join(dir, "belay.yaml"), `targets:\n  redis:\n    cache:\n      url: ${ownRedis.url}\n${PEOPLE}approval:\n  breakGlass: { allowed: [ops] }\n`);
     env = { DATABASE_URL: fresh.url, BELAY_PLAYBOOKS_DIR: PLAYBOOKS, BELAY_CONFIG: join(dir, "belay.yaml"), BELAY_LOG_LEVEL: "warn" };
-    redis = new Redis("redis://127.0.0.1:6379");
+    redis = new Redis(ownRedis.url);
     original = ((await redis.config("GET", "maxmemory-samples")) as string[])[1]!;
   });
   afterAll(async () => {
     await redis.config("SET", "maxmemory-samples", original);
     redis.disconnect();
+    await ownRedis?.stop();
     await drop();
     rmSync(dir, { recursive: true, force: true });
   });
@@ -160,7 +165,7 @@ describe("the belay CLI against Postgres and the machine's Redis", { timeout: 12
       const config = join(dir, "groups.yaml");
       writeFileSync(
         config,
-        `targets:\n  redis:\n    cache:\n      url: redis://127.0.0.1:6379\npeople:\n  alice: { login: games }\n  bob: { login: daemon, slack: UBOB }\n  carol: { login: nobody, slack: UCAROL }\napproval:\n  risks:\n    high: { groups: [sre], required: 1 }\nslack:\n  usergroups: { sre: S0SRE }\n`,
+        `targets:\n  redis:\n    cache:\n      url: ${ownRedis.url}\npeople:\n  alice: { login: games }\n  bob: { login: daemon, slack: UBOB }\n  carol: { login: nobody, slack: UCAROL }\napproval:\n  risks:\n    high: { groups: [sre], required: 1 }\nslack:\n  usergroups: { sre: S0SRE }\n`,
       );
       const slackEnv = { ...env, BELAY_CONFIG: config, SLACK_BOT_TOKEN: "xoxb-test-cli", SLACK_API_URL: `http://127.0.0.1:${port}/api/` };
       const r = await belay(["run", "redis-samples", "--param", "samples=5"], slackEnv, [], "alice");

@@ -3,16 +3,21 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createTargets } from "../../src/targets/registry.ts";
 import type { RedisTarget } from "../../src/targets/types.ts";
+import { startOwnRedis, type OwnRedis } from "../helpers/own-redis.ts";
 
-// Other test files share this server: every key carries this prefix, and any CONFIG changed is restored.
+// CONFIG SET, SLOWLOG thresholds and CLIENT KILL change the whole server: this file runs on a
+// Redis of its own, never on the shared 6379 (keys still carry a prefix, CONFIG is still restored).
 const P = `belay:t:targets:${randomBytes(4).toString("hex")}:`;
-const URL = "redis://127.0.0.1:6379";
+let own: OwnRedis;
+let URL: string;
 
 let targets: ReturnType<typeof createTargets>;
 let redis: RedisTarget;
 let raw: Redis;
 
-beforeAll(() => {
+beforeAll(async () => {
+  own = await startOwnRedis();
+  URL = own.url;
   targets = createTargets({ redis: { cache: { url: URL } }, postgres: {}, kube: {} });
   redis = targets.redis("cache");
   raw = new Redis(URL);
@@ -27,6 +32,7 @@ afterAll(async () => {
   } while (cursor !== "0");
   await raw.quit();
   await targets.close();
+  await own?.stop();
 });
 
 describe("redis target", () => {

@@ -7,11 +7,14 @@ import killIdle from "../../../playbooks/redis-kill-idle-clients.ts";
 import staleCache from "../../../playbooks/stale-cache-flush-user.ts";
 import { openTestStore, type TestStore } from "../../helpers/db.ts";
 import { testEngine } from "../../helpers/engine.ts";
+import { startOwnRedis, type OwnRedis } from "../../helpers/own-redis.ts";
 import { output, runWithApprovals, stepStatuses } from "./harness.ts";
 
-// The Redis server is shared with other test files: our keys carry this prefix, CONFIG is restored.
+// These playbooks CONFIG SET, fill Redis to maxmemory and CLIENT KILL: on a Redis of this file's
+// own, never the shared 6379 (whose other writers would get OOM). Keys still carry a prefix.
 const P = `belay:t:pb:${randomBytes(4).toString("hex")}:`;
-const URL = "redis://127.0.0.1:6379";
+let own: OwnRedis;
+let URL: string;
 
 let store: TestStore;
 let targets: ReturnType<typeof createTargets>;
@@ -19,6 +22,8 @@ let raw: Redis;
 
 beforeAll(async () => {
   store = await openTestStore("pg", "playbooks_redis");
+  own = await startOwnRedis();
+  URL = own.url;
   targets = createTargets({ redis: { cache: { url: URL } }, postgres: {}, kube: {} });
   raw = new Redis(URL);
 });
@@ -32,6 +37,7 @@ afterAll(async () => {
   } while (cursor !== "0");
   await raw.quit();
   await targets.close();
+  await own?.stop();
   await store.close();
 });
 
