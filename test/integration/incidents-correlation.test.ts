@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { TargetConfig } from "../../src/config.ts";
 import { loadPlaybooks } from "../../src/plan/registry.ts";
+import { playbook, target, z } from "../../src/sdk/index.ts";
 import { createTargets } from "../../src/targets/registry.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { amAlert, amPayload } from "../fixtures/webhooks/alertmanager.ts";
@@ -13,6 +14,29 @@ import { recordingNotifier, startIngest, type IngestHarness } from "../fixtures/
  */
 const config: TargetConfig = { redis: { cache: { url: "redis://127.0.0.1:6379", labels: { instance: "127.0.0.1:9121" } } }, postgres: {}, kube: {}, prometheus: {} };
 const SETTLE_MS = 1_500;
+
+/*
+ * Stands in for redis-kill-idle-clients, which (rightly) asks nobody when the machine's Redis has
+ * no client idle past its threshold: this one always waits for approval, so the test can watch a
+ * waiting proposal survive its alerts resolving.
+ */
+const connFix = playbook({
+  id: "test-conn-fix",
+  title: "Close connections (test)",
+  summary: "Waits for approval; changes nothing.",
+  failureModes: ["redis-connections"],
+  match: [{ alertname: /^Redis(TooManyConnections|RejectedConnections)$/ }],
+  params: z.object({ redis: target("redis") }),
+})
+  .diagnose("clients", ({ params, targets }) => targets.redis(params.redis).clientsInfo())
+  .act("close", {
+    risk: "medium",
+    permissions: ["redis:CLIENT"],
+    preview: () => "close the idle clients",
+    run: () => ({ closed: 0 }),
+    verify: () => true,
+    irreversible: "test step",
+  });
 
 let store: TestStore;
 let h: IngestHarness;
@@ -27,7 +51,7 @@ beforeAll(async () => {
   const library = await loadPlaybooks("playbooks");
   h = await startIngest({
     db: store.db,
-    playbooks: [...library.values()],
+    playbooks: [...[...library.values()].filter((p) => p.id !== "redis-kill-idle-clients"), connFix],
     targets,
     notifier: rec.notifier,
     pagerduty: null,
@@ -84,7 +108,7 @@ describe("correlation by target", () => {
     const ids = await incidentsOf(["RedisRejectedConnections", "RedisTooManyConnections"]);
     expect(ids).toHaveLength(1);
     const runs = await q<{ id: string; playbook_id: string; status: string }>(`SELECT id, playbook_id, status FROM runs WHERE incident_id = $1`, [ids[0]]);
-    expect(runs.map((r) => r.playbook_id)).toEqual(["redis-kill-idle-clients"]);
+    expect(runs.map((r) => r.playbook_id)).toEqual(["test-conn-fix"]);
 
     // At the limit the exporter cannot connect: both series vanish and resolve; redis_up == 0 fires RedisDown a moment later.
     const gone = (a: ReturnType<typeof amAlert>) => ({ ...a, status: "resolved" as const, endsAt: new Date().toISOString() });

@@ -93,7 +93,7 @@ describe("asking for the target", () => {
     expect(res.status).toBe(200);
     const opened = await eventually(() => slack.of("views.open").at(-1));
     const view = opened!.view;
-    expect(JSON.parse(view.private_metadata)).toMatchObject({ playbook: "redis-ping", incidentId, threadTs: "1700000000.000777" });
+    expect(JSON.parse(view.private_metadata)).toMatchObject({ playbook: "redis-ping", incident: { id: incidentId }, threadTs: "1700000000.000777" });
     expect(JSON.stringify(view.blocks)).toContain("matches the labels of 2 redis targets");
 
     const sub = await h.submit({ callback_id: view.callback_id, private_metadata: view.private_metadata, blocks: view.blocks, state: { values: { "param:redis": { value: { type: "plain_text_input", value: "b" } } } } }, "UALICE");
