@@ -306,7 +306,7 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     expect(run.params.expr).toBe("redis_memory_used_bytes / redis_memory_max_bytes * 100 > 90");
     const verified = await stack.db.query<{ data: string }>(`SELECT data FROM audit_events WHERE run_id = $1 AND kind = 'step.verified' AND step = 'set-policy'`, [run.id]);
     const detail = (JSON.parse(verified.rows[0]!.data) as { detail: string }).detail;
-    expect(detail).toMatch(/^maxmemory-policy allkeys-lru; the alert's expression (still holds: [\d.]+ on 127\.0\.0\.1:\d+, so the alert keeps firing|no longer holds)/);
+    expect(detail).toMatch(/^maxmemory-policy allkeys-lru; no write refused for memory in [\d.]+ s; [^;]+; the alert's expression (still holds: [\d.]+ on 127\.0\.0\.1:\d+, so the alert keeps firing|no longer holds)/);
     console.log(`[stack] maxmemory: verify said "${detail}"`);
 
     // The follow-up the playbook asks for: size maxmemory for the working set. Then the alert resolves.

@@ -96,7 +96,7 @@ describe("postgres-terminate-idle-in-transaction asks nobody when there is nothi
     await leaky.query("begin");
     await leaky.query("select 1");
     await new Promise((r) => setTimeout(r, 1_200));
-    const run = await runWithApprovals(engineWith(terminateIdle), "postgres-terminate-idle-in-transaction", { olderThanMinutes: 0.01, database: "not-this-one" });
+    const run = await runWithApprovals(engineWith(terminateIdle), "postgres-terminate-idle-in-transaction", { postgres: "main", olderThanMinutes: 0.01, database: "not-this-one" });
     expect(run.gates).toEqual([]);
     expect(stepStatuses(run.view).terminate).toBe("skipped");
     const events = await eventsForRun(store.db, run.runId);
@@ -115,7 +115,7 @@ describe("postgres-terminate-idle-in-transaction asks nobody when there is nothi
     await leaky.query("select 1");
     await new Promise((r) => setTimeout(r, 1_200));
     // belowRatio 0.01: any connection at all is "still too many", so verify must fail on the symptom.
-    const run = await runWithApprovals(engineWith(terminateIdle), "postgres-terminate-idle-in-transaction", { olderThanMinutes: 0.01, database: DB, application: "leaky-app-3", belowRatio: 0.01 });
+    const run = await runWithApprovals(engineWith(terminateIdle), "postgres-terminate-idle-in-transaction", { postgres: "main", olderThanMinutes: 0.01, database: DB, application: "leaky-app-3", belowRatio: 0.01 });
     expect(output(run.view, "terminate").signalled).toEqual([leaky.pid]);
     expect(run.view.run.status).toBe("failed");
     expect(run.view.run.statusReason).toMatch(/^verify of terminate failed \(1 sessions terminated; connections \d+\/\d+ \(still at or above 1% of max_connections\)\)/);
