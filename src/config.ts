@@ -28,7 +28,19 @@ const envSchema = z.object({
   BELAY_WEBHOOK_BODY_LIMIT: z.coerce.number().int().min(1024).max(64 * 1024 * 1024).default(1024 * 1024),
   /** Alerts naming the same service and failure mode within this many seconds join one incident (0: off). */
   BELAY_INCIDENT_WINDOW_SECONDS: z.coerce.number().int().min(0).max(86_400).default(600),
+  /** Seals secret params and secret-bearing step outputs in the store (AES-256-GCM): 32 bytes, hex or base64. */
+  BELAY_SECRET_KEY: z.string().refine(isKey32, "must be 32 bytes as 64 hex digits or base64 (openssl rand -base64 32)").optional(),
+  /** Earlier keys, comma separated, still accepted for opening what they sealed (rotation). */
+  BELAY_SECRET_KEYS_OLD: z
+    .string()
+    .refine((v) => v.split(",").every((k) => isKey32(k.trim())), "must be comma-separated 32-byte keys (hex or base64)")
+    .optional(),
 });
+
+function isKey32(text: string): boolean {
+  const t = text.trim();
+  return /^[0-9a-f]{64}$/i.test(t) || (/^[A-Za-z0-9+/_-]+={0,2}$/.test(t) && Buffer.from(t, "base64").length === 32);
+}
 
 export type Env = z.infer<typeof envSchema>;
 
