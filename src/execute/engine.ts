@@ -7,6 +7,7 @@ import { buildPlan, type Plan } from "../plan/plan.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import {
   claimRuns,
+  databaseNow,
   getApprovals,
   getRun,
   getSteps,
@@ -37,6 +38,8 @@ export interface RunView {
   steps: StepRecord[];
   approvals: ApprovalRow[];
   playbook: AnyPlaybook | null;
+  /** The database's time when the view was read: what approval expiry is judged by. */
+  dbNow?: Date;
 }
 
 /**
@@ -145,8 +148,8 @@ export class Engine {
   async view(runId: string): Promise<RunView> {
     const run = await getRun(this.deps.db, runId);
     if (!run) throw new BelayError("run.not_found", `no run ${runId}; list recent runs with \`belay runs\``);
-    const [steps, approvals] = await Promise.all([getSteps(this.deps.db, runId), getApprovals(this.deps.db, runId)]);
-    return { run, steps, approvals, playbook: this.deps.playbooks.get(run.playbookId) ?? null };
+    const [steps, approvals, dbNow] = await Promise.all([getSteps(this.deps.db, runId), getApprovals(this.deps.db, runId), databaseNow(this.deps.db)]);
+    return { run, steps, approvals, playbook: this.deps.playbooks.get(run.playbookId) ?? null, dbNow };
   }
 
   /** Claims due runs and works them, up to the concurrency limit. Resolves when this round's work is done. */

@@ -79,3 +79,11 @@ export async function ageApproval(db: Db, runId: string, actor: string, ms: numb
     [runId, actor, ms],
   );
 }
+
+/** Every approval on record, aged by `ms` on the database's clock (a test's "time passes" for them). */
+export async function ageApprovals(db: Db, ms: number): Promise<void> {
+  await db.query(
+    `UPDATE approvals SET created_at = created_at - $1 * interval '1 millisecond', expires_at = expires_at - $1 * interval '1 millisecond'`,
+    [ms],
+  );
+}

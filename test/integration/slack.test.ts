@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventsForRun } from "../../src/audit/chain.ts";
 import { getApprovals, getRun, listRuns } from "../../src/store/runs.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
-import { manualClock, testEngine } from "../helpers/engine.ts";
+import { ageApprovals, manualClock, testEngine } from "../helpers/engine.ts";
 import {
   buttonValue,
   cachePlaybook,
@@ -395,6 +395,7 @@ describe("expiry", () => {
     await h.click(approveButton(ts), "UBOB", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
     clock.advance(11 * 60_000); // Bob's approval is 11 minutes old: expired
+    await ageApprovals(store.db, 11 * 60_000); // approval expiry is judged on the database's clock
     await h.click(approveButton(ts), "UCAROL", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("<@UCAROL> at"));
     expect(textOf(slack.latest(ts))).toMatch(/~<@UBOB> \d\d:\d\d UTC~ \(expired at [^)]+\), <@UCAROL> at \d\d:\d\d UTC · 1 of 2 approvals/);
@@ -404,6 +405,7 @@ describe("expiry", () => {
     slack.clear();
     const stale = approveButton(ts);
     clock.advance(3600_000); // the buttons themselves are older than their hour
+    await ageApprovals(store.db, 3600_000);
     await h.click(stale, "UDAVE", "belay.approve.2");
     await eventually(() => ephemerals().length === 1 && slack.of("chat.update").length > 0);
     expect(ephemerals()[0]!.text).toBe(":hourglass: These buttons have expired; the message now has fresh ones. Review it and click again.");
@@ -423,9 +425,10 @@ describe("expiry", () => {
     await h.click(high, "UBOB", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
     clock.advance(11 * 60_000); // Bob's approval has expired; the button (an hour) has not
+    await ageApprovals(store.db, 11 * 60_000); // approval expiry is judged on the database's clock
     slack.clear();
     await h.click(high, "UBOB", "belay.approve.2");
-    await eventually(async () => (await getApprovals(store.db, runId, 2)).some((a) => a.actor === "UBOB" && a.expiresAt > clock.now()));
+    await eventually(async () => (await getApprovals(store.db, runId, 2)).some((a) => a.actor === "UBOB" && a.expiresAt > new Date()));
     await h.settled();
     expect(ephemerals()).toEqual([]);
     expect(textOf(slack.latest(ts))).toMatch(/Approved by <@UBOB> at \d\d:\d\d UTC · 1 of 2 approvals/);
