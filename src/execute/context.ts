@@ -1,6 +1,7 @@
 import { BelayError } from "../errors.ts";
 import type { PreviewValue, StepContext, StepLogger, VerifyValue } from "../sdk/types.ts";
 import type { Targets } from "../targets/types.ts";
+import { withStepSignal } from "../targets/step-signal.ts";
 import type { Logger } from "./deps.ts";
 
 /** Thrown when a preview reads an output that does not exist yet: its inputs are not known. */
@@ -61,7 +62,8 @@ export async function withTimeout<T>(what: string, ms: number, fn: (signal: Abor
     }
   });
   try {
-    return await Promise.race([Promise.resolve().then(() => fn(ac.signal)), deadline]);
+    // Targets read the step's signal from here too (their methods take none): see step-signal.ts.
+    return await Promise.race([Promise.resolve().then(() => withStepSignal(ac.signal, () => fn(ac.signal))), deadline]);
   } finally {
     clearTimeout(timer);
     if (parent && onParent) parent.removeEventListener("abort", onParent);
