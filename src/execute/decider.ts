@@ -32,6 +32,8 @@ export type NextAction =
   | { do: "reverify"; step: DeciderStep }
   /** An act step's change (or rollback) may or may not have happened: re-take its locks and ask a person. */
   | { do: "uncertain"; step: DeciderStep; interrupted: StepStatus }
+  /** An uncertain step waits for a person (retry, skip or abort): the runner never starts it by itself. */
+  | { do: "await_decision"; step: DeciderStep }
   | { do: "start"; step: DeciderStep };
 
 /** What the runner does next with a run it holds the lease of. */
@@ -45,6 +47,7 @@ export function nextAction(run: DeciderRun, steps: readonly DeciderStep[]): Next
   }
   const next = steps.find((s) => !SETTLED.has(s.status));
   if (!next) return { do: "finish", status: run.dryRun ? "previewed" : "succeeded", actor: "belay", reason: null };
+  if (next.status === "uncertain") return { do: "await_decision", step: next };
   return { do: "start", step: next };
 }
 

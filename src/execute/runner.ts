@@ -354,6 +354,11 @@ export class Runner {
       case "reverify":
       case "uncertain":
         return this.recover(state, steps.find((s) => s.idx === action.step.idx)!, action.do);
+      case "await_decision": {
+        const s = steps.find((x) => x.idx === action.step.idx)!;
+        await this.block(run, s, "uncertain", "awaiting_decision", `step ${s.name} is uncertain: choose retry, skip or abort`, []);
+        return "stop";
+      }
       case "start":
         break;
     }
