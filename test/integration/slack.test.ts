@@ -373,6 +373,16 @@ describe("approvals in the room", () => {
 
 describe("expiry", () => {
   const clock = manualClock(new Date());
+  /** Time passes: for this process's clock, and for what the database judges by its own (approvals, buttons, their uses). */
+  async function passTime(ms: number): Promise<void> {
+    clock.advance(ms);
+    await ageApprovals(store.db, ms);
+    await store.db.query(
+      `UPDATE slack_action_tokens SET created_at = created_at - $1 * interval '1 millisecond', expires_at = expires_at - $1 * interval '1 millisecond'`,
+      [ms],
+    );
+    await store.db.query(`UPDATE slack_action_uses SET used_at = used_at - $1 * interval '1 millisecond'`, [ms]);
+  }
   beforeAll(async () => {
     slack = fakeSlackApi();
     h = await startSlack({
@@ -394,8 +404,7 @@ describe("expiry", () => {
     await eventually(() => textOf(slack.latest(ts)).includes(":raised_hand: *3. restart-writer*"));
     await h.click(approveButton(ts), "UBOB", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
-    clock.advance(11 * 60_000); // Bob's approval is 11 minutes old: expired
-    await ageApprovals(store.db, 11 * 60_000); // approval expiry is judged on the database's clock
+    await passTime(11 * 60_000); // Bob's approval is 11 minutes old: expired
     await h.click(approveButton(ts), "UCAROL", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("<@UCAROL> at"));
     expect(textOf(slack.latest(ts))).toMatch(/~<@UBOB> \d\d:\d\d UTC~ \(expired at [^)]+\), <@UCAROL> at \d\d:\d\d UTC · 1 of 2 approvals/);
@@ -404,8 +413,7 @@ describe("expiry", () => {
 
     slack.clear();
     const stale = approveButton(ts);
-    clock.advance(3600_000); // the buttons themselves are older than their hour
-    await ageApprovals(store.db, 3600_000);
+    await passTime(3600_000); // the buttons themselves are older than their hour
     await h.click(stale, "UDAVE", "belay.approve.2");
     await eventually(() => ephemerals().length === 1 && slack.of("chat.update").length > 0);
     expect(ephemerals()[0]!.text).toBe(":hourglass: These buttons have expired; the message now has fresh ones. Review it and click again.");
@@ -424,8 +432,7 @@ describe("expiry", () => {
     const high = approveButton(ts);
     await h.click(high, "UBOB", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
-    clock.advance(11 * 60_000); // Bob's approval has expired; the button (an hour) has not
-    await ageApprovals(store.db, 11 * 60_000); // approval expiry is judged on the database's clock
+    await passTime(11 * 60_000); // Bob's approval has expired; the button (an hour) has not
     slack.clear();
     await h.click(high, "UBOB", "belay.approve.2");
     await eventually(async () => (await getApprovals(store.db, runId, 2)).some((a) => a.actor === "UBOB" && a.expiresAt > new Date()));
