@@ -265,6 +265,24 @@ describe("fencing (Postgres)", () => {
     expect((await store.db.query("SELECT count(*)::int AS n FROM run_secrets WHERE run_id = $1", [runId])).rows[0]).toEqual({ n: 0 });
   });
 
+  it("step errors and run status reasons are redacted before they are stored", async () => {
+    const pb = playbook({ id: "leaky", title: "Leaky", summary: "An error with a credential.", failureModes: [], params: z.object({}) }).diagnose("connect", () => {
+      throw new Error("connecting to redis://:hunter2-pw@cache:6379 failed (Authorization: Bearer abcdefghijklmnop)");
+    });
+    const { engine } = testEngine({ db: store.db, playbooks: [pb] });
+    const { runId } = await engine.propose({ playbookId: "leaky", params: {}, requestedBy: "alice", surface: "cli" });
+    const v = await engine.drive(runId);
+    expect(v.run.status).toBe("failed");
+    expect(v.steps[0]!.error).toContain("redis://:[redacted]@cache:6379");
+    const stored = JSON.stringify([
+      (await store.db.query("SELECT status_reason FROM runs WHERE id = $1", [runId])).rows,
+      (await store.db.query("SELECT error FROM steps WHERE run_id = $1", [runId])).rows,
+      (await store.db.query("SELECT data FROM audit_events WHERE run_id = $1", [runId])).rows,
+    ]);
+    expect(stored).not.toContain("hunter2-pw");
+    expect(stored).not.toContain("abcdefghijklmnop");
+  });
+
   it("a NUL character or a lone surrogate in an output or an error does not wedge the run; the chain verifies", async () => {
     const pb = playbook({ id: "nul", title: "NUL", summary: "Unstorable text.", failureModes: [], params: z.object({ fail: z.boolean().default(false) }) })
       .diagnose("out", () => ({ text: "a\u0000b", lone: "x\ud800y", tail: "\udc00", [`k\u0000`]: 1, pair: "🚀" }))
