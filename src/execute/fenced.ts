@@ -73,6 +73,8 @@ export interface Mirror {
   params?: Record<string, unknown>;
   /** Raw outputs of steps whose stored copy differs (redacted or escaped), by step index. */
   raw: Map<number, unknown>;
+  /** Raw preview data whose stored copy differs, by step index. */
+  rawPreview: Map<number, unknown>;
 }
 
 export interface State {
@@ -121,7 +123,7 @@ export class Fenced {
     if (!mirror) {
       const fresh = await getRun(this.deps.db, runId);
       if (!fresh) return null;
-      mirror = { run: fresh, steps: await getSteps(this.deps.db, runId), raw: new Map() };
+      mirror = { run: fresh, steps: await getSteps(this.deps.db, runId), raw: new Map(), rawPreview: new Map() };
       this.mirrors.set(runId, mirror);
     }
     return mirror;
@@ -247,6 +249,29 @@ export class Fenced {
       if (this.deps.keyring) patch.sealedOutput = seal(this.deps.keyring, raw);
     }
     return { raw, stored, patch, escaped };
+  }
+
+  /** The stored copy of a preview's data and, when it differs, the raw data sealed: `run` gets what the preview computed. */
+  storedPreviewData(state: State, idx: number, data: unknown): { stored: unknown; patch: StepPatch } {
+    const raw = jsonRoundTrip(data);
+    const stored = storable(redact(raw)).value;
+    const patch: StepPatch = { previewData: stored };
+    if (JSON.stringify(stored) !== JSON.stringify(raw)) {
+      state.mirror.rawPreview.set(idx, raw);
+      if (this.deps.keyring) patch.sealedPreviewData = seal(this.deps.keyring, raw);
+    }
+    return { stored, patch };
+  }
+
+  /** What `run` gets as previewData: the raw value, never the redacted copy. */
+  rawPreviewData(mirror: Mirror, s: StepRecord): unknown {
+    if (mirror.rawPreview.has(s.idx)) return mirror.rawPreview.get(s.idx);
+    if (s.sealedPreviewData && this.deps.keyring) {
+      const raw = unseal(this.deps.keyring, s.sealedPreviewData);
+      mirror.rawPreview.set(s.idx, raw);
+      return raw;
+    }
+    return s.previewData;
   }
 
   ctxInput(state: State, step: StepRecord): ContextInput {

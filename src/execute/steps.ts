@@ -3,8 +3,8 @@ import { redact, redactText } from "../audit/redact.ts";
 import type { AuditInput } from "../audit/events.ts";
 import { buildPlan } from "../plan/plan.ts";
 import type { StepDef } from "../sdk/types.ts";
-import { getRun, type StepRecord } from "../store/runs.ts";
-import { jsonRoundTrip, knownOutputs, makeContext, normalisePreview, normaliseVerify, NotYetKnown, withTimeout, type ContextInput } from "./context.ts";
+import { getRun, type StepPatch, type StepRecord } from "../store/runs.ts";
+import { knownOutputs, makeContext, normalisePreview, normaliseVerify, NotYetKnown, withTimeout, type ContextInput } from "./context.ts";
 import { afterMutation, afterVerify, SETTLED, type RunOutcome } from "./decider.ts";
 import { outputDigest, type Fenced, type Next, type State } from "./fenced.ts";
 import { passGate } from "./gate.ts";
@@ -74,7 +74,7 @@ export async function waitUntil(f: Fenced, state: State, s: StepRecord, def: Ste
 export async function preview(f: Fenced, state: State, from: StepRecord): Promise<{ ok: true; planHash: string } | { ok: false; error: string }> {
   const { run, pb } = state;
   const previews = new Map<number, string>();
-  const fresh: { idx: number; name: string; text: string; data: unknown }[] = [];
+  const fresh: { idx: number; name: string; text: string; data: unknown; patch: StepPatch }[] = [];
   for (const s of state.steps) {
     if (s.preview !== null) previews.set(s.idx, s.preview);
     if (s.kind !== "act" || s.idx < from.idx || s.preview !== null || SETTLED.has(s.status)) continue;
@@ -88,7 +88,8 @@ export async function preview(f: Fenced, state: State, from: StepRecord): Promis
       const p = normalisePreview(value);
       const text = storable(redact(p.text)).value;
       previews.set(s.idx, text);
-      fresh.push({ idx: s.idx, name: s.name, text, data: storable(jsonRoundTrip(redact(p.data))).value });
+      const data = f.storedPreviewData(state, s.idx, p.data);
+      fresh.push({ idx: s.idx, name: s.name, text, data: data.stored, patch: data.patch });
     } catch (err) {
       if (state.lease.lost) throw state.lease.signal.reason;
       if (err instanceof NotYetKnown) continue; // shown once the outputs it reads exist
@@ -99,7 +100,7 @@ export async function preview(f: Fenced, state: State, from: StepRecord): Promis
   if (fresh.length === 0) return { ok: true, planHash: run.planHash };
   const plan = buildPlan(pb, run.params, previews);
   await f.commit(run.id, async (tx, _r, now) => {
-    for (const p of fresh) await f.stepUpdate(tx, run.id, p.idx, { preview: p.text, previewData: p.data });
+    for (const p of fresh) await f.stepUpdate(tx, run.id, p.idx, { preview: p.text, ...p.patch });
     await f.runUpdate(tx, run.id, { planHash: plan.hash }, now);
     return {
       events: fresh.map((p) => ({ kind: "step.previewed", actor: "belay", surface: "engine", step: p.name, data: { preview: p.text, planHash: plan.hash } })),
@@ -132,7 +133,7 @@ export async function act(f: Fenced, state: State, s: StepRecord, def: StepDef):
     result = await withTimeout(
       `step ${s.name}`,
       def.timeoutMs,
-      (signal) => def.run!({ ...makeContext(input, signal), preview: s.preview ?? "", previewData: s.previewData }),
+      (signal) => def.run!({ ...makeContext(input, signal), preview: s.preview ?? "", previewData: f.rawPreviewData(state.mirror, s) }),
       lease.signal,
     );
   } catch (err) {

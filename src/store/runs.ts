@@ -64,6 +64,8 @@ export interface StepRecord {
   output: unknown;
   /** The raw output, sealed (see secrets.ts), when the stored copy had to be redacted. */
   sealedOutput?: string | null;
+  /** The raw preview data (what `run` gets as previewData), sealed, when the stored copy had to be redacted. */
+  sealedPreviewData?: string | null;
   error: string | null;
   attempts: number;
   startedAt: Date | null;
@@ -121,6 +123,7 @@ function toStep(r: Record<string, any>): StepRecord {
     previewData: r.preview_data,
     output: r.output,
     sealedOutput: r.sealed_output ?? null,
+    sealedPreviewData: r.sealed_preview_data ?? null,
     error: r.error,
     attempts: r.attempts,
     startedAt: r.started_at,
@@ -164,7 +167,7 @@ export async function lockRun(tx: Queryable, id: string): Promise<RunRecord | nu
 
 export async function getSteps(db: Queryable, runId: string): Promise<StepRecord[]> {
   const r = await db.query(
-    `SELECT run_id, idx, name, kind, risk, permissions, status, preview, preview_data, output, sealed_output, error, attempts, started_at, finished_at
+    `SELECT run_id, idx, name, kind, risk, permissions, status, preview, preview_data, sealed_preview_data, output, sealed_output, error, attempts, started_at, finished_at
      FROM steps WHERE run_id = $1 ORDER BY idx`,
     [runId],
   );
@@ -217,7 +220,7 @@ export async function updateRun(tx: Queryable, id: string, patch: RunPatch, now:
   await tx.query(`UPDATE runs SET ${[...sets, "updated_at = $2"].join(", ")} WHERE id = $1`, params);
 }
 
-export type StepPatch = Partial<Pick<StepRecord, "status" | "preview" | "previewData" | "output" | "sealedOutput" | "error" | "attempts" | "startedAt" | "finishedAt">>;
+export type StepPatch = Partial<Pick<StepRecord, "status" | "preview" | "previewData" | "sealedPreviewData" | "output" | "sealedOutput" | "error" | "attempts" | "startedAt" | "finishedAt">>;
 
 const STEP_PATCH_COLUMNS: Record<keyof StepPatch, string> = {
   status: "status",
@@ -225,6 +228,7 @@ const STEP_PATCH_COLUMNS: Record<keyof StepPatch, string> = {
   previewData: "preview_data",
   output: "output",
   sealedOutput: "sealed_output",
+  sealedPreviewData: "sealed_preview_data",
   error: "error",
   attempts: "attempts",
   startedAt: "started_at",

@@ -235,9 +235,9 @@ describe("fencing (Postgres)", () => {
       .act("write", {
         risk: "low",
         permissions: ["cm:write"],
-        preview: () => "write the DSN back",
-        run: ({ params, outputs }) => {
-          seen.push({ step: "write", dsn: params.dsn, url: outputs.read.url, header: outputs.read.header, token: params.token });
+        preview: ({ params }) => ({ summary: "write the DSN back into the ConfigMap", data: { value: params.dsn } }),
+        run: ({ params, outputs, previewData }) => {
+          seen.push({ step: "write", dsn: params.dsn, url: outputs.read.url, header: outputs.read.header, token: params.token, previewed: (previewData as { value: string }).value });
           return { ok: true };
         },
         verify: () => true,
@@ -253,11 +253,11 @@ describe("fencing (Postgres)", () => {
     expect((await other.drive(runId)).run.status).toBe("succeeded");
     expect(seen).toEqual([
       { step: "read", dsn, token: "tok-123456789" },
-      { step: "write", dsn, url: dsn, header: "Bearer tok-123456789", token: "tok-123456789" },
+      { step: "write", dsn, url: dsn, header: "Bearer tok-123456789", token: "tok-123456789", previewed: dsn },
     ]);
     const everything = JSON.stringify([
       (await store.db.query("SELECT * FROM runs WHERE id = $1", [runId])).rows,
-      (await store.db.query("SELECT * FROM steps WHERE run_id = $1", [runId])).rows.map((r) => ({ ...r, sealed_output: null })),
+      (await store.db.query("SELECT * FROM steps WHERE run_id = $1", [runId])).rows.map((r) => ({ ...r, sealed_output: null, sealed_preview_data: null })),
       (await store.db.query("SELECT * FROM audit_events WHERE run_id = $1", [runId])).rows,
     ]);
     expect(everything).not.toContain("s3cret-pw");

@@ -21,6 +21,7 @@ CREATE TABLE run_secrets (
   created_at timestamptz NOT NULL DEFAULT now()
 );
 ALTER TABLE steps ADD COLUMN sealed_output text;
+ALTER TABLE steps ADD COLUMN sealed_preview_data text;
 
 DROP FUNCTION belay_runner_commit(jsonb);
 
@@ -90,6 +91,7 @@ BEGIN
       preview_data  = CASE WHEN sp ? 'previewData' THEN NULLIF(sp->'previewData', 'null'::jsonb) ELSE preview_data END,
       output        = CASE WHEN sp ? 'output' THEN NULLIF(sp->'output', 'null'::jsonb) ELSE output END,
       sealed_output = CASE WHEN sp ? 'sealedOutput' THEN sp->>'sealedOutput' ELSE sealed_output END,
+      sealed_preview_data = CASE WHEN sp ? 'sealedPreviewData' THEN sp->>'sealedPreviewData' ELSE sealed_preview_data END,
       error         = CASE WHEN sp ? 'error' THEN sp->>'error' ELSE error END,
       attempts      = CASE WHEN sp ? 'attempts' THEN (sp->>'attempts')::int ELSE attempts END,
       started_at    = CASE WHEN sp ? 'startedAt' THEN (sp->>'startedAt')::timestamptz ELSE started_at END,
