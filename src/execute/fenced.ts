@@ -323,11 +323,19 @@ export class Fenced {
   }
 
   /** Ends the run. The database releases its target locks and deletes its sealed secrets in the same commit. */
-  async finish(run: RunRecord, status: RunStatus, reason: string | null, actor = "belay"): Promise<void> {
+  async finish(run: RunRecord, status: RunStatus, reason: string | null, actor = "belay", inFlight: readonly StepRecord[] = []): Promise<void> {
     const kind = status === "succeeded" ? "run.succeeded" : status === "previewed" ? "run.previewed" : status === "aborted" ? "run.aborted" : "run.failed";
     await this.commit(run.id, async (tx, _r, now) => {
+      const events: AuditInput[] = [];
+      // A step a dead owner left in flight stays on record as what it is: a change that may have happened.
+      for (const s of inFlight) {
+        const uncertain = s.kind === "act" && s.status !== "verifying";
+        await this.stepUpdate(tx, run.id, s.idx, { status: uncertain ? "uncertain" : "failed", error: `interrupted (${s.status}) when the run was ${status}`, finishedAt: now });
+        if (uncertain) events.push({ kind: "step.uncertain", actor, surface: "engine", step: s.name, data: { interrupted: s.status, reason: `the run was ${status} while the step was in flight` } });
+      }
       await this.runUpdate(tx, run.id, { status, statusReason: reason, leaseOwner: null }, now);
-      return { events: [{ kind, actor, surface: "engine", data: reason ? { reason } : {} }] };
+      events.push({ kind, actor, surface: "engine", data: reason ? { reason } : {} });
+      return { events };
     }, { release: true });
     this.secrets.delete(run.id);
   }

@@ -3,7 +3,7 @@ import { playbookFingerprint } from "../plan/plan.ts";
 import { secretParamNames } from "../plan/bind.ts";
 import { REDACTED } from "../audit/redact.ts";
 import type { RunStatus } from "../store/runs.ts";
-import { nextAction, SETTLED } from "./decider.ts";
+import { IN_FLIGHT, nextAction, SETTLED } from "./decider.ts";
 import type { EngineDeps } from "./deps.ts";
 import { AbortPending, Fenced, type Next, type SecretCache, type State } from "./fenced.ts";
 import { Lease } from "./lease.ts";
@@ -96,7 +96,7 @@ export class Runner {
     const action = nextAction(run, steps);
     switch (action.do) {
       case "finish":
-        await this.f.finish(run, action.status, action.reason, action.actor);
+        await this.f.finish(run, action.status, action.reason, action.actor, steps.filter((s) => IN_FLIGHT.has(s.status)));
         return "stop";
       case "rerun":
         await this.f.commit(run.id, async (tx) => {
