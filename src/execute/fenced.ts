@@ -1,3 +1,7 @@
+/**
+ * The fenced writer: every runner commit carries the run's lease epoch, and what it stores is
+ * redacted and storable, while steps get their inputs (params, outputs, preview data) raw.
+ */
 import { canonicalJson, sha256Hex } from "../audit/canonical.ts";
 import { eventBody, rowToEvent } from "../audit/chain.ts";
 import type { AuditInput } from "../audit/events.ts";

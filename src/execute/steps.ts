@@ -1,3 +1,4 @@
+/** Carrying out steps: read-only ones, and act steps (gate, run, verify, rollback), each given the lease's signal. */
 import { describeError, isBelayError } from "../errors.ts";
 import { redact, redactText } from "../audit/redact.ts";
 import type { AuditInput } from "../audit/events.ts";
@@ -9,8 +10,6 @@ import { afterMutation, afterVerify, SETTLED, type RunOutcome } from "./decider.
 import { outputDigest, type Fenced, type Next, type State } from "./fenced.ts";
 import { passGate } from "./gate.ts";
 import { storable } from "./storable.ts";
-
-/* Carrying out steps: read-only ones, and act steps (gate, run, verify, rollback), each given the lease's signal. */
 
 export async function readOnly(f: Fenced, state: State, s: StepRecord, def: StepDef): Promise<Next> {
   const { run, lease } = state;

@@ -1,4 +1,6 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:net";
 import pg from "pg";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -12,23 +14,42 @@ import { freshPgDatabase } from "../helpers/db.ts";
  * withStepSignal, since their methods take none): a Redis SCAN loop stops, a Postgres
  * query is cancelled on the server.
  */
+/** A free port on the loopback, for a Redis of this test's own. */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
 describe("targets stop when the step's signal aborts", () => {
   const prefix = `belay:abort:${randomBytes(4).toString("hex")}`;
+  let server: ChildProcess;
+  let url: string;
   let redis: Redis;
   beforeAll(async () => {
-    redis = new Redis("redis://127.0.0.1:6379");
+    // A Redis of this test's own: it fills thousands of keys, which the shared one must not hold.
+    const port = await freePort();
+    url = `redis://127.0.0.1:${port}`;
+    server = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+    redis = new Redis(url, { retryStrategy: (n) => (n > 50 ? null : 50) });
+    redis.on("error", () => {}); // refused while the server starts; ping waits for it
+    await redis.ping();
     const pipe = redis.pipeline();
     for (let i = 0; i < 6000; i++) pipe.set(`${prefix}:k${i}`, "v");
     await pipe.exec();
   });
   afterAll(async () => {
-    const keys = await redis.keys(`${prefix}:*`); // this test's own keys only
-    for (let i = 0; i < keys.length; i += 1000) await redis.del(...keys.slice(i, i + 1000));
     redis.disconnect();
+    server.kill("SIGTERM");
   });
 
   it("a Redis SCAN loop stops at the abort instead of walking the keyspace", async () => {
-    const t = createRedisTarget("cache", "redis://127.0.0.1:6379");
+    const t = createRedisTarget("cache", url);
     try {
       // Unaborted, the same walk finds every key.
       expect(await withStepSignal(new AbortController().signal, () => t.findKeys({ pattern: `${prefix}:*`, max: 10_000 }))).toHaveLength(6000);
