@@ -265,6 +265,23 @@ describe("fencing (Postgres)", () => {
     expect((await store.db.query("SELECT count(*)::int AS n FROM run_secrets WHERE run_id = $1", [runId])).rows[0]).toEqual({ n: 0 });
   });
 
+  it("a commit under a stale lease epoch is refused, even from the same owner", async () => {
+    const t = target();
+    const { engine } = testEngine({ db: store.db, playbooks: [mutatingPlaybook(t, { holdMs: 10 })], owner: "same-owner" });
+    const { runId } = await engine.propose({ playbookId: "mutate", params: { on: "epoch" }, requestedBy: "alice", surface: "cli" });
+    const { claimRuns } = await import("../../src/store/runs.ts");
+    const [first] = await claimRuns(store.db, { owner: "same-owner", leaseMs: -1000, limit: 1, runId }); // claimed, and already lapsed
+    const [second] = await claimRuns(store.db, { owner: "same-owner", leaseMs: 60_000, limit: 1, runId }); // the same process claims it again
+    expect(second!.epoch).toBe(first!.epoch + 1);
+    const commit = (epoch: number) =>
+      store.db.query("SELECT belay_runner_commit($1::jsonb)", [
+        JSON.stringify({ run: runId, owner: "same-owner", epoch, now: new Date().toISOString(), steps: [{ idx: 0, patch: { status: "running" } }], run_patch: {}, events: [] }),
+      ]);
+    await expect(commit(first!.epoch)).rejects.toMatchObject({ code: "BL001" });
+    await expect(commit(second!.epoch)).resolves.toBeDefined();
+    await store.db.query("UPDATE runs SET status = 'aborted', lease_owner = NULL WHERE id = $1", [runId]);
+  });
+
   it("step errors and run status reasons are redacted before they are stored", async () => {
     const pb = playbook({ id: "leaky", title: "Leaky", summary: "An error with a credential.", failureModes: [], params: z.object({}) }).diagnose("connect", () => {
       throw new Error("connecting to redis://:hunter2-pw@cache:6379 failed (Authorization: Bearer abcdefghijklmnop)");
