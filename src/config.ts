@@ -38,7 +38,19 @@ const envSchema = z.object({
   BELAY_RESOLVE_SETTLE_SECONDS: z.coerce.number().int().min(0).max(3_600).default(30),
   /** Minutes after a verified fix when the thread is told which of the incident's alerts still fire (0: off). */
   BELAY_WATCH_AFTER_FIX_MINUTES: z.coerce.number().min(0).max(1440).default(10),
+  /** Seals secret params and secret-bearing step outputs in the store (AES-256-GCM): 32 bytes, hex or base64. */
+  BELAY_SECRET_KEY: z.string().refine(isKey32, "must be 32 bytes as 64 hex digits or base64 (openssl rand -base64 32)").optional(),
+  /** Earlier keys, comma separated, still accepted for opening what they sealed (rotation). */
+  BELAY_SECRET_KEYS_OLD: z
+    .string()
+    .refine((v) => v.split(",").every((k) => isKey32(k.trim())), "must be comma-separated 32-byte keys (hex or base64)")
+    .optional(),
 });
+
+function isKey32(text: string): boolean {
+  const t = text.trim();
+  return /^[0-9a-f]{64}$/i.test(t) || (/^[A-Za-z0-9+/_-]+={0,2}$/.test(t) && Buffer.from(t, "base64").length === 32);
+}
 
 export type Env = z.infer<typeof envSchema>;
 

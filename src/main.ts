@@ -2,6 +2,9 @@ import { hostname } from "node:os";
 import type { Server } from "node:http";
 import type { Config } from "./config.ts";
 import { Engine } from "./execute/engine.ts";
+import { makeKeyring, parseKey } from "./execute/secrets.ts";
+import { BelayError } from "./errors.ts";
+import { secretParamNames } from "./plan/bind.ts";
 import type { Logger } from "./execute/deps.ts";
 import { newId } from "./ids.ts";
 import { createLogger } from "./logger.ts";
@@ -46,6 +49,19 @@ export interface Core {
 export async function openCore(config: Config, opts: { command: string; logLevel?: string }): Promise<Core> {
   const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL);
   const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
+  const keyring = config.env.BELAY_SECRET_KEY
+    ? makeKeyring(
+        parseKey(config.env.BELAY_SECRET_KEY, "BELAY_SECRET_KEY"),
+        (config.env.BELAY_SECRET_KEYS_OLD ?? "").split(",").filter((k) => k.trim()).map((k) => parseKey(k, "BELAY_SECRET_KEYS_OLD")),
+      )
+    : undefined;
+  const withSecrets = [...playbooks.values()].filter((pb) => secretParamNames(pb.params).size > 0).map((pb) => pb.id);
+  if (withSecrets.length > 0 && !keyring) {
+    throw new BelayError(
+      "config.invalid",
+      `playbook(s) ${withSecrets.join(", ")} declare secret params, which are stored sealed with BELAY_SECRET_KEY; set it (openssl rand -base64 32) and start belay again`,
+    );
+  }
   const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: opts.command });
   // pg connects lazily: a command that never stores a webhook never opens one. PGlite is one session anyway.
   const inboxDb = config.env.DATABASE_URL ? openPg(config.env.DATABASE_URL, { max: 4, applicationName: "belay-inbox" }) : db;
@@ -54,6 +70,7 @@ export async function openCore(config: Config, opts: { command: string; logLevel
   const listeners: ((events: readonly AuditEvent[]) => void)[] = [];
   const notifiers: ((run: { id: string; incidentId: string | null }, message: string) => Promise<void>)[] = [];
   const engine = new Engine({
+    keyring,
     db,
     clock: () => new Date(),
     newId,

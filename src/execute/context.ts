@@ -2,6 +2,7 @@ import { BelayError } from "../errors.ts";
 import type { PreviewValue, StepContext, StepLogger, VerifyValue } from "../sdk/types.ts";
 import type { Targets } from "../targets/types.ts";
 import { targetsFor, type TargetMode } from "../targets/facade.ts";
+import { withStepSignal } from "../targets/step-signal.ts";
 import type { Logger } from "./deps.ts";
 
 /** Thrown when a preview reads an output that does not exist yet: its inputs are not known. */
@@ -38,22 +39,35 @@ export interface ContextInput {
 
 /**
  * Runs fn with a fresh AbortSignal and a deadline. At the deadline the signal aborts and the
- * call rejects with `step.timeout`, whether or not fn listens to the signal.
+ * call rejects with `step.timeout`, whether or not fn listens to the signal. When `parent`
+ * aborts first (the run's lease was lost), the signal aborts and the call rejects with the
+ * parent's reason at once.
  */
-export async function withTimeout<T>(what: string, ms: number, fn: (signal: AbortSignal) => Promise<T> | T): Promise<T> {
+export async function withTimeout<T>(what: string, ms: number, fn: (signal: AbortSignal) => Promise<T> | T, parent?: AbortSignal): Promise<T> {
   const ac = new AbortController();
   let timer: NodeJS.Timeout | undefined;
+  let onParent: (() => void) | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => {
       const err = new BelayError("step.timeout", `${what} timed out after ${ms} ms`);
       ac.abort(err);
       reject(err);
     }, ms);
+    if (parent) {
+      onParent = () => {
+        ac.abort(parent.reason);
+        reject(parent.reason);
+      };
+      if (parent.aborted) onParent();
+      else parent.addEventListener("abort", onParent, { once: true });
+    }
   });
   try {
-    return await Promise.race([Promise.resolve().then(() => fn(ac.signal)), deadline]);
+    // Targets read the step's signal from here too (their methods take none): see step-signal.ts.
+    return await Promise.race([Promise.resolve().then(() => withStepSignal(ac.signal, () => fn(ac.signal))), deadline]);
   } finally {
     clearTimeout(timer);
+    if (parent && onParent) parent.removeEventListener("abort", onParent);
   }
 }
 

@@ -4,6 +4,9 @@ import { BelayError } from "../errors.ts";
 import { authenticatedPerson, principalAudit, type Principal } from "../identity/principal.ts";
 import type { Queryable } from "../store/driver.ts";
 import {
+  databaseNow,
+  deleteRunSecrets,
+  expireApprovals,
   getApprovals,
   getSteps,
   insertApproval,
@@ -84,6 +87,8 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
       if (step.status !== "awaiting_approval" || run.status !== "awaiting_approval") {
         return refuse("not_awaiting", `step ${step.name} is not waiting for approval (step ${step.status}, run ${run.status})`, step.name);
       }
+      // Expiry is judged, and set, on the database's clock: never a replica's.
+      const dbNow = await databaseNow(tx);
       const existing = await getApprovals(tx, run.id, step.idx);
       const refusal = checkApproval({
         policy: deps.policy,
@@ -93,10 +98,10 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
         shownPlanHash: d.planHash,
         currentPlanHash: run.planHash,
         existing,
-        now,
+        now: dbNow,
       });
       if (refusal) return refuse(refusal.code, refusal.reason, step.name);
-      const expiresAt = new Date(now.getTime() + deps.policy.expiresAfterSeconds * 1000);
+      const expiresAt = new Date(dbNow.getTime() + deps.policy.expiresAfterSeconds * 1000);
       const inserted = await insertApproval(tx, {
         id: deps.newId("apr"),
         runId: run.id,
@@ -105,7 +110,7 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
         actor: d.actor.person,
         groups: [...d.actor.groups],
         surface: d.actor.surface,
-        createdAt: now,
+        createdAt: dbNow,
         expiresAt,
         authenticatedAs: authenticatedPerson(d.actor),
         auth: { ...d.actor.auth },
@@ -118,9 +123,9 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
         requester: run.requestedBy,
         planHash: run.planHash,
         approvals: await getApprovals(tx, run.id, step.idx),
-        now,
+        now: dbNow,
       });
-      if (verdict.satisfied) await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
+      if (verdict.satisfied) await updateRun(tx, run.id, { status: "pending", statusReason: null, nextInMs: 0 }, now);
       else {
         const need = verdict.required - verdict.counted.length;
         await updateRun(tx, run.id, { statusReason: `step ${step.name} (${risk} risk) needs ${need} more approval${need === 1 ? "" : "s"}` }, now);
@@ -156,7 +161,9 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
       if (step.status !== "awaiting_approval") return refuse("not_awaiting", `step ${step.name} is not waiting for approval (${step.status})`, step.name);
       const reason = `${step.name} denied by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
       await updateStep(tx, run.id, step.idx, { status: "skipped", error: reason, finishedAt: now });
-      await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+      await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null }, now);
+      await releaseTargetLocks(tx, run.id);
+      await deleteRunSecrets(tx, run.id);
       return {
         events: [
           { ...base, kind: "step.denied", step: step.name, data: { reason: d.reason ?? null } },
@@ -171,16 +178,21 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
         return refuse("not_awaiting", `step ${step.name} cannot be skipped now (${step.status})`, step.name);
       }
       await updateStep(tx, run.id, step.idx, { status: "skipped", finishedAt: now });
-      await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
+      await updateRun(tx, run.id, { status: "pending", statusReason: null, nextInMs: 0 }, now);
+      // A person settled the step (an uncertain one kept its target locks until now).
+      await releaseTargetLocks(tx, run.id);
       const events: AuditInput[] = [{ ...base, kind: "step.skipped", step: step.name, data: { reason: d.reason ?? `skipped by ${d.actor.person}`, was: step.status } }];
       if (step.status === "uncertain") events.unshift({ ...base, kind: "step.decided", step: step.name, data: { choice: "skip" } });
       return { events, value: accepted(`${step.name} skipped by ${d.actor.person}; the run goes on`, true) };
     }
 
-    // retry an uncertain step: it goes back to the approval gate (unexpired approvals still count).
+    // retry an uncertain step: it goes back to the approval gate, and a possibly-applied
+    // mutation is a new decision: the approvals given before now no longer count. Its target
+    // locks stay held: the retry re-takes them as its own.
     if (step.status !== "uncertain") return refuse("not_uncertain", `step ${step.name} is not uncertain (${step.status}); only an interrupted step can be retried`, step.name);
     await updateStep(tx, run.id, step.idx, { status: "pending", error: null });
-    await updateRun(tx, run.id, { status: "pending", statusReason: null, nextAt: now }, now);
+    await expireApprovals(tx, run.id, step.idx);
+    await updateRun(tx, run.id, { status: "pending", statusReason: null, nextInMs: 0 }, now);
     return {
       events: [{ ...base, kind: "step.decided", step: step.name, data: { choice: "retry" } }],
       value: accepted(`${step.name} will be retried (${d.actor.person} checked it had not taken effect)`, true),
@@ -203,7 +215,9 @@ async function abort(
     return { events: [{ ...base, kind: "approval.refused", data: { decision: "abort", code: "not_an_approver", reason: message } }], value: refused("not_an_approver", message) };
   }
   const reason = `aborted by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
-  const leased = run.status === "running" && run.leaseOwner !== null && run.leaseExpiresAt !== null && run.leaseExpiresAt > now;
+  // Whether a process holds the run is judged on the database's clock.
+  const dbNow = await databaseNow(tx);
+  const leased = run.status === "running" && run.leaseOwner !== null && run.leaseExpiresAt !== null && run.leaseExpiresAt > dbNow;
   if (leased) {
     // A step is running in some process: it finishes (and is verified) before the run stops.
     await updateRun(tx, run.id, { abortRequested: d.actor.person }, now);
@@ -219,8 +233,9 @@ async function abort(
     await updateStep(tx, run.id, s.idx, { status, error: `interrupted (${s.status}) when the run was aborted`, finishedAt: now });
     if (status === "uncertain") events.push({ ...base, kind: "step.uncertain", step: s.name, data: { interrupted: s.status, reason: "the run was aborted while the step was in flight" } });
   }
-  await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null, leaseExpiresAt: null }, now);
+  await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null }, now);
   await releaseTargetLocks(tx, run.id);
+  await deleteRunSecrets(tx, run.id);
   events.push({ ...base, kind: "run.aborted", data: { reason: d.reason ?? null } });
   return { events, value: accepted(`run ${run.id} ${reason}`, false) };
 }

@@ -3,6 +3,7 @@ import type { AuditEvent } from "../audit/events.ts";
 import type { Db } from "../store/driver.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import type { Targets } from "../targets/types.ts";
+import type { Keyring } from "./secrets.ts";
 
 export interface Logger {
   info(obj: object | string, msg?: string): void;
@@ -41,6 +42,11 @@ export interface EngineDeps {
   onEvents?: (events: readonly AuditEvent[]) => void;
   /** Delivers a notify step's message to wherever the run is being worked. */
   notify?: (run: { id: string; incidentId: string | null }, message: string) => Promise<void>;
+  /**
+   * Seals secret params and secret-bearing outputs in the store (BELAY_SECRET_KEY), so any
+   * replica can finish a run. Without it, a run with a secret param cannot be proposed.
+   */
+  keyring?: Keyring;
   /** Test hook at each phase of a step. */
   onPhase?: (phase: Phase, at: { runId: string; step: string; idx: number }) => void | Promise<void>;
 }

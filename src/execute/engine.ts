@@ -7,10 +7,12 @@ import { buildPlan, type Plan } from "../plan/plan.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import {
   claimRuns,
+  databaseNow,
   getApprovals,
   getRun,
   getSteps,
   insertRun,
+  insertRunSecrets,
   TERMINAL_RUN_STATUSES,
   type ApprovalRow,
   type RunRecord,
@@ -19,6 +21,7 @@ import {
 import { decide, type Decision, type DecisionResult } from "./decisions.ts";
 import type { EngineDeps } from "./deps.ts";
 import { Runner, type SecretCache } from "./runner.ts";
+import { seal } from "./secrets.ts";
 
 export interface ProposeInput {
   playbookId: string;
@@ -35,6 +38,8 @@ export interface RunView {
   steps: StepRecord[];
   approvals: ApprovalRow[];
   playbook: AnyPlaybook | null;
+  /** The database's time when the view was read: what approval expiry is judged by. */
+  dbNow?: Date;
 }
 
 /**
@@ -71,6 +76,19 @@ export class Engine {
     const storedParams = redact(
       Object.fromEntries(Object.entries(bound).map(([k, v]) => [k, secretNames.has(k) && v !== undefined ? REDACTED : v])),
     );
+    // Execution inputs are never redacted: whatever the stored copy hides (secret params, a
+    // DSN's password) is sealed for the runner, so any replica can finish the run.
+    const hidden = Object.fromEntries(
+      Object.entries(bound).filter(([k, v]) => v !== undefined && JSON.stringify(v) !== JSON.stringify(storedParams[k])),
+    );
+    const hiddenSecrets = Object.keys(hidden).filter((k) => secretNames.has(k));
+    if (hiddenSecrets.length > 0 && !this.deps.keyring) {
+      throw new BelayError(
+        "config.invalid",
+        `playbook ${pb.id} takes secret param(s) ${hiddenSecrets.join(", ")}, and BELAY_SECRET_KEY is not set, so they cannot be stored for the run; set it (32 bytes, \`openssl rand -base64 32\`) and start belay again`,
+      );
+    }
+    const sealed = Object.keys(hidden).length > 0 && this.deps.keyring ? seal(this.deps.keyring, hidden) : null;
     const plan = buildPlan(pb, storedParams);
     const runId = this.deps.newId("run");
     const now = this.deps.clock();
@@ -89,11 +107,11 @@ export class Engine {
           status: "pending",
           dryRun: input.dryRun ?? false,
           planHash: plan.hash,
-          nextAt: now,
           createdAt: now,
         },
         plan.steps.map((s) => ({ idx: s.idx, name: s.name, kind: s.kind, risk: s.risk, permissions: [...s.permissions] })),
       );
+      if (sealed) await insertRunSecrets(tx, runId, sealed);
       const base = { actor: input.requestedBy, surface: input.surface, runId, incidentId: input.incidentId ?? null };
       events = await appendAudit(
         tx,
@@ -113,9 +131,8 @@ export class Engine {
         { now, newId: () => this.deps.newId("evt") },
       );
     });
-    if (secretNames.size > 0) {
-      this.secrets.set(runId, Object.fromEntries([...secretNames].filter((k) => bound[k] !== undefined).map((k) => [k, bound[k]])));
-    }
+    // Without a key, values the store hides live only in this process (no secret param gets here).
+    if (!sealed && Object.keys(hidden).length > 0) this.secrets.set(runId, hidden);
     this.deps.onEvents?.(events);
     this.kick();
     return { runId, plan };
@@ -131,23 +148,17 @@ export class Engine {
   async view(runId: string): Promise<RunView> {
     const run = await getRun(this.deps.db, runId);
     if (!run) throw new BelayError("run.not_found", `no run ${runId}; list recent runs with \`belay runs\``);
-    const [steps, approvals] = await Promise.all([getSteps(this.deps.db, runId), getApprovals(this.deps.db, runId)]);
-    return { run, steps, approvals, playbook: this.deps.playbooks.get(run.playbookId) ?? null };
+    const [steps, approvals, dbNow] = await Promise.all([getSteps(this.deps.db, runId), getApprovals(this.deps.db, runId), databaseNow(this.deps.db)]);
+    return { run, steps, approvals, playbook: this.deps.playbooks.get(run.playbookId) ?? null, dbNow };
   }
 
   /** Claims due runs and works them, up to the concurrency limit. Resolves when this round's work is done. */
   async tick(): Promise<number> {
     const limit = (this.deps.concurrency ?? 4) - this.active.size;
     if (limit <= 0) return 0;
-    const now = this.deps.clock();
-    const claimed = await claimRuns(this.deps.db, {
-      owner: this.deps.owner,
-      now,
-      leaseUntil: new Date(now.getTime() + (this.deps.leaseMs ?? 30_000)),
-      limit,
-    });
+    const claimed = await claimRuns(this.deps.db, { owner: this.deps.owner, leaseMs: this.deps.leaseMs ?? 30_000, limit });
     for (const c of claimed) {
-      const p = this.runner.process(c.id, c.previousStatus).finally(() => {
+      const p = this.runner.process(c.id, c.previousStatus, c.epoch).finally(() => {
         this.active.delete(c.id);
         if (!this.stopping) this.kick();
       });
@@ -159,16 +170,9 @@ export class Engine {
   /** Works one run in the foreground until it finishes or waits on a human (the CLI's loop). */
   async drive(runId: string): Promise<RunView> {
     for (;;) {
-      const now = this.deps.clock();
-      const [claimed] = await claimRuns(this.deps.db, {
-        owner: this.deps.owner,
-        now,
-        leaseUntil: new Date(now.getTime() + (this.deps.leaseMs ?? 30_000)),
-        limit: 1,
-        runId,
-      });
+      const [claimed] = await claimRuns(this.deps.db, { owner: this.deps.owner, leaseMs: this.deps.leaseMs ?? 30_000, limit: 1, runId });
       if (claimed) {
-        await this.runner.process(claimed.id, claimed.previousStatus);
+        await this.runner.process(claimed.id, claimed.previousStatus, claimed.epoch);
         continue;
       }
       const view = await this.view(runId);

@@ -59,7 +59,7 @@ export function messageRenderer(deps: {
       const events = await eventsForRun(deps.engine.deps.db, row.runId);
       const tokens = new Map<string, string>();
       for (const b of buttonsFor(view)) tokens.set(buttonKey(b.action, b.stepIdx), await deps.tokens.issue(b));
-      const now = deps.clock();
+      const now = view.dbNow ?? deps.clock(); // approvals expire on the database's clock
       const body = renderRunMessage({ view, events, context: row.context as RunContext, policy: deps.policy, now, tokens, ...(deps.people ? { people: deps.people } : {}) });
       if (TERMINAL_RUN_STATUSES.includes(view.run.status)) return { ...body, final: true };
       // Every change of state is an audit event, but an approval lapses with no event: the

@@ -102,25 +102,27 @@ function toToken(r: Record<string, any>): ActionTokenRow {
 
 const TOKEN_COLUMNS = "token, action, subject, run_id, step_idx, plan_hash, incident_id, created_at, expires_at";
 
-/** A live token for this action and subject, if one was issued and has not expired. */
-export async function findLiveToken(db: Queryable, action: string, subject: string, now: Date): Promise<ActionTokenRow | null> {
+/** A live token for this action and subject, if one was issued and has not expired (on the database's clock). */
+export async function findLiveToken(db: Queryable, action: string, subject: string): Promise<ActionTokenRow | null> {
   const r = await db.query(
-    `SELECT ${TOKEN_COLUMNS} FROM slack_action_tokens WHERE action = $1 AND subject = $2 AND expires_at > $3 ORDER BY expires_at DESC LIMIT 1`,
-    [action, subject, now],
+    `SELECT ${TOKEN_COLUMNS} FROM slack_action_tokens WHERE action = $1 AND subject = $2 AND expires_at > now() ORDER BY expires_at DESC LIMIT 1`,
+    [action, subject],
   );
   return r.rows[0] ? toToken(r.rows[0]) : null;
 }
 
-export async function insertToken(db: Queryable, t: ActionTokenRow): Promise<void> {
+/** Stores a token that lives `ttlMs` from the database's now (every replica judges it by that clock). */
+export async function insertToken(db: Queryable, t: Omit<ActionTokenRow, "createdAt" | "expiresAt">, ttlMs: number): Promise<void> {
   await db.query(
-    `INSERT INTO slack_action_tokens (${TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
-    [t.token, t.action, t.subject, t.runId, t.stepIdx, t.planHash, t.incidentId, t.createdAt, t.expiresAt],
+    `INSERT INTO slack_action_tokens (${TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now() + $8 * interval '1 millisecond')`,
+    [t.token, t.action, t.subject, t.runId, t.stepIdx, t.planHash, t.incidentId, ttlMs],
   );
 }
 
-export async function getToken(db: Queryable, token: string): Promise<ActionTokenRow | null> {
-  const r = await db.query(`SELECT ${TOKEN_COLUMNS} FROM slack_action_tokens WHERE token = $1`, [token]);
-  return r.rows[0] ? toToken(r.rows[0]) : null;
+/** A token and whether it has expired, judged on the database's clock. */
+export async function getToken(db: Queryable, token: string): Promise<(ActionTokenRow & { expired: boolean }) | null> {
+  const r = await db.query(`SELECT ${TOKEN_COLUMNS}, expires_at <= now() AS expired FROM slack_action_tokens WHERE token = $1`, [token]);
+  return r.rows[0] ? { ...toToken(r.rows[0]), expired: Boolean(r.rows[0].expired) } : null;
 }
 
 /**
@@ -128,14 +130,14 @@ export async function getToken(db: Queryable, token: string): Promise<ActionToke
  * click. With `renewableBefore`, a use made before that time is taken again (an approval
  * given then has expired, and the engine lets the same person give it again).
  */
-export async function claimTokenUse(db: Queryable, token: string, userId: string, now: Date, renewableBefore: Date | null = null): Promise<boolean> {
+export async function claimTokenUse(db: Queryable, token: string, userId: string, renewableAfterMs: number | null = null): Promise<boolean> {
   // The conflict row is locked and the WHERE re-checked under the lock: of two simultaneous
-  // clicks, only one sees the old use and takes it.
+  // clicks, only one sees the old use and takes it. Times are the database's.
   const r = await db.query(
-    `INSERT INTO slack_action_uses (token, user_id, used_at) VALUES ($1, $2, $3)
+    `INSERT INTO slack_action_uses (token, user_id, used_at) VALUES ($1, $2, now())
      ON CONFLICT (token, user_id) DO UPDATE SET used_at = EXCLUDED.used_at
-       WHERE $4::timestamptz IS NOT NULL AND slack_action_uses.used_at <= $4::timestamptz`,
-    [token, userId, now, renewableBefore],
+       WHERE $3::bigint IS NOT NULL AND slack_action_uses.used_at <= now() - $3::bigint * interval '1 millisecond'`,
+    [token, userId, renewableAfterMs],
   );
   return r.rowCount > 0;
 }

@@ -44,6 +44,8 @@ export interface RunRecord {
   abortRequested: string | null;
   leaseOwner: string | null;
   leaseExpiresAt: Date | null;
+  /** The fencing token of the current lease: bumped at every claim, checked by every runner commit. */
+  leaseEpoch?: number;
   nextAt: Date;
   createdAt: Date;
   updatedAt: Date;
@@ -60,6 +62,10 @@ export interface StepRecord {
   preview: string | null;
   previewData: unknown;
   output: unknown;
+  /** The raw output, sealed (see secrets.ts), when the stored copy had to be redacted. */
+  sealedOutput?: string | null;
+  /** The raw preview data (what `run` gets as previewData), sealed, when the stored copy had to be redacted. */
+  sealedPreviewData?: string | null;
   error: string | null;
   attempts: number;
   startedAt: Date | null;
@@ -85,7 +91,7 @@ export interface ApprovalRow {
 }
 
 const RUN_COLUMNS = `id, playbook_id, playbook_fingerprint, incident_id, requested_by, surface, params, status, status_reason,
-  dry_run, plan_hash, abort_requested, lease_owner, lease_expires_at, next_at, created_at, updated_at`;
+  dry_run, plan_hash, abort_requested, lease_owner, lease_expires_at, lease_epoch, next_at, created_at, updated_at`;
 
 export function toRun(r: Record<string, any>): RunRecord {
   return {
@@ -103,6 +109,7 @@ export function toRun(r: Record<string, any>): RunRecord {
     abortRequested: r.abort_requested,
     leaseOwner: r.lease_owner,
     leaseExpiresAt: r.lease_expires_at,
+    leaseEpoch: Number(r.lease_epoch ?? 0),
     nextAt: r.next_at,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
@@ -121,6 +128,8 @@ function toStep(r: Record<string, any>): StepRecord {
     preview: r.preview,
     previewData: r.preview_data,
     output: r.output,
+    sealedOutput: r.sealed_output ?? null,
+    sealedPreviewData: r.sealed_preview_data ?? null,
     error: r.error,
     attempts: r.attempts,
     startedAt: r.started_at,
@@ -130,15 +139,16 @@ function toStep(r: Record<string, any>): StepRecord {
 
 export async function insertRun(
   tx: Queryable,
-  run: Omit<RunRecord, "leaseOwner" | "leaseExpiresAt" | "abortRequested" | "statusReason" | "updatedAt">,
+  run: Omit<RunRecord, "leaseOwner" | "leaseExpiresAt" | "leaseEpoch" | "abortRequested" | "statusReason" | "updatedAt" | "nextAt">,
   steps: Pick<StepRecord, "idx" | "name" | "kind" | "risk" | "permissions">[],
 ): Promise<void> {
   await tx.query(
     `INSERT INTO runs (id, playbook_id, playbook_fingerprint, incident_id, requested_by, surface, params, status, dry_run,
        plan_hash, next_at, created_at, updated_at)
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)`,
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, now(), $11, $11)`,
+    // next_at on the database's clock: a proposal is due at once, whatever this replica's clock says.
     [run.id, run.playbookId, run.playbookFingerprint, run.incidentId, run.requestedBy, run.surface, JSON.stringify(run.params),
-      run.status, run.dryRun, run.planHash, run.nextAt, run.createdAt],
+      run.status, run.dryRun, run.planHash, run.createdAt],
   );
   if (steps.length === 0) return;
   // One multi-row INSERT for all the steps: a proposal costs one round trip, not one per step.
@@ -163,7 +173,7 @@ export async function lockRun(tx: Queryable, id: string): Promise<RunRecord | nu
 
 export async function getSteps(db: Queryable, runId: string): Promise<StepRecord[]> {
   const r = await db.query(
-    `SELECT run_id, idx, name, kind, risk, permissions, status, preview, preview_data, output, error, attempts, started_at, finished_at
+    `SELECT run_id, idx, name, kind, risk, permissions, status, preview, preview_data, sealed_preview_data, output, sealed_output, error, attempts, started_at, finished_at
      FROM steps WHERE run_id = $1 ORDER BY idx`,
     [runId],
   );
@@ -189,35 +199,42 @@ export async function listRuns(db: Queryable, opts: { limit: number; incidentId?
   return r.rows.map(toRun);
 }
 
-export type RunPatch = Partial<Pick<RunRecord, "status" | "statusReason" | "planHash" | "abortRequested" | "leaseOwner" | "leaseExpiresAt" | "nextAt">>;
+/**
+ * A change to a run row. `nextInMs` makes the run due that long from now on the database's
+ * clock (never a replica's); giving up the lease (`leaseOwner: null`) clears its expiry too.
+ */
+export type RunPatch = Partial<Pick<RunRecord, "status" | "statusReason" | "planHash" | "abortRequested" | "leaseOwner">> & { nextInMs?: number };
 
-const RUN_PATCH_COLUMNS: Record<keyof RunPatch, string> = {
+const RUN_PATCH_COLUMNS: Record<Exclude<keyof RunPatch, "nextInMs">, string> = {
   status: "status",
   statusReason: "status_reason",
   planHash: "plan_hash",
   abortRequested: "abort_requested",
   leaseOwner: "lease_owner",
-  leaseExpiresAt: "lease_expires_at",
-  nextAt: "next_at",
 };
 
 export async function updateRun(tx: Queryable, id: string, patch: RunPatch, now: Date): Promise<void> {
   const sets: string[] = [];
   const params: unknown[] = [id, now];
   for (const [k, v] of Object.entries(patch)) {
+    if (v === undefined) continue;
     params.push(v);
-    sets.push(`${RUN_PATCH_COLUMNS[k as keyof RunPatch]} = $${params.length}`);
+    if (k === "nextInMs") sets.push(`next_at = now() + $${params.length} * interval '1 millisecond'`);
+    else sets.push(`${RUN_PATCH_COLUMNS[k as keyof typeof RUN_PATCH_COLUMNS]} = $${params.length}`);
+    if (k === "leaseOwner" && v === null) sets.push("lease_expires_at = NULL");
   }
   await tx.query(`UPDATE runs SET ${[...sets, "updated_at = $2"].join(", ")} WHERE id = $1`, params);
 }
 
-export type StepPatch = Partial<Pick<StepRecord, "status" | "preview" | "previewData" | "output" | "error" | "attempts" | "startedAt" | "finishedAt">>;
+export type StepPatch = Partial<Pick<StepRecord, "status" | "preview" | "previewData" | "sealedPreviewData" | "output" | "sealedOutput" | "error" | "attempts" | "startedAt" | "finishedAt">>;
 
 const STEP_PATCH_COLUMNS: Record<keyof StepPatch, string> = {
   status: "status",
   preview: "preview",
   previewData: "preview_data",
   output: "output",
+  sealedOutput: "sealed_output",
+  sealedPreviewData: "sealed_preview_data",
   error: "error",
   attempts: "attempts",
   startedAt: "started_at",
@@ -236,39 +253,93 @@ export async function updateStep(tx: Queryable, runId: string, idx: number, patc
   await tx.query(`UPDATE steps SET ${sets.join(", ")} WHERE run_id = $1 AND idx = $2`, params);
 }
 
+function toApproval(x: Record<string, any>): ApprovalRow {
+  return {
+    id: x.id,
+    runId: x.run_id,
+    stepIdx: x.step_idx,
+    planHash: x.plan_hash,
+    actor: x.actor,
+    groups: x.groups,
+    surface: x.surface,
+    createdAt: x.created_at,
+    expiresAt: x.expires_at,
+    authenticatedAs: x.authenticated_as,
+    auth: x.auth,
+    breakGlass: x.break_glass,
+  };
+}
+
+/** A step's approvals and the database's time they are to be judged at, in one round trip. */
+export async function getApprovalsAt(db: Queryable, runId: string, stepIdx: number): Promise<{ approvals: ApprovalRow[]; dbNow: Date }> {
+  const r = await db.query<Record<string, any>>(
+    `SELECT n.db_now, a.id, a.run_id, a.step_idx, a.plan_hash, a.actor, a.groups, a.surface, a.created_at, a.expires_at,
+            a.authenticated_as, a.auth, a.break_glass
+     FROM (SELECT now() AS db_now) n
+     LEFT JOIN approvals a ON a.run_id = $1 AND a.step_idx = $2
+     ORDER BY a.created_at`,
+    [runId, stepIdx],
+  );
+  return { approvals: r.rows.filter((x) => x.id !== null).map(toApproval), dbNow: new Date(r.rows[0]!.db_now) };
+}
+
+/**
+ * A retry of an uncertain step is a new decision: the step's approvals so far stop counting
+ * (they expire now, on the database's clock, and stay on record as expired).
+ */
+export async function expireApprovals(tx: Queryable, runId: string, stepIdx: number): Promise<void> {
+  await tx.query(`UPDATE approvals SET expires_at = LEAST(expires_at, now()) WHERE run_id = $1 AND step_idx = $2`, [runId, stepIdx]);
+}
+
 /**
  * Claims runs that are due: pending or waiting ones whose time has come, and running ones
- * whose owner stopped renewing its lease (it died). Returns each claimed run with the
- * status it had, so the runner knows when it is picking up after a crash.
+ * whose owner stopped renewing its lease (it died). Every comparison is on the database's
+ * clock, so a replica whose clock runs ahead can neither claim early nor steal a live lease.
+ * Each claim bumps the lease epoch: the fencing token every later commit of the claimer
+ * carries. Returns each claimed run with the status it had and its new epoch.
  */
 export async function claimRuns(
   db: Queryable,
-  opts: { owner: string; now: Date; leaseUntil: Date; limit: number; runId?: string },
-): Promise<{ id: string; previousStatus: RunStatus }[]> {
-  const r = await db.query<{ id: string; prev_status: RunStatus }>(
+  opts: { owner: string; leaseMs: number; limit: number; runId?: string },
+): Promise<{ id: string; previousStatus: RunStatus; epoch: number }[]> {
+  const r = await db.query<{ id: string; prev_status: RunStatus; lease_epoch: string | number }>(
     `WITH due AS (
        SELECT id, status AS prev_status FROM runs
-       WHERE ((status IN ('pending', 'waiting') AND next_at <= $2) OR (status = 'running' AND lease_expires_at < $2))
-         AND ($5::text IS NULL OR id = $5)
+       WHERE ((status IN ('pending', 'waiting') AND next_at <= now()) OR (status = 'running' AND lease_expires_at < now()))
+         AND ($4::text IS NULL OR id = $4)
        ORDER BY next_at
-       LIMIT $4
+       LIMIT $3
        -- SKIP LOCKED: replicas polling together each take different runs rather than
        -- queueing on one another's row locks; a run is only ever leased to one of them.
        FOR UPDATE SKIP LOCKED
      )
-     UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = $3, updated_at = $2
+     UPDATE runs SET status = 'running', lease_owner = $1, lease_expires_at = now() + $2 * interval '1 millisecond',
+       lease_epoch = runs.lease_epoch + 1, updated_at = now()
      FROM due WHERE runs.id = due.id
-     RETURNING runs.id, due.prev_status`,
-    [opts.owner, opts.now, opts.leaseUntil, opts.limit, opts.runId ?? null],
+     RETURNING runs.id, due.prev_status, runs.lease_epoch`,
+    [opts.owner, opts.leaseMs, opts.limit, opts.runId ?? null],
   );
-  return r.rows.map((x) => ({ id: x.id, previousStatus: x.prev_status }));
+  return r.rows.map((x) => ({ id: x.id, previousStatus: x.prev_status, epoch: Number(x.lease_epoch) }));
 }
 
-/** Extends this owner's lease (and its target locks). False when the lease was lost. */
-export async function renewLease(db: Queryable, runId: string, owner: string, until: Date): Promise<boolean> {
-  const r = await db.query(`UPDATE runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 AND status = 'running'`, [runId, owner, until]);
-  await db.query(`UPDATE target_locks SET expires_at = $3 WHERE run_id = $1 AND owner = $2`, [runId, owner, until]);
+/**
+ * Extends this owner's lease by `leaseMs` from the database's now. False when the lease is
+ * no longer this owner's at this epoch (another process claimed the run, or it moved on).
+ * Target locks need no renewal: they belong to the run, not to its lease.
+ */
+export async function renewLease(db: Queryable, lease: { runId: string; owner: string; epoch: number; leaseMs: number }): Promise<boolean> {
+  const r = await db.query(
+    `UPDATE runs SET lease_expires_at = now() + $4 * interval '1 millisecond'
+     WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND status = 'running'`,
+    [lease.runId, lease.owner, lease.epoch, lease.leaseMs],
+  );
   return r.rowCount > 0;
+}
+
+/** The database's clock: the one every lease, lock and expiry is judged by. */
+export async function databaseNow(db: Queryable): Promise<Date> {
+  const r = await db.query<{ now: Date }>("SELECT now() AS now");
+  return new Date(r.rows[0]!.now);
 }
 
 export async function insertApproval(tx: Queryable, a: ApprovalRow): Promise<boolean> {
@@ -291,43 +362,7 @@ export async function getApprovals(db: Queryable, runId: string, stepIdx?: numbe
      WHERE run_id = $1 AND ($2::int IS NULL OR step_idx = $2) ORDER BY created_at`,
     [runId, stepIdx ?? null],
   );
-  return r.rows.map((x) => ({
-    id: x.id,
-    runId: x.run_id,
-    stepIdx: x.step_idx,
-    planHash: x.plan_hash,
-    actor: x.actor,
-    groups: x.groups,
-    surface: x.surface,
-    createdAt: x.created_at,
-    expiresAt: x.expires_at,
-    authenticatedAs: x.authenticated_as,
-    auth: x.auth,
-    breakGlass: x.break_glass,
-  }));
-}
-
-/**
- * Takes every lock in `targets` for the run, or none. A lock whose holder's lease ran out
- * is taken over; one held by this same run is renewed.
- */
-export async function acquireTargetLocks(
-  tx: Queryable,
-  opts: { runId: string; owner: string; targets: readonly string[]; now: Date; until: Date },
-): Promise<{ ok: true } | { ok: false; heldBy: { target: string; runId: string } }> {
-  for (const target of [...opts.targets].sort()) {
-    const r = await tx.query(
-      `INSERT INTO target_locks (target, run_id, owner, expires_at) VALUES ($1, $2, $3, $4)
-       ON CONFLICT (target) DO UPDATE SET run_id = EXCLUDED.run_id, owner = EXCLUDED.owner, expires_at = EXCLUDED.expires_at
-       WHERE target_locks.expires_at < $5 OR target_locks.run_id = EXCLUDED.run_id`,
-      [target, opts.runId, opts.owner, opts.until, opts.now],
-    );
-    if (r.rowCount === 0) {
-      const held = await tx.query<{ run_id: string }>(`SELECT run_id FROM target_locks WHERE target = $1`, [target]);
-      return { ok: false, heldBy: { target, runId: held.rows[0]?.run_id ?? "?" } };
-    }
-  }
-  return { ok: true };
+  return r.rows.map(toApproval);
 }
 
 export async function releaseTargetLocks(db: Queryable, runId: string): Promise<void> {
@@ -338,4 +373,19 @@ export async function releaseTargetLocks(db: Queryable, runId: string): Promise<
 export function runFromJson(r: Record<string, any>): RunRecord {
   const date = (v: string | null) => (v === null ? null : new Date(v));
   return toRun({ ...r, lease_expires_at: date(r.lease_expires_at), next_at: date(r.next_at), created_at: date(r.created_at), updated_at: date(r.updated_at) });
+}
+
+/** Stores a run's secret params, sealed (see execute/secrets.ts); the database never sees the key. */
+export async function insertRunSecrets(tx: Queryable, runId: string, sealed: string): Promise<void> {
+  await tx.query(`INSERT INTO run_secrets (run_id, sealed) VALUES ($1, $2)`, [runId, sealed]);
+}
+
+export async function getRunSecrets(db: Queryable, runId: string): Promise<string | null> {
+  const r = await db.query<{ sealed: string }>(`SELECT sealed FROM run_secrets WHERE run_id = $1`, [runId]);
+  return r.rows[0]?.sealed ?? null;
+}
+
+/** A run that ended keeps no secret params (the runner's commit deletes them too). */
+export async function deleteRunSecrets(tx: Queryable, runId: string): Promise<void> {
+  await tx.query(`DELETE FROM run_secrets WHERE run_id = $1`, [runId]);
 }

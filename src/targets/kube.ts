@@ -10,6 +10,7 @@ import { BelayError } from "../errors.ts";
 import { parseQuantity } from "./kube-config.ts";
 import { diffObjects } from "./kube-diff.ts";
 import { drainNode, type Sleep } from "./kube-drain.ts";
+import { stepSignal } from "./step-signal.ts";
 import {
   RESTARTED_AT,
   ownedReplicaSets,
@@ -121,10 +122,12 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
 
     async waitForRollout(namespace, deployment, opts) {
       const deadline = now() + opts.timeoutMs;
+      const signal = opts.signal ?? stepSignal(); // the step's own signal when the playbook passed none
       for (;;) {
+        signal?.throwIfAborted();
         const status = await target.rolloutStatus(namespace, deployment);
         if (status.done || status.failed || now() >= deadline) return status;
-        await sleep(Math.min(opts.intervalMs ?? 2_000, Math.max(0, deadline - now())), opts.signal);
+        await sleep(Math.min(opts.intervalMs ?? 2_000, Math.max(0, deadline - now())), signal);
       }
     },
 
@@ -221,7 +224,7 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
     },
 
     drain(node, opts) {
-      return drainNode(api().core, node, opts, { now, sleep });
+      return drainNode(api().core, node, { ...opts, signal: opts.signal ?? stepSignal() }, { now, sleep });
     },
 
     drainPlan(node) {

@@ -11,6 +11,7 @@ import {
   type BackendRow,
 } from "./postgres-sql.ts";
 import type { MutateOptions, PgBackendFilter, PgCount, PgSignalResult, PostgresTarget, StandingConnection } from "./types.ts";
+import { stepSignal } from "./step-signal.ts";
 
 export interface PostgresTargetDeps {
   logger?: { warn(obj: object, msg: string): void };
@@ -35,7 +36,37 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     }
     return pool;
   };
-  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []) => (await (held ?? db()).query<R>(sql, params)).rows;
+  /**
+   * Runs a query; when the step running it is aborted (timed out, lease lost), the query is
+   * cancelled on the server (pg_cancel_backend from a session of its own, so a full pool
+   * cannot hold the cancel up) and the call rejects with the abort's reason.
+   */
+  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => {
+    const signal = stepSignal();
+    if (!signal) return (await (held ?? db()).query<R>(sql, params)).rows;
+    signal.throwIfAborted();
+    // The standing session while an incident holds one (the target may be at its connection limit).
+    const own = held ? null : await db().connect();
+    const client = held ?? own!;
+    const pid = (client as unknown as { processID: number }).processID;
+    const cancel = () => {
+      const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "belay-cancel" });
+      c.connect()
+        .then(() => c.query("select pg_cancel_backend($1)", [pid]))
+        .catch((err) => deps.logger?.warn({ err, target: name }, "postgres target: could not cancel an aborted step's query"))
+        .finally(() => void c.end().catch(() => undefined));
+    };
+    signal.addEventListener("abort", cancel, { once: true });
+    try {
+      return (await client.query<R>(sql, params)).rows;
+    } catch (err) {
+      if (signal.aborted) throw signal.reason;
+      throw err;
+    } finally {
+      signal.removeEventListener("abort", cancel);
+      own?.release();
+    }
+  };
 
   async function hold(): Promise<void> {
     if (held) {

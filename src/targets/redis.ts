@@ -12,6 +12,7 @@ import {
   summariseClients,
 } from "./redis-parse.ts";
 import type { MutateOptions, RedisBigKey, RedisClientFilter, RedisKeySpec, RedisTarget, StandingConnection } from "./types.ts";
+import { throwIfStepAborted } from "./step-signal.ts";
 
 export interface RedisTargetDeps {
   /** Milliseconds, for time budgets. */
@@ -92,6 +93,7 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
     const found = new Set<string>();
     let cursor = "0";
     do {
+      throwIfStepAborted(); // a SCAN of a big keyspace stops when its step is aborted
       const [next, keys] = await redis().scan(cursor, "MATCH", spec.pattern, "COUNT", 500);
       cursor = String(next);
       for (const k of keys) found.add(String(k));
@@ -151,7 +153,10 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       const keys = await findKeys(spec);
       let deleted = 0;
       if (!opts.dryRun) {
-        for (let i = 0; i < keys.length; i += 500) deleted += await redis().del(...keys.slice(i, i + 500));
+        for (let i = 0; i < keys.length; i += 500) {
+          throwIfStepAborted();
+          deleted += await redis().del(...keys.slice(i, i + 500));
+        }
       }
       const what = "keys" in spec ? "exact keys" : `keys matching ${spec.pattern}`;
       return {
@@ -174,6 +179,7 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       let cursor = "0";
       let complete = false;
       while (now() - started < budget) {
+        throwIfStepAborted();
         const args: (string | number)[] = opts.match ? ["MATCH", opts.match, "COUNT", 1000] : ["COUNT", 1000];
         const [next, keys] = await redis().scan(cursor, ...(args as ["COUNT", number]));
         cursor = String(next);
@@ -211,7 +217,10 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       const { chosen, all } = await chooseClients(filter);
       let killed = 0;
       if (!opts.dryRun) {
-        for (const c of chosen) killed += Number(await redis().client("KILL", "ID", c.id));
+        for (const c of chosen) {
+          throwIfStepAborted();
+          killed += Number(await redis().client("KILL", "ID", c.id));
+        }
       }
       return {
         summary: `CLIENT KILL ${chosen.length} of ${all.length} clients`,

@@ -8,6 +8,11 @@ import { checkPlaybooks } from "../../src/plan/registry.ts";
 import type { AnyPlaybook } from "../../src/sdk/playbook.ts";
 import type { Targets } from "../../src/targets/types.ts";
 import type { Db } from "../../src/store/driver.ts";
+import { randomBytes } from "node:crypto";
+import { makeKeyring } from "../../src/execute/secrets.ts";
+
+/** One key for the whole test process: every engine of a test shares it, as replicas would. */
+export const testKeyring = makeKeyring(randomBytes(32));
 
 /** A clock tests move by hand. */
 export function manualClock(start = new Date("2026-11-22T03:00:00.000Z")) {
@@ -56,6 +61,7 @@ export function testEngine(opts: {
     owner: opts.owner ?? newId("test"),
     leaseMs: 2_000,
     pollMs: 50,
+    keyring: testKeyring,
     onEvents: (e) => events.push(...e),
     ...opts.extra,
   });
@@ -75,3 +81,23 @@ export function personAt(id: string, surface: "cli" | "slack" = "cli"): Principa
 export const alice = personAt("alice");
 export const bob = personAt("bob");
 export const carol = personAt("carol");
+
+/**
+ * Ages an approval on the database's clock (the one its expiry is judged by): as if it had
+ * been given `ms` ago. Moving a test's own clock no longer expires anything.
+ */
+export async function ageApproval(db: Db, runId: string, actor: string, ms: number): Promise<void> {
+  await db.query(
+    `UPDATE approvals SET created_at = created_at - $3 * interval '1 millisecond', expires_at = expires_at - $3 * interval '1 millisecond'
+     WHERE run_id = $1 AND actor = $2`,
+    [runId, actor, ms],
+  );
+}
+
+/** Every approval on record, aged by `ms` on the database's clock (a test's "time passes" for them). */
+export async function ageApprovals(db: Db, ms: number): Promise<void> {
+  await db.query(
+    `UPDATE approvals SET created_at = created_at - $1 * interval '1 millisecond', expires_at = expires_at - $1 * interval '1 millisecond'`,
+    [ms],
+  );
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { verifyChain, eventsForRun } from "../../src/audit/chain.ts";
 import { brokenWhenPlaybook, fakeService, servicePlaybook, slowPlaybook } from "../fixtures/playbooks.ts";
-import { alice, bob, carol, manualClock, testEngine } from "../helpers/engine.ts";
+import { ageApproval, alice, bob, carol, manualClock, testEngine } from "../helpers/engine.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 
 describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
@@ -114,7 +114,8 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     await engine.drive(runId);
     view = await engine.view(runId);
     await engine.decide({ kind: "approve", runId, step: "restart", actor: bob, planHash: view.run.planHash });
-    clock.advance(16 * 60_000); // past the 15-minute default
+    clock.advance(16 * 60_000); // this process's clock says bob's approval is old: that counts for nothing
+    await ageApproval(store.db, runId, "bob", 16 * 60_000); // the database's clock does: past the 15-minute default
     await engine.decide({ kind: "approve", runId, step: "restart", actor: carol, planHash: view.run.planHash });
     view = await engine.drive(runId);
     expect(view.run.status).toBe("awaiting_approval");
@@ -173,8 +174,7 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     await engine.decide({ kind: "approve", runId, step: "set-policy", actor: bob, planHash: view.run.planHash });
     // A process claims the run, marks set-policy running, and dies (its lease already lapsed).
     const { claimRuns } = await import("../../src/store/runs.ts");
-    const past = new Date(Date.now() - 1000);
-    expect(await claimRuns(store.db, { owner: "ghost", now: new Date(), leaseUntil: past, limit: 1, runId })).toHaveLength(1);
+    expect(await claimRuns(store.db, { owner: "ghost", leaseMs: -1000, limit: 1, runId })).toHaveLength(1);
     await store.db.query("UPDATE steps SET status = 'running' WHERE run_id = $1 AND name = 'set-policy'", [runId]);
     expect(await engine.decide({ kind: "abort", runId, actor: carol })).toMatchObject({ accepted: true });
     const after = await engine.view(runId);

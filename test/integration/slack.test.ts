@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { eventsForRun } from "../../src/audit/chain.ts";
 import { getApprovals, getRun, listRuns } from "../../src/store/runs.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
-import { manualClock, personAt, testEngine } from "../helpers/engine.ts";
+import { ageApprovals, manualClock, personAt, testEngine } from "../helpers/engine.ts";
 import { systemPrincipal } from "../../src/identity/index.ts";
 import {
   buttonValue,
@@ -374,6 +374,16 @@ describe("approvals in the room", () => {
 
 describe("expiry", () => {
   const clock = manualClock(new Date());
+  /** Time passes: for this process's clock, and for what the database judges by its own (approvals, buttons, their uses). */
+  async function passTime(ms: number): Promise<void> {
+    clock.advance(ms);
+    await ageApprovals(store.db, ms);
+    await store.db.query(
+      `UPDATE slack_action_tokens SET created_at = created_at - $1 * interval '1 millisecond', expires_at = expires_at - $1 * interval '1 millisecond'`,
+      [ms],
+    );
+    await store.db.query(`UPDATE slack_action_uses SET used_at = used_at - $1 * interval '1 millisecond'`, [ms]);
+  }
   beforeAll(async () => {
     slack = fakeSlackApi();
     h = await startSlack({
@@ -395,7 +405,7 @@ describe("expiry", () => {
     await eventually(() => textOf(slack.latest(ts)).includes(":raised_hand: *3. restart-writer*"));
     await h.click(approveButton(ts), "UBOB", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
-    clock.advance(11 * 60_000); // Bob's approval is 11 minutes old: expired
+    await passTime(11 * 60_000); // Bob's approval is 11 minutes old: expired
     await h.click(approveButton(ts), "UCAROL", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("<@UCAROL> at"));
     expect(textOf(slack.latest(ts))).toMatch(/~<@UBOB> \d\d:\d\d UTC~ \(expired at [^)]+\), <@UCAROL> at \d\d:\d\d UTC · 1 of 2 approvals/);
@@ -404,7 +414,7 @@ describe("expiry", () => {
 
     slack.clear();
     const stale = approveButton(ts);
-    clock.advance(3600_000); // the buttons themselves are older than their hour
+    await passTime(3600_000); // the buttons themselves are older than their hour
     await h.click(stale, "UDAVE", "belay.approve.2");
     await eventually(() => ephemerals().length === 1 && slack.of("chat.update").length > 0);
     expect(ephemerals()[0]!.text).toBe(":hourglass: These buttons have expired; the message now has fresh ones. Review it and click again.");
@@ -423,10 +433,10 @@ describe("expiry", () => {
     const high = approveButton(ts);
     await h.click(high, "UBOB", "belay.approve.2");
     await eventually(() => textOf(slack.latest(ts)).includes("1 of 2 approvals"));
-    clock.advance(11 * 60_000); // Bob's approval has expired; the button (an hour) has not
+    await passTime(11 * 60_000); // Bob's approval has expired; the button (an hour) has not
     slack.clear();
     await h.click(high, "UBOB", "belay.approve.2");
-    await eventually(async () => (await getApprovals(store.db, runId, 2)).some((a) => a.actor === "UBOB" && a.expiresAt > clock.now()));
+    await eventually(async () => (await getApprovals(store.db, runId, 2)).some((a) => a.actor === "UBOB" && a.expiresAt > new Date()));
     await h.settled();
     expect(ephemerals()).toEqual([]);
     expect(textOf(slack.latest(ts))).toMatch(/Approved by <@UBOB> at \d\d:\d\d UTC · 1 of 2 approvals/);

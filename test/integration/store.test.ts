@@ -79,21 +79,23 @@ describe.each(["pg", "pglite"] as const)("store queries on %s", (kind) => {
       for (let i = 0; i < 20; i++) {
         await insertRun(
           tx,
-          { id: `run_claim_${i}`, playbookId: "p", playbookFingerprint: "f", incidentId: null, requestedBy: "a", surface: "t", params: {}, status: "pending", dryRun: false, planHash: "h", nextAt: now, createdAt: now },
+          { id: `run_claim_${i}`, playbookId: "p", playbookFingerprint: "f", incidentId: null, requestedBy: "a", surface: "t", params: {}, status: "pending", dryRun: false, planHash: "h", createdAt: now },
           [],
         );
       }
     });
-    const until = new Date(now.getTime() + 10_000);
-    const claims = await Promise.all(["a", "b", "c", "d"].map((owner) => claimRuns(store.db, { owner, now, leaseUntil: until, limit: 8 })));
+    const claims = await Promise.all(["a", "b", "c", "d"].map((owner) => claimRuns(store.db, { owner, leaseMs: 1000, limit: 8 })));
     const ids = claims.flat().map((c) => c.id);
     expect(ids).toHaveLength(20);
     expect(new Set(ids).size).toBe(20);
-    expect(await claimRuns(store.db, { owner: "e", now, leaseUntil: until, limit: 8 })).toEqual([]);
-    // Once the leases run out, the runs are claimable again, marked as resumed from `running`.
-    const later = new Date(until.getTime() + 1);
-    const again = await claimRuns(store.db, { owner: "e", now: later, leaseUntil: new Date(later.getTime() + 1000), limit: 50 });
+    expect(new Set(claims.flat().map((c) => c.epoch))).toEqual(new Set([1]));
+    expect(await claimRuns(store.db, { owner: "e", leaseMs: 1000, limit: 8 })).toEqual([]);
+    // Once the leases run out (on the database's clock), the runs are claimable again, marked
+    // as resumed from `running`, under a new epoch.
+    await new Promise((r) => setTimeout(r, 1100));
+    const again = await claimRuns(store.db, { owner: "e", leaseMs: 1000, limit: 50 });
     expect(again).toHaveLength(20);
     expect(new Set(again.map((c) => c.previousStatus))).toEqual(new Set(["running"]));
+    expect(new Set(again.map((c) => c.epoch))).toEqual(new Set([2]));
   });
 });

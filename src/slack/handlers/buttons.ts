@@ -86,10 +86,9 @@ export async function handleClick(ctx: SlackContext, c: Click): Promise<void> {
     await tell(ctx, c, ":no_entry_sign: That button was tampered with; nothing was done.");
     return;
   }
-  const now = ctx.clock();
   // An approval lapses after the policy's expiry; the same person may then give it again with the same button.
-  const renewableBefore = token.action === "approve" ? new Date(now.getTime() - ctx.policy.expiresAfterSeconds * 1000) : null;
-  if (!(await claimTokenUse(ctx.db, token.token, c.user, now, renewableBefore))) {
+  const renewableAfterMs = token.action === "approve" ? ctx.policy.expiresAfterSeconds * 1000 : null;
+  if (!(await claimTokenUse(ctx.db, token.token, c.user, renewableAfterMs))) {
     // A second click of the same button by the same person, or a replayed request: it counts once.
     await auditRefusal(ctx, c, "replayed", `${c.user} already used this ${token.action} button`, token);
     await tell(ctx, c, `:information_source: You already clicked this; it counts once.`);
