@@ -22,19 +22,18 @@ import { CHANNEL, SIGNING_SECRET, stackUnavailable, startStack, type Stack } fro
  * BELAY_STACK_ALL=1 runs them anyway; BELAY_STACK_DUMP=DIR writes the thread chart there to look at.
  */
 const AWAITING = new Map<string, string>([
-  // Seen: a redis-maxmemory-policy run awaiting approval of set-policy (noeviction -> allkeys-lru) on a Redis whose
-  // maxmemory is 0: the alert is the published rule dividing by zero. Needs honest outcomes (issue 10, item 4).
-  ["false-positive", "honest outcomes: no approval for a step its diagnostics show does nothing (maxmemory 0)"],
-  // Seen: the run failed at step 1, "connections failed: remaining connection slots are reserved for
-  // non-replication superuser connections" (belay's own non-superuser role at the limit); after that, the
-  // terminate step would be skipped by its own 10-minute age condition. Needs item 3 (standing connection) and item 2.
-  ["postgres-idle", "connection-limit incidents stay workable: belay's role refused a connection at the limit (items 2, 3)"],
-  // Seen: redis-kill-idle-clients previewed "CLIENT KILL 0 of 103 clients", then was aborted "by belay: all alerts
-  // of the incident resolved" when the exporter lost its connection and RedisTooManyConnections' series vanished,
-  // and RedisDown opened another incident. Needs items 2, 3 and 6.
-  ["too-many-connections", "correlation by target + no withdrawal while a related alert fires + no kill of 0 clients (items 2, 3, 6)"],
-  // Seen: two incidents, [RedisDown] and [RedisMissingMaster]. Needs correlation by target (item 6).
-  ["redis-down", "correlation by target: RedisDown + RedisMissingMaster opened two incidents (item 6)"],
+  // Seen after the issue-9/10 merge: the run failed at step 1, "remaining connection slots are reserved for
+  // non-replication superuser connections": belay's standing session is taken when the incident opens, after the
+  // limit is already hit, and this cluster does not reserve belay a slot as the README says (CONNECTION LIMIT on the
+  // app role). After that, terminate is "nothing needed" for seconds-old sessions under the 10-minute default.
+  ["postgres-idle", "reserve belay a slot in the harness; a person's follow-up run with a shorter age threshold"],
+  // Seen after the merge: the automatic proposal rightly finishes "nothing needed" (no client idle 600 s): the
+  // scenario's clients are seconds old. It needs the operator's follow-up run (`/runbook run redis-kill-idle-clients
+  // idleSeconds=1 incident=<id>`) to be the one that is approved and kills.
+  ["too-many-connections", "a person's follow-up run with a shorter idle threshold, linked to the incident"],
+  // Seen after the merge: RedisDown joined the earlier target-errors scenario's incident about cache (reopened
+  // within the settle window) while RedisMissingMaster opened an incident of its own.
+  ["redis-down", "correlation by target across a reopened incident (item 6)"],
 ]);
 
 const execFileP = promisify(execFile);
