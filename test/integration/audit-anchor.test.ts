@@ -152,3 +152,142 @@ describe("audit anchoring", () => {
     }
   });
 });
+
+/** The reviewer's attack (macs.mts): around the triggers, drop the MACs from `fromSeq` on, rewrite `rewriteSeq`, re-chain everything, move the head. */
+async function dropMacTailAndRewrite(db: TestStore["db"], fromSeq: number, rewriteSeq: number): Promise<void> {
+  await db.transaction(async (tx) => {
+    await tx.query("ALTER TABLE audit_macs DISABLE TRIGGER USER");
+    await tx.query("ALTER TABLE audit_events DISABLE TRIGGER USER");
+    await tx.query("DELETE FROM audit_macs WHERE seq >= $1", [fromSeq]);
+    await tx.query("UPDATE audit_events SET actor = 'mallory' WHERE seq = $1", [rewriteSeq]);
+    const rows = (await tx.query<AuditRow>("SELECT seq, id, at, kind, actor, surface, run_id, incident_id, step, data, prev_hash, hash FROM audit_events ORDER BY seq")).rows;
+    let prev = rows[0]!.prev_hash;
+    for (const r of rows) {
+      const h = hashBody(prev, r);
+      await tx.query("UPDATE audit_events SET prev_hash = $1, hash = $2 WHERE seq = $3", [prev, h, r.seq]);
+      prev = h;
+    }
+    await tx.query("UPDATE audit_head SET hash = $1 WHERE id = 1", [prev]);
+    await tx.query("ALTER TABLE audit_macs ENABLE TRIGGER USER");
+    await tx.query("ALTER TABLE audit_events ENABLE TRIGGER USER");
+  });
+}
+
+const fiveEvents = (db: TestStore["db"], now = new Date()) =>
+  db.transaction((tx) =>
+    appendAudit(tx, [1, 2, 3, 4, 5].map((i) => ({ kind: "step.approved", actor: i === 4 ? "bob" : "alice", surface: "slack", data: { i } })), { now, newId: () => newId("evt") }),
+  );
+const macCount = async (db: TestStore["db"]) => Number((await db.query<{ n: string }>("SELECT count(*) AS n FROM audit_macs")).rows[0]!.n);
+
+describe("audit anchoring against a database owner who removes MACs", () => {
+  it("the running signer refuses to sign a chain whose MACs fell behind it, and the published MAC catches the rewrite (failed before: the signer signed the forgery, verify passed)", async () => {
+    const fresh = await openTestStore("pg", "audit_anchor_tail");
+    try {
+      const info: Record<string, unknown>[] = [];
+      const errors: { obj: unknown; msg: string | undefined }[] = [];
+      const posted: string[] = [];
+      const logger = { info: (o: object | string) => void info.push(o as Record<string, unknown>), warn() {}, error: (obj: object | string, msg?: string) => void errors.push({ obj, msg }), debug() {} };
+      const anchor = createAnchor({ db: fresh.db, key: KEY, logger, publish: async (t) => void posted.push(t) });
+      const events = await fiveEvents(fresh.db);
+      const seqs = events.map((e) => e.seq);
+      anchor.onEvents();
+      const head = await anchor.publishHead();
+      expect(head?.seq).toBe(seqs[4]);
+      // The head line carries the newest MAC; the signing batch logged it too.
+      const published = /--expect-mac (\d+:[0-9a-f]{64})/.exec(posted.at(-1) ?? "")?.[1];
+      expect(published).toMatch(new RegExp(`^${seqs[4]}:`));
+      expect(info).toContainEqual(expect.objectContaining({ auditSigned: { seq: seqs[4], mac: published!.split(":")[1], events: 5 } }));
+      const ok = cli(cliEnv());
+      expect(await auditCommand(["verify", "--expect-mac", published!], ok.io)).toBe(0);
+      expect(ok.out.join("\n")).toMatch(new RegExp(`holds the expected MAC of event #${seqs[4]}`));
+
+      await dropMacTailAndRewrite(fresh.db, seqs[2]!, seqs[3]!);
+      expect((await verifyChain(fresh.db)).ok).toBe(true); // the hash chain was recomputed
+
+      // belay serve's signer remembers what it signed: it refuses, and signs nothing more.
+      await fresh.db.transaction((tx) => appendAudit(tx, [{ kind: "run.proposed", actor: "carol", surface: "cli", data: {} }], { now: new Date(), newId: () => newId("evt") }));
+      anchor.onEvents();
+      await anchor.signNow();
+      expect(await macCount(fresh.db)).toBe(2);
+      expect(errors.map((e) => e.msg).join("\n")).toMatch(new RegExp(`refused.*#${seqs[4]}.*belay audit verify --expect-mac ${published}`, "s"));
+      expect(posted.at(-1)).toMatch(/anchoring stopped/);
+      await anchor.stop();
+
+      // verify with the published MAC fails: the trail no longer holds it.
+      const caught = cli(cliEnv());
+      expect(await auditCommand(["verify", "--expect-mac", published!], caught.io)).toBe(1);
+      expect(caught.err.join("\n")).toMatch(new RegExp(`does NOT hold the expected MAC of event #${seqs[4]}`));
+
+      // A signer that remembers nothing (another process: belay audit sign) signs the forgery: still caught.
+      expect(await signPending(fresh.db, KEY)).not.toHaveProperty("refused");
+      const later = cli(cliEnv());
+      expect(await auditCommand(["verify", "--expect-mac", published!], later.io)).toBe(1);
+      expect(later.err.join("\n")).toMatch(/does NOT hold the expected MAC/);
+      await expect(auditCommand(["verify", "--expect-mac", "12:abc"], cli(cliEnv()).io)).rejects.toThrow(/SEQ:MAC/);
+      await expect(auditCommand(["verify", "--expect-mac", published!], cli({ DATABASE_URL: fresh.url! }).io)).rejects.toThrow(/BELAY_AUDIT_HMAC_KEY/);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("unsigned events older than a minute are a failure, not pending: rewrites cannot hide among them", async () => {
+    const fresh = await openTestStore("pg", "audit_anchor_stale");
+    try {
+      const events = await fiveEvents(fresh.db, new Date(Date.now() - 5 * 60_000));
+      await signPending(fresh.db, KEY);
+      await dropMacTailAndRewrite(fresh.db, events[2]!.seq, events[3]!.seq);
+      const r = await verifyMacs(fresh.db, KEY);
+      expect(r).toMatchObject({ ok: false, pending: 0, stale: events.slice(2).map((e) => e.seq), missing: [], bad: [] });
+      const c = cli(cliEnv());
+      expect(await auditCommand(["verify"], c.io)).toBe(1);
+      expect(c.err.join("\n")).toMatch(new RegExp(`not signed for more than 60 s.*#${events[2]!.seq}`));
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("a signer without memory refuses when the newest MAC row was changed to follow a rewritten event (failed before: it signed the events after it)", async () => {
+    const fresh = await openTestStore("pg", "audit_anchor_lastrow");
+    try {
+      const events = await fiveEvents(fresh.db);
+      await signPending(fresh.db, KEY);
+      const last = events[4]!;
+      // Rewrite the newest signed event, point its MAC row at the new hash, and chain a new event from it.
+      const row = (await fresh.db.query<AuditRow>("SELECT seq, id, at, kind, actor, surface, run_id, incident_id, step, data, prev_hash, hash FROM audit_events WHERE seq = $1", [last.seq])).rows[0]!;
+      const forged = hashBody(row.prev_hash, { ...row, actor: "mallory" });
+      await fresh.db.transaction(async (tx) => {
+        await tx.query("ALTER TABLE audit_macs DISABLE TRIGGER USER");
+        await tx.query("ALTER TABLE audit_events DISABLE TRIGGER USER");
+        await tx.query("UPDATE audit_events SET actor = 'mallory', hash = $2 WHERE seq = $1", [last.seq, forged]);
+        await tx.query("UPDATE audit_macs SET hash = $2 WHERE seq = $1", [last.seq, forged]);
+        await tx.query("UPDATE audit_head SET hash = $1 WHERE id = 1", [forged]);
+        await tx.query("ALTER TABLE audit_macs ENABLE TRIGGER USER");
+        await tx.query("ALTER TABLE audit_events ENABLE TRIGGER USER");
+      });
+      await fresh.db.transaction((tx) => appendAudit(tx, [{ kind: "run.proposed", actor: "mallory", surface: "cli", data: {} }], { now: new Date(), newId: () => newId("evt") }));
+      const r = await signPending(fresh.db, KEY);
+      expect(r).toMatchObject({ signed: 0, refused: expect.stringMatching(new RegExp(`#${last.seq}`)) });
+      expect(await macCount(fresh.db)).toBe(5);
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("MACs are chained: after the first chained MAC, a MAC made without the one before it does not verify", async () => {
+    const fresh = await openTestStore("pg", "audit_anchor_chained");
+    try {
+      const events = await fiveEvents(fresh.db);
+      await signPending(fresh.db, KEY);
+      const b = events[2]!;
+      // Each MAC covers the one before: event #b's MAC made on its own (as before chaining) is refused.
+      await fresh.db.transaction(async (tx) => {
+        await tx.query("ALTER TABLE audit_macs DISABLE TRIGGER USER");
+        await tx.query("UPDATE audit_macs SET mac = $2 WHERE seq = $1", [b.seq, macOf(KEY, b.seq, b.hash)]);
+        await tx.query("ALTER TABLE audit_macs ENABLE TRIGGER USER");
+      });
+      expect(await verifyMacs(fresh.db, KEY)).toMatchObject({ ok: false, bad: [{ seq: b.seq, problem: "forged_mac" }] });
+    } finally {
+      await fresh.close();
+    }
+  });
+});
