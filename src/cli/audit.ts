@@ -1,7 +1,7 @@
 import { parseArgs } from "node:util";
 import { eventsForIncident, eventsForRun, verifyChain } from "../audit/chain.ts";
 import { timelineMarkdown, toTimeline } from "../audit/timeline.ts";
-import { signPending, verifyMacs } from "../audit/anchor.ts";
+import { formatSigned, parseSigned, signPending, STALE_AFTER_MS, verifyMacs } from "../audit/anchor.ts";
 import { auditHead } from "../store/audit-macs.ts";
 import type { Db } from "../store/driver.ts";
 import { openStore } from "../store/open.ts";
@@ -10,7 +10,7 @@ import { configFrom, UsageError, type CliIo } from "./io.ts";
 export async function auditCommand(args: string[], io: CliIo): Promise<number> {
   const [sub, ...rest] = args;
   if (sub !== "verify" && sub !== "export" && sub !== "sign") {
-    throw new UsageError("usage: belay audit verify [--expect-head HASH] [--json] | belay audit sign | belay audit export --run ID | --incident ID [--format md|json]");
+    throw new UsageError("usage: belay audit verify [--expect-head HASH] [--expect-mac SEQ:MAC] [--json] | belay audit sign | belay audit export --run ID | --incident ID [--format md|json]");
   }
   const config = configFrom(io);
   const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay audit ${sub}` });
@@ -22,7 +22,7 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
       const r = await signPending(db, key);
       const head = await auditHead(db);
       if ("refused" in r) io.err(`signed ${r.signed} events, then stopped: ${r.refused}`);
-      else io.out(`signed ${r.signed} events; audit head #${head.seq} ${head.hash}`);
+      else io.out(`signed ${r.signed} events; audit head #${head.seq} ${head.hash}${r.last ? `; newest MAC ${formatSigned(r.last)}` : ""}`);
       return "refused" in r ? 1 : 0;
     }
     const { values } = parseArgs({ args: rest, options: { run: { type: "string" }, incident: { type: "string" }, format: { type: "string", default: "md" } } });
@@ -44,17 +44,21 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
 
 /**
  * The chain, then (with BELAY_AUDIT_HMAC_KEY) every event's MAC, then (with --expect-head)
- * that the chain still contains a head published earlier. Exit 1 when any of them fails.
+ * that the chain still contains a head published earlier, and (with --expect-mac) that the MAC
+ * chain still holds a MAC published earlier. Exit 1 when any of them fails.
  */
 async function verify(db: Db, key: string | null, args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "expect-head": { type: "string" } } });
+  const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "expect-head": { type: "string" }, "expect-mac": { type: "string" } } });
   const expectHead = values["expect-head"];
+  const expectMac = values["expect-mac"] === undefined ? undefined : parseSigned(values["expect-mac"]);
+  if (expectMac === null) throw new UsageError(`--expect-mac ${values["expect-mac"]}: give a published SEQ:MAC (the event's seq, a colon, 64 hex digits)`);
+  if (expectMac && !key) throw new UsageError("--expect-mac needs BELAY_AUDIT_HMAC_KEY: the MAC chain is recomputed with it");
   if (expectHead !== undefined && !/^[0-9a-f]{64}$/.test(expectHead)) {
     throw new UsageError(`--expect-head ${expectHead}: give the 64-hex-digit hash of a published audit head`);
   }
   const started = performance.now();
   const r = await verifyChain(db, expectHead === undefined ? {} : { expectHead });
-  const macs = key && r.broken?.problem !== "edited" ? await verifyMacs(db, key) : null;
+  const macs = key && r.broken?.problem !== "edited" ? await verifyMacs(db, key, { now: new Date(), ...(expectMac ? { expectMac } : {}) }) : null;
   const ms = Math.round(performance.now() - started);
   const ok = r.ok && (macs?.ok ?? true);
   if (values.json) {
@@ -68,11 +72,17 @@ async function verify(db: Db, key: string | null, args: string[], io: CliIo): Pr
   if (!key) io.out("  MACs not checked (set BELAY_AUDIT_HMAC_KEY to sign and check them)");
   else if (macs) {
     const line = `MACs: ${macs.signed} signed, ${macs.pending} not signed yet`;
+    if (macs.expected?.held) io.out(`  holds the expected MAC of event #${macs.expected.seq}`);
+    else if (macs.expected) io.err(`audit trail does NOT hold the expected MAC of event #${macs.expected.seq}: ${macs.expected.problem}`);
     if (macs.ok) io.out(`  ${line}, none bad`);
     else {
       io.err(`audit MACs BAD: ${line}`);
       for (const b of macs.bad) io.err(`  event #${b.seq} (${b.id}): ${b.problem === "rewritten" ? "rewritten after it was signed (its hash is not the one signed)" : "signed with a bad MAC (not made with this key)"}`);
       if (macs.missing.length) io.err(`  unsigned between signed events (MACs removed): #${macs.missing.join(", #")}`);
+      if (macs.staleCount) {
+        io.err(`  not signed for more than ${STALE_AFTER_MS / 1000} s (belay signs within seconds; MACs removed, or no signer ran): #${macs.stale.join(", #")}${macs.staleCount > macs.stale.length ? ` (${macs.staleCount} in all)` : ""}`);
+        io.err("  if no belay was running to sign them, check them against a published head and MAC, then run belay audit sign");
+      }
       if (macs.orphans.length) io.err(`  signed events that are gone: #${macs.orphans.join(", #")}`);
     }
   }

@@ -17,6 +17,22 @@ export async function lastMac(db: Queryable): Promise<MacRow | null> {
   return r.rows[0] ? { ...r.rows[0], seq: Number(r.rows[0].seq) } : null;
 }
 
+/** The MAC row just before `seq` (the one the MAC at `seq` chains from), or null. */
+export async function macBefore(db: Queryable, seq: number): Promise<MacRow | null> {
+  const r = await db.query<MacRow>("SELECT seq, hash, mac FROM audit_macs WHERE seq < $1 ORDER BY seq DESC LIMIT 1", [seq]);
+  return r.rows[0] ? { ...r.rows[0], seq: Number(r.rows[0].seq) } : null;
+}
+
+/** MAC rows from `seq` on, each with the hash its event has now (null: the event is gone). */
+export async function macsFrom(db: Queryable, seq: number, limit: number): Promise<(MacRow & { event_hash: string | null })[]> {
+  const r = await db.query<MacRow & { event_hash: string | null }>(
+    `SELECT m.seq, m.hash, m.mac, e.hash AS event_hash FROM audit_macs m LEFT JOIN audit_events e ON e.seq = m.seq
+     WHERE m.seq >= $1 ORDER BY m.seq LIMIT $2`,
+    [seq, limit],
+  );
+  return r.rows.map((row) => ({ ...row, seq: Number(row.seq) }));
+}
+
 /** Events after `seq`, in chain order. No lock: the rows read are committed and never change (a trigger refuses it). */
 export async function eventsAfter(db: Queryable, seq: number, limit: number): Promise<AuditRow[]> {
   const r = await db.query<AuditRow>(`SELECT ${EVENT_COLUMNS} FROM audit_events e WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`, [seq, limit]);
@@ -39,9 +55,19 @@ export async function insertMacs(db: Queryable, macs: readonly MacRow[]): Promis
 }
 
 /** One page of events with their MAC row (null when unsigned), for verify. */
-export async function eventsWithMacs(db: Queryable, afterSeq: number, limit: number): Promise<{ seq: number; id: string; kind: string; hash: string; mac_hash: string | null; mac: string | null }[]> {
-  const r = await db.query<{ seq: number; id: string; kind: string; hash: string; mac_hash: string | null; mac: string | null }>(
-    `SELECT e.seq, e.id, e.kind, e.hash, m.hash AS mac_hash, m.mac
+export interface EventMacRow {
+  seq: number;
+  id: string;
+  at: string;
+  kind: string;
+  hash: string;
+  mac_hash: string | null;
+  mac: string | null;
+}
+
+export async function eventsWithMacs(db: Queryable, afterSeq: number, limit: number): Promise<EventMacRow[]> {
+  const r = await db.query<EventMacRow>(
+    `SELECT e.seq, e.id, e.at, e.kind, e.hash, m.hash AS mac_hash, m.mac
      FROM audit_events e LEFT JOIN audit_macs m ON m.seq = e.seq
      WHERE e.seq > $1 ORDER BY e.seq LIMIT $2`,
     [afterSeq, limit],

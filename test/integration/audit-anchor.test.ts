@@ -86,7 +86,7 @@ describe("audit anchoring", () => {
     const head = await anchor.publishHead();
     expect(head).toEqual(await auditHead(store.db).then((h) => ({ seq: h.seq, hash: h.hash, events: h.events })));
     expect(posted[0]).toContain(`--expect-head ${head!.hash}`);
-    expect(logged).toContainEqual({ auditHead: { seq: head!.seq, hash: head!.hash, events: head!.events } });
+    expect(logged).toContainEqual({ auditHead: { seq: head!.seq, hash: head!.hash, events: head!.events }, auditSigned: { seq: head!.seq, mac: expect.stringMatching(/^[0-9a-f]{64}$/) } });
     expect(await anchor.publishHead()).toBeNull(); // unchanged head: not posted again
     expect((await verifyMacs(store.db, KEY)).pending).toBe(0);
   });
@@ -182,6 +182,7 @@ const macCount = async (db: TestStore["db"]) => Number((await db.query<{ n: stri
 describe("audit anchoring against a database owner who removes MACs", () => {
   it("the running signer refuses to sign a chain whose MACs fell behind it, and the published MAC catches the rewrite (failed before: the signer signed the forgery, verify passed)", async () => {
     const fresh = await openTestStore("pg", "audit_anchor_tail");
+    const env = { DATABASE_URL: fresh.url!, BELAY_AUDIT_HMAC_KEY: KEY };
     try {
       const info: Record<string, unknown>[] = [];
       const errors: { obj: unknown; msg: string | undefined }[] = [];
@@ -197,7 +198,7 @@ describe("audit anchoring against a database owner who removes MACs", () => {
       const published = /--expect-mac (\d+:[0-9a-f]{64})/.exec(posted.at(-1) ?? "")?.[1];
       expect(published).toMatch(new RegExp(`^${seqs[4]}:`));
       expect(info).toContainEqual(expect.objectContaining({ auditSigned: { seq: seqs[4], mac: published!.split(":")[1], events: 5 } }));
-      const ok = cli(cliEnv());
+      const ok = cli(env);
       expect(await auditCommand(["verify", "--expect-mac", published!], ok.io)).toBe(0);
       expect(ok.out.join("\n")).toMatch(new RegExp(`holds the expected MAC of event #${seqs[4]}`));
 
@@ -214,16 +215,16 @@ describe("audit anchoring against a database owner who removes MACs", () => {
       await anchor.stop();
 
       // verify with the published MAC fails: the trail no longer holds it.
-      const caught = cli(cliEnv());
+      const caught = cli(env);
       expect(await auditCommand(["verify", "--expect-mac", published!], caught.io)).toBe(1);
       expect(caught.err.join("\n")).toMatch(new RegExp(`does NOT hold the expected MAC of event #${seqs[4]}`));
 
       // A signer that remembers nothing (another process: belay audit sign) signs the forgery: still caught.
       expect(await signPending(fresh.db, KEY)).not.toHaveProperty("refused");
-      const later = cli(cliEnv());
+      const later = cli(env);
       expect(await auditCommand(["verify", "--expect-mac", published!], later.io)).toBe(1);
       expect(later.err.join("\n")).toMatch(/does NOT hold the expected MAC/);
-      await expect(auditCommand(["verify", "--expect-mac", "12:abc"], cli(cliEnv()).io)).rejects.toThrow(/SEQ:MAC/);
+      await expect(auditCommand(["verify", "--expect-mac", "12:abc"], cli(env).io)).rejects.toThrow(/SEQ:MAC/);
       await expect(auditCommand(["verify", "--expect-mac", published!], cli({ DATABASE_URL: fresh.url! }).io)).rejects.toThrow(/BELAY_AUDIT_HMAC_KEY/);
     } finally {
       await fresh.close();
@@ -232,13 +233,14 @@ describe("audit anchoring against a database owner who removes MACs", () => {
 
   it("unsigned events older than a minute are a failure, not pending: rewrites cannot hide among them", async () => {
     const fresh = await openTestStore("pg", "audit_anchor_stale");
+    const env = { DATABASE_URL: fresh.url!, BELAY_AUDIT_HMAC_KEY: KEY };
     try {
       const events = await fiveEvents(fresh.db, new Date(Date.now() - 5 * 60_000));
       await signPending(fresh.db, KEY);
       await dropMacTailAndRewrite(fresh.db, events[2]!.seq, events[3]!.seq);
       const r = await verifyMacs(fresh.db, KEY);
       expect(r).toMatchObject({ ok: false, pending: 0, stale: events.slice(2).map((e) => e.seq), missing: [], bad: [] });
-      const c = cli(cliEnv());
+      const c = cli(env);
       expect(await auditCommand(["verify"], c.io)).toBe(1);
       expect(c.err.join("\n")).toMatch(new RegExp(`not signed for more than 60 s.*#${events[2]!.seq}`));
     } finally {
