@@ -114,7 +114,11 @@ export async function openCore(config: Config, opts: { command: string; logLevel
       await engine.stop();
       // A CLI command's events are signed before it exits (belay serve signs as they commit).
       const key = config.env.BELAY_AUDIT_HMAC_KEY;
-      if (key) await signPending(db, key).catch((err: unknown) => logger.error({ err }, "audit anchoring: signing failed; belay audit sign retries"));
+      if (key) {
+        await signPending(db, key)
+          .then((r) => r.refused && logger.error({ reason: r.refused }, `audit anchoring refused to sign: ${r.refused}; run belay audit verify`))
+          .catch((err: unknown) => logger.error({ err }, "audit anchoring: signing failed; belay audit sign retries"));
+      }
       await targets.close();
       if (inboxDb !== db) await inboxDb.close();
       await db.close();
