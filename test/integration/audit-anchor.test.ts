@@ -4,7 +4,7 @@ import { appendAudit, hashBody, verifyChain, type AuditRow } from "../../src/aud
 import { auditCommand } from "../../src/cli/audit.ts";
 import type { CliIo } from "../../src/cli/io.ts";
 import { newId } from "../../src/ids.ts";
-import { auditHead } from "../../src/store/audit-macs.ts";
+import { auditHead, insertMacs } from "../../src/store/audit-macs.ts";
 import { fakeService, servicePlaybook } from "../fixtures/playbooks.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { testEngine } from "../helpers/engine.ts";
@@ -288,6 +288,29 @@ describe("audit anchoring against a database owner who removes MACs", () => {
         await tx.query("ALTER TABLE audit_macs ENABLE TRIGGER USER");
       });
       expect(await verifyMacs(fresh.db, KEY)).toMatchObject({ ok: false, bad: [{ seq: b.seq, problem: "forged_mac" }] });
+    } finally {
+      await fresh.close();
+    }
+  });
+  it("two replicas signing in turn do not refuse each other; MACs made before chaining still verify and are chained from", async () => {
+    const fresh = await openTestStore("pg", "audit_anchor_replicas");
+    try {
+      // MACs as belay made them before they were chained.
+      const old = await fiveEvents(fresh.db);
+      await insertMacs(fresh.db, old.slice(0, 3).map((e) => ({ seq: e.seq, hash: e.hash, mac: macOf(KEY, e.seq, e.hash) })));
+      const errors: string[] = [];
+      const logger = { info() {}, warn() {}, error: (_: object | string, msg?: string) => void errors.push(msg ?? ""), debug() {} };
+      const a = createAnchor({ db: fresh.db, key: KEY, logger });
+      const b = createAnchor({ db: fresh.db, key: KEY, logger });
+      for (const anchor of [a, b, a, b, a]) {
+        await fiveEvents(fresh.db);
+        await anchor.signNow();
+      }
+      expect(errors).toEqual([]);
+      expect(await macCount(fresh.db)).toBe(30);
+      expect(await verifyMacs(fresh.db, KEY)).toMatchObject({ ok: true, signed: 30, pending: 0, bad: [] });
+      await a.stop();
+      await b.stop();
     } finally {
       await fresh.close();
     }
