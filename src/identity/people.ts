@@ -34,6 +34,28 @@ function loginsOf(p: Person): string[] {
   return p.login === undefined ? [] : Array.isArray(p.login) ? p.login : [p.login];
 }
 
+/**
+ * The surface an identity nobody mapped came from: a raw Slack user id is "slack", `os:<login>`
+ * is "os". Null for a canonical id (a mapped person) or belay itself.
+ */
+export function unmappedSurface(id: string): "slack" | "os" | null {
+  if (SLACK_ID.test(id)) return "slack";
+  if (id.startsWith("os:")) return "os";
+  return null;
+}
+
+/**
+ * Whether belay cannot tell two identities apart: both unmapped, seen on different surfaces
+ * (`UALICE01` in Slack and `os:alice` at a terminal may be one person). Two unmapped Slack
+ * ids, or two logins, are different people; a mapped person is nobody else.
+ */
+export function mayBeSamePerson(a: string, b: string): boolean {
+  if (a === b) return true;
+  const sa = unmappedSurface(a);
+  const sb = unmappedSurface(b);
+  return sa !== null && sb !== null && sa !== sb;
+}
+
 /** One identity claimed by two people: a config error (`where` names both). */
 export interface DuplicateIdentity {
   identity: string;
