@@ -190,6 +190,12 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     expect((await belay(["run", "redis-samples", "--param", "samples=3", "--as", "bob"], env, [], "alice")).stderr).toContain("--as is gone");
   });
 
+  it("refuses `drill run --as`: the drill's starter is the login that typed it, so they cannot approve its injection as themselves", async () => {
+    const r = await belay(["drill", "run", "redis-maxmemory", "--as", "bob", "--reason", "bob is asleep"], env, [], "alice");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("belay drill run: --as is not accepted");
+  });
+
   it("parks a run when nobody answers, and finishes it from `belay approve` in other terminals", async () => {
     const r = await belay(["run", "redis-samples", "--param", "samples=9"], env, [], "alice");
     expect(r.code).toBe(3);
