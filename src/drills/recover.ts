@@ -19,8 +19,8 @@ export async function recoverOrphanedDrills(
   deps: Pick<DrillDeps, "db" | "clock" | "newId" | "owner" | "targets" | "faults" | "logger" | "leaseMs" | "drillTargets"> & { sendAlert?: DrillDeps["sendAlert"] },
   drills: ReadonlyMap<string, Drill>,
 ): Promise<RecoveredDrill[]> {
-  const now = deps.clock();
-  const claimed = await claimOrphanedDrills(deps.db, deps.owner, now, new Date(now.getTime() + (deps.leaseMs ?? 15_000)));
+  // Orphans are judged on the database's clock: this process's may disagree with the dead one's.
+  const claimed = await claimOrphanedDrills(deps.db, deps.owner, deps.leaseMs ?? 15_000);
   const out: RecoveredDrill[] = [];
   for (const r of claimed) {
     const drill = drills.get(r.drillId);

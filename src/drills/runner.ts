@@ -134,14 +134,16 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
   const readCtx = drillContext(deps, drill, id, target, abortController.signal, "read");
   const checkCtx = drillContext(deps, drill, id, target, abortController.signal, "check");
   const auditor: DrillAuditor = { actor: opts.startedBy, clock: deps.clock, newId: deps.newId };
-  await insertDrillRun(deps.db, { id, drillId: drill.id, mode: drill.meta.mode, target, startedBy: opts.startedBy, owner: deps.owner, leaseUntil: new Date(started.getTime() + leaseMs), now: started });
+  await insertDrillRun(deps.db, { id, drillId: drill.id, mode: drill.meta.mode, target, startedBy: opts.startedBy, owner: deps.owner, leaseMs, now: started });
   say("drill.started", `${drill.id} (${drill.meta.mode}${drill.meta.mode === "rehearsal" ? ": effects SIMULATED" : ""}) against ${target} by ${opts.startedBy}`);
 
   let abortReason: string | null = null;
   const heartbeat = setInterval(() => {
-    renewDrillLease(deps.db, id, deps.owner, new Date(deps.clock().getTime() + leaseMs))
+    renewDrillLease(deps.db, id, deps.owner, leaseMs)
       .then((r) => {
-        if (r?.abortRequested && !abortReason) abortReason = `aborted by ${r.abortRequested}`;
+        // Lost (lapsed, or another belay took it to undo us): stop now and undo; undo is idempotent.
+        if (r === null && !abortReason) abortReason = "the drill lost its lease (this process stalled past it, or another belay took the drill over); stopped and undone";
+        else if (r?.abortRequested && !abortReason) abortReason = `aborted by ${r.abortRequested}`;
       })
       .catch((err) => deps.logger.warn({ err, drillRunId: id }, "renewing the drill lease failed"));
   }, Math.max(50, Math.floor(leaseMs / 3)));
