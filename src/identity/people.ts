@@ -22,7 +22,14 @@ export const personSchema = z.strictObject({
 export const CANONICAL_ID = /^[a-z][a-z0-9._-]*$/;
 
 export const peopleSchema = z
-  .record(z.string().regex(CANONICAL_ID, "a person's canonical id is lower-case letters, digits, . _ - (e.g. alice)"), personSchema)
+  .record(
+    z
+      .string()
+      .regex(CANONICAL_ID, "a person's canonical id is lower-case letters, digits, . _ - (e.g. alice)")
+      // `belay` is the system actor (incidents, drills, the engine): nobody may be it, or pass for it.
+      .refine((id) => !id.startsWith("belay"), "canonical ids starting with belay are reserved (belay is the system actor); call the person something else"),
+    personSchema,
+  )
   .default({});
 
 export type PeopleConfig = z.infer<typeof peopleSchema>;
