@@ -149,7 +149,9 @@ function indistinctReason(pair: [string, string], what: string): string {
  * Checks one approval as it is given. Returns the refusal, or null when it may be recorded.
  * `existing` are the approvals already recorded for the same step. People are compared by
  * canonical id, and an approval's person and its authenticating person both count as used:
- * one login can never supply two approvals, break-glass or not.
+ * one login can never supply two approvals, break-glass or not. Where the rule needs two
+ * people or a non-requester, an unmapped identity from one surface is never taken as someone
+ * other than an unmapped identity from another (`indistinct_people`).
  */
 export function checkApproval(input: {
   policy: ApprovalPolicy;
