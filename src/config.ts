@@ -125,7 +125,9 @@ export interface Config {
 }
 
 function formatIssues(issues: z.core.$ZodIssue[], prefix: string): string {
-  return issues.map((i) => `  ${prefix}${i.path.join(".") || "(root)"}: ${i.message}`).join("\n");
+  // A bad record key (a person's canonical id) carries its own reasons; zod's message is only "Invalid key in record".
+  const messageOf = (i: z.core.$ZodIssue) => (i.code === "invalid_key" && i.issues.length ? i.issues.map((x) => x.message).join("; ") : i.message);
+  return issues.map((i) => `  ${prefix}${i.path.join(".") || "(root)"}: ${messageOf(i)}`).join("\n");
 }
 
 export function loadEnv(source: NodeJS.ProcessEnv | Record<string, string | undefined>): Env {
@@ -166,6 +168,9 @@ export function parseFileConfig(text: string, path: string): FileConfig {
   return file;
 }
 
+/** A Slack user group id named directly in a rule: long enough that a typo of a group name (`SRE`) never passes for one. */
+const SLACK_USERGROUP_ID = /^S[A-Z0-9]{6,}$/;
+
 /**
  * Every person and group the config names must exist. People (approvers, group members,
  * break-glass lists) may be named by canonical id or any identity mapped to one; they are
@@ -189,9 +194,11 @@ function resolvePeople(file: FileConfig): string[] {
     const rule = policy.risks[risk];
     rule.users = resolve(rule.users, `approval.risks.${risk}.users`);
     rule.groups.forEach((g, i) => {
-      if (groups.includes(g) || /^S[A-Z0-9]+$/.test(g)) return;
-      const near = nearest(g, groups);
-      problems.push(`approval.risks.${risk}.groups[${i}]: no group "${g}"${near ? ` (did you mean ${near}?)` : ""}; define it under approval.groups or slack.usergroups`);
+      if (groups.includes(g) || SLACK_USERGROUP_ID.test(g)) return;
+      const near = nearest(g, groups) ?? groups.find((n) => n.toLowerCase() === g.toLowerCase());
+      problems.push(
+        `approval.risks.${risk}.groups[${i}]: no group "${g}"${near ? ` (did you mean ${near}?)` : ""}; define it under approval.groups or slack.usergroups, or name a Slack user group id (S followed by at least 6 capitals or digits, e.g. S0123ABCD)`,
+      );
     });
   }
   if (Array.isArray(policy.breakGlass.allowed)) policy.breakGlass.allowed = resolve(policy.breakGlass.allowed, "approval.breakGlass.allowed");

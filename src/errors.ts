@@ -20,7 +20,11 @@ export type ErrorCode =
   | "target.read_only"
   | "identity.refused"
   | "target.unavailable"
-  | "target.failed";
+  | "target.failed"
+  /** A rehearsal asked for a real fault primitive. */
+  | "drill.rehearsal"
+  /** A drill's injection asked for a target not marked `drill: true`. */
+  | "drill.target_refused";
 
 export class BelayError extends Error {
   readonly code: ErrorCode;

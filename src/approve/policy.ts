@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { mayBeSamePerson, unmappedSurface } from "../identity/people.ts";
 import { authenticatedPerson, type Principal } from "../identity/principal.ts";
 
 export type Risk = "low" | "medium" | "high";
@@ -83,7 +84,8 @@ export type Refusal =
   | { code: "plan_changed"; reason: string }
   | { code: "already_approved"; reason: string }
   | { code: "break_glass_refused"; reason: string }
-  | { code: "break_glass_limit"; reason: string };
+  | { code: "break_glass_limit"; reason: string }
+  | { code: "indistinct_people"; reason: string };
 
 /** Someone the policy judges: a Principal, or an approval on record. */
 type Judged = { person: string; groups: readonly string[] };
@@ -123,11 +125,33 @@ function describeApprovers(rule: RiskRule): string {
 
 const authOf = (a: ApprovalRecord) => a.authenticatedAs ?? a.actor;
 
+const surfaceName = (id: string) => (unmappedSurface(id) === "slack" ? `Slack user ${id}` : `terminal login ${id.slice(3)} (${id})`);
+
+/**
+ * The first of `theirs` that belay cannot tell apart from any of `mine` (different people by
+ * id, but unmapped identities from different surfaces), or null. Such a pair may be one
+ * person, so it can never count as "distinct people" or "not the requester".
+ */
+function indistinctFrom(mine: readonly string[], theirs: readonly string[]): [string, string] | null {
+  for (const m of mine) for (const t of theirs) if (m !== t && mayBeSamePerson(m, t)) return [m, t];
+  return null;
+}
+
+function indistinctReason(pair: [string, string], what: string): string {
+  const [m, t] = pair;
+  return (
+    `${m} cannot be told apart from ${what} ${t}: neither is mapped in people: (BELAY_CONFIG), and ${surfaceName(m)} and ${surfaceName(t)} may be one person; ` +
+    `map each person there (e.g. people: { alice: { slack: U0ALICE1, login: alice } }) so belay knows who is who`
+  );
+}
+
 /**
  * Checks one approval as it is given. Returns the refusal, or null when it may be recorded.
  * `existing` are the approvals already recorded for the same step. People are compared by
  * canonical id, and an approval's person and its authenticating person both count as used:
- * one login can never supply two approvals, break-glass or not.
+ * one login can never supply two approvals, break-glass or not. Where the rule needs two
+ * people or a non-requester, an unmapped identity from one surface is never taken as someone
+ * other than an unmapped identity from another (`indistinct_people`).
  */
 export function checkApproval(input: {
   policy: ApprovalPolicy;
@@ -160,6 +184,11 @@ export function checkApproval(input: {
       reason: `${by === input.requester ? by : p.person} asked for this run and may not approve its ${risk}-risk steps${p.breakGlass ? " (not for someone else either)" : ""}; ask another approver`,
     };
   }
+  const mine = [...new Set([p.person, by])];
+  if (!rule.requesterMayApprove) {
+    const pair = indistinctFrom(mine, [input.requester]);
+    if (pair) return { code: "indistinct_people", reason: indistinctReason(pair, "the requester") };
+  }
   const live = input.existing.filter((a) => a.planHash === input.currentPlanHash && a.expiresAt > input.now);
   const same = live.find((a) => a.actor === p.person || authOf(a) === p.person || a.actor === by || authOf(a) === by);
   if (same) {
@@ -174,6 +203,11 @@ export function checkApproval(input: {
   if (p.breakGlass && live.some((a) => a.breakGlass)) {
     return { code: "break_glass_limit", reason: "this step already has a break-glass approval; at most one of its approvals may be break-glass" };
   }
+  if (rule.required > 1) {
+    const counted = evaluateApprovals({ policy, risk, requester: input.requester, planHash: input.currentPlanHash, approvals: input.existing, now: input.now }).countedIds;
+    const pair = indistinctFrom(mine, counted);
+    if (pair) return { code: "indistinct_people", reason: indistinctReason(pair, "the approver") };
+  }
   return null;
 }
 
@@ -184,6 +218,8 @@ export interface PolicyVerdict {
   required: number;
   /** Why approvals on record do not count (expired, for another plan, ...). */
   ignored: { actor: string; reason: string }[];
+  /** Every identity behind the counted approvals (person and authenticating person). */
+  countedIds: string[];
 }
 
 /** Whether the approvals on record let the step run now. */
@@ -200,6 +236,14 @@ export function evaluateApprovals(input: {
   const used = new Set<string>();
   let breakGlassCounted = false;
   const ignored: PolicyVerdict["ignored"] = [];
+  // Why an approval cannot count as another person (or as not the requester): null when it can.
+  const blurred = (actor: string, by: string): string | null => {
+    const asker = rule.requesterMayApprove ? null : indistinctFrom([actor, by], [input.requester]);
+    if (asker) return indistinctReason(asker, "the requester");
+    const other = rule.required > 1 ? indistinctFrom([actor, by], [...used]) : null;
+    return other ? indistinctReason(other, "the approver") : null;
+  };
+  let blur: string | null;
   for (const a of [...input.approvals].sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime())) {
     const by = authOf(a);
     if (a.planHash !== input.planHash) ignored.push({ actor: a.actor, reason: "given for a different plan" });
@@ -207,6 +251,7 @@ export function evaluateApprovals(input: {
     else if (!authority(input.policy, input.risk, { person: a.actor, groups: a.groups })) ignored.push({ actor: a.actor, reason: "no longer an approver for this risk" });
     else if (!rule.requesterMayApprove && (a.actor === input.requester || by === input.requester)) ignored.push({ actor: a.actor, reason: "is the requester" });
     else if (used.has(a.actor) || used.has(by)) ignored.push({ actor: a.actor, reason: `${by} already supplied an approval of this step` });
+    else if ((blur = blurred(a.actor, by))) ignored.push({ actor: a.actor, reason: blur });
     else if (a.breakGlass && breakGlassCounted) ignored.push({ actor: a.actor, reason: "only one break-glass approval counts per step" });
     else {
       counted.push(a.actor);
@@ -214,5 +259,5 @@ export function evaluateApprovals(input: {
       if (a.breakGlass) breakGlassCounted = true;
     }
   }
-  return { satisfied: counted.length >= rule.required, counted, required: rule.required, ignored };
+  return { satisfied: counted.length >= rule.required, counted, required: rule.required, ignored, countedIds: [...used] };
 }

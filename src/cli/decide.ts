@@ -1,4 +1,6 @@
 import { parseArgs } from "node:util";
+import type { Engine, RunView } from "../execute/engine.ts";
+import type { Principal } from "../identity/principal.ts";
 import { openCore } from "../main.ts";
 import { driveInteractively } from "./run.ts";
 import { GROUP_FLAG_GONE, terminalPrincipal } from "./identity.ts";
@@ -15,8 +17,10 @@ const USAGE = {
 
 /**
  * Decisions from a terminal, for when Slack is down: made as the OS login (through
- * `people:`), audited with surface `cli`. `--as` is break-glass. `approve` binds to the plan
- * the run has now unless `--plan` names the one the approver reviewed.
+ * `people:`), audited with surface `cli`. `--as` is break-glass. `approve` shows the step's
+ * preview and the plan hash, and binds to that plan only once the approver confirmed it
+ * (`y`) or named it (`--plan HASH`, the whole hash or its first 12 characters or more): a
+ * plan that changed in between is refused, never approved unseen.
  */
 export async function decideCommand(kind: keyof typeof USAGE, args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
@@ -45,10 +49,11 @@ export async function decideCommand(kind: keyof typeof USAGE, args: string[], io
       kind === "abort"
         ? await core.engine.decide({ kind, runId, actor, ...reason })
         : kind === "approve"
-          ? await core.engine.decide({ kind, runId, step: step!, actor, planHash: values.plan ?? view.run.planHash })
+          ? await approveShown(core.engine, view, step!, actor, values.plan, io)
           : kind === "deny" || kind === "skip"
             ? await core.engine.decide({ kind, runId, step: step!, actor, ...reason })
             : await core.engine.decide({ kind, runId, step: step!, actor });
+    if (r === null) return 1;
     (r.accepted ? io.out : io.err)(r.accepted ? r.message : `refused: ${r.message}`);
     if (!r.accepted) return 1;
     // With the embedded store no server can be working the run at the same time, so this
@@ -61,4 +66,26 @@ export async function decideCommand(kind: keyof typeof USAGE, args: string[], io
   } finally {
     await core.close();
   }
+}
+
+/**
+ * Shows the step's preview and plan hash, then approves exactly that plan: the one `--plan`
+ * names, or the one shown once the approver answers y. Null: nothing was approved (said why).
+ */
+async function approveShown(engine: Engine, view: RunView, stepRef: string, actor: Principal, plan: string | undefined, io: CliIo): Promise<Awaited<ReturnType<Engine["decide"]>> | null> {
+  const { run } = view;
+  const s = view.steps.find((x) => x.name === stepRef || String(x.idx) === stepRef);
+  const decide = (planHash: string) => engine.decide({ kind: "approve", runId: run.id, step: stepRef, actor, planHash });
+  // Nothing waits for an approval (no such step, a finished run): the engine says why.
+  if (!s || s.status !== "awaiting_approval" || run.status !== "awaiting_approval") return decide(plan ?? run.planHash);
+  io.out(`Step ${s.name} of run ${run.id} (${run.playbookId}, ${s.risk ?? "low"} risk) will:\n${s.preview ?? "(no preview recorded)"}\nplan ${run.planHash}`);
+  if (plan !== undefined) {
+    // A prefix names the plan shown (12 hex characters is what belay prints short); anything else is compared whole, and refused if stale.
+    const named = plan.length >= 12 && run.planHash.startsWith(plan.toLowerCase()) ? run.planHash : plan;
+    return decide(named);
+  }
+  const answer = (await io.ask(`Approve this plan (${run.planHash.slice(0, 12)}) as ${actor.person}? [y/N]: `))?.toLowerCase();
+  if (answer === "y" || answer === "yes") return decide(run.planHash);
+  io.err(`not approved: ${answer === null || answer === undefined ? "nobody confirmed the plan" : `answered "${answer}"`}. Answer y, or pass --plan ${run.planHash} to approve the plan shown above without a prompt`);
+  return null;
 }

@@ -5,12 +5,13 @@ import { drillReportMarkdown, type DrillReport } from "../drills/report.ts";
 import { listDrillRuns, requestDrillAbort } from "../drills/store.ts";
 import { openStore } from "../store/open.ts";
 import { refuseDrillStarter } from "../drills/authority.ts";
+import { authenticatedPerson } from "../identity/principal.ts";
 import { newId } from "../ids.ts";
 import { terminalPrincipal } from "./identity.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
 
 const USAGE = `usage: belay drill list [--json]
-       belay drill run ID [--target NAME|URL] [--json] [--report FILE] [--as PERSON --reason TEXT]
+       belay drill run ID [--target NAME|URL] [--json] [--report FILE]
        belay drill abort [DRILLRUN] [--as PERSON --reason TEXT]
        belay drill report DRILLRUN [--format md|json]`;
 
@@ -59,11 +60,17 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
     allowPositionals: true,
     options: { target: { type: "string" }, as: { type: "string" }, reason: { type: "string" }, json: { type: "boolean" }, report: { type: "string" } },
   });
+  // A drill is started by the login that types it, never --as someone else: its starter is the
+  // gate run's requester, and a borrowed requester would let the operator approve the injection.
+  if (values.as !== undefined || values.reason !== undefined) {
+    throw new UsageError("belay drill run: --as is not accepted; a drill is started by your own login (people: in BELAY_CONFIG maps it to you), and others approve its injection");
+  }
   const id = positionals[0];
   if (!id) throw new UsageError(USAGE);
   const drill = getDrill(drills, id);
-  const self = await terminalPrincipal(io, config, { as: values.as, reason: values.reason });
-  const who = self.person;
+  const self = await terminalPrincipal(io, config);
+  // The person who authenticated (never a break-glass stand-in) is the requester.
+  const who = authenticatedPerson(self);
   // Loaded here: the server (and Bolt) are for `drill run` only.
   const [{ serve }, { drillConfig, openDrillSession }, { driveInteractively }] = await Promise.all([import("../main.ts"), import("../drills/launch.ts"), import("./run.ts")]);
   const serving = await serve(drillConfig(config), { port: 0, host: "127.0.0.1" });

@@ -8,7 +8,8 @@ const HELP = `belay: incident runbooks you can trust at 3 a.m.
   belay playbooks show ID                one playbook: params, permissions, plan
   belay run ID [--param k=v]... [--dry-run]
                                          run a playbook with the terminal as the approval surface
-  belay approve RUN STEP                 approve a step as your OS login (also: deny, skip, retry)
+  belay approve RUN STEP [--plan HASH]   show the step's preview and plan hash, approve that plan as
+                                         your OS login on y, or without asking with --plan (also: deny, skip, retry)
   belay abort RUN [--reason TEXT]        stop a run
       ... --as PERSON --reason TEXT      break-glass: act for someone else (when the config allows)
   belay runs [--limit N] | belay status RUN

@@ -1,6 +1,6 @@
 import type { TargetConfig } from "../config.ts";
 import { BelayError } from "../errors.ts";
-import type { DrillFaults, RedisFaults } from "../sdk/drill.ts";
+import type { DrillFaults, DrillMode, RedisFaults } from "../sdk/drill.ts";
 import { createRedisFaults } from "./faults-redis.ts";
 import type { RehearsalWorld } from "./simulation.ts";
 
@@ -26,6 +26,44 @@ export function createDrillFaults(config: Pick<TargetConfig, "redis">, world: Re
       await Promise.all([...redis.values()].map((f) => f.close()));
       redis.clear();
       await world.close();
+    },
+  };
+}
+
+/** A rehearsal's faults: the simulation only; real fault primitives throw a coded error. */
+export function faultsForMode(faults: DrillFaults, mode: DrillMode): DrillFaults {
+  if (mode === "live") return faults;
+  return {
+    simulation: faults.simulation,
+    redis: (name) => {
+      throw new BelayError(
+        "drill.rehearsal",
+        `faults.redis('${name}') injects real faults and a rehearsal changes nothing real (nor asks for approval); use faults.simulation, or make the drill mode: "live" (then its injection is approved as a high-risk step)`,
+      );
+    },
+  };
+}
+
+/**
+ * Faults for a preview or a capture, which run before (or without) an approval: reads only.
+ * A fault primitive that writes throws target.read_only.
+ */
+export function readOnlyFaults(faults: DrillFaults): DrillFaults {
+  const refuse = (name: string, op: string) => async (): Promise<never> => {
+    throw new BelayError("target.read_only", `faults.redis('${name}').${op} changes Redis and is not available in a drill's preview or capture (they must be read-only); move it into the injection's run`);
+  };
+  return {
+    simulation: faults.simulation,
+    redis: (name) => {
+      const r = faults.redis(name);
+      return {
+        configGet: (p) => r.configGet(p),
+        usedMemory: () => r.usedMemory(),
+        configSet: refuse(name, "configSet"),
+        fillUntilOom: refuse(name, "fillUntilOom"),
+        tryWrite: refuse(name, "tryWrite"),
+        deleteByPrefix: refuse(name, "deleteByPrefix"),
+      };
     },
   };
 }

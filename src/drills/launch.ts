@@ -4,6 +4,7 @@ import type { Config } from "../config.ts";
 import { newId } from "../ids.ts";
 import type { Serving } from "../main.ts";
 import type { Drill } from "../sdk/drill.ts";
+import { drillTargetMarks } from "./drill-targets.ts";
 import { createDrillFaults } from "./faults.ts";
 import { awaitInjectionApproval, DRILL_GATE_PLAYBOOK, drillGatePlaybook } from "./gate.ts";
 import { recoverOrphanedDrills, type RecoveredDrill } from "./recover.ts";
@@ -45,6 +46,7 @@ export async function openDrillSession(serving: Serving, drills: ReadonlyMap<str
     logger: core.logger,
     targets: core.engine.deps.targets,
     faults,
+    drillTargets: drillTargetMarks(core.config.file.targets),
     owner: core.engine.deps.owner,
     leaseMs: opts.leaseMs,
     progress: opts.progress,

@@ -16,11 +16,11 @@ export interface RecoveredDrill {
  * process had already undone in part is harmless. Marks each drill `crashed`.
  */
 export async function recoverOrphanedDrills(
-  deps: Pick<DrillDeps, "db" | "clock" | "newId" | "owner" | "targets" | "faults" | "logger" | "leaseMs"> & { sendAlert?: DrillDeps["sendAlert"] },
+  deps: Pick<DrillDeps, "db" | "clock" | "newId" | "owner" | "targets" | "faults" | "logger" | "leaseMs" | "drillTargets"> & { sendAlert?: DrillDeps["sendAlert"] },
   drills: ReadonlyMap<string, Drill>,
 ): Promise<RecoveredDrill[]> {
-  const now = deps.clock();
-  const claimed = await claimOrphanedDrills(deps.db, deps.owner, now, new Date(now.getTime() + (deps.leaseMs ?? 15_000)));
+  // Orphans are judged on the database's clock: this process's may disagree with the dead one's.
+  const claimed = await claimOrphanedDrills(deps.db, deps.owner, deps.leaseMs ?? 15_000);
   const out: RecoveredDrill[] = [];
   for (const r of claimed) {
     const drill = drills.get(r.drillId);
@@ -30,7 +30,7 @@ export async function recoverOrphanedDrills(
       out.push({ drillRunId: r.id, drillId: r.drillId, undone: [], failed: pending.map((name) => ({ name, error: "drill not defined" })) });
       continue;
     }
-    const ctx = drillContext(deps, drill, r.id, r.target, new AbortController().signal);
+    const ctx = drillContext(deps, drill, r.id, r.target, new AbortController().signal, "change");
     // The recovering belay undoes on no one's say-so but the drill's own safety rule.
     const undo = await undoInjections(deps.db, drill, ctx, r.undo, { actor: "belay", clock: deps.clock, newId: deps.newId });
     const failed = undo.filter((u) => u.injected && !u.undone).map((u) => ({ name: u.name, error: u.error ?? "not undone" }));

@@ -11,6 +11,8 @@ import { judgeCriteria, scoresOf } from "./criteria.ts";
 import { observe, type Observation } from "./observe.ts";
 import { HttpProbe } from "./probe.ts";
 import type { DrillReport, TimelineItem } from "./report.ts";
+import { NO_DRILL_TARGETS, drillTargetsFor, type DrillPhase, type DrillTargetMarks } from "./drill-targets.ts";
+import { faultsForMode, readOnlyFaults } from "./faults.ts";
 import { insertDrillRun, listDrillRuns, renewDrillLease, saveUndo, setDrillLinks, setDrillStatus, type UndoEntry } from "./store.ts";
 
 export interface DrillDeps {
@@ -20,6 +22,8 @@ export interface DrillDeps {
   logger: Logger;
   targets: Targets;
   faults: DrillFaults;
+  /** The targets marked `drill: true` (drillTargetMarks of the config): the only ones a drill's run and undo may change. Absent: none. */
+  drillTargets?: DrillTargetMarks;
   /** This process's name for drill leases. */
   owner: string;
   /** Sends an Alertmanager webhook payload through belay's real ingest route; the HTTP status. */
@@ -43,13 +47,30 @@ export interface DrillDeps {
   onPhase?: (phase: "captured" | "injected" | "alerted", drillRunId: string) => void | Promise<void>;
 }
 
-export function drillContext(deps: Pick<DrillDeps, "targets" | "faults" | "logger">, drill: Drill, drillRunId: string, target: string, signal: AbortSignal): DrillContext {
+export type DrillCtxDeps = Pick<DrillDeps, "targets" | "faults" | "logger" | "drillTargets">;
+
+/**
+ * The context a drill's functions get in each phase. `change` (run, undo): the targets marked
+ * `drill: true` (a rehearsal: only its simulated cluster) and, in a live drill, the fault
+ * primitives. `preview`: dry-run targets and read-only faults; `read` (capture, recovery
+ * checks, abort conditions): read-only targets, and read-only faults for capture. A
+ * rehearsal never gets real fault primitives.
+ */
+export function drillContext(deps: DrillCtxDeps, drill: Drill, drillRunId: string, target: string, signal: AbortSignal, phase: DrillPhase | "check" = "change"): DrillContext {
+  const mode = drill.meta.mode;
+  const faults = faultsForMode(deps.faults, mode);
+  const targets =
+    phase === "change"
+      ? drillTargetsFor(deps.targets, "change", mode, deps.drillTargets ?? NO_DRILL_TARGETS)
+      : // Read-only facades are narrower than Targets in the type; at run time a mutating call throws target.read_only.
+        (drillTargetsFor(deps.targets, phase === "preview" ? "preview" : "read", mode, NO_DRILL_TARGETS) as Targets);
   return {
     target,
-    targets: deps.targets,
-    faults: deps.faults,
+    targets,
+    // A recovery check may write probe keys into the (approved, drill: true) target, as a client would.
+    faults: phase === "change" || phase === "check" ? faults : readOnlyFaults(faults),
     drillRunId,
-    mode: drill.meta.mode,
+    mode,
     scratch: `belay:drill:${drillRunId}:`,
     signal,
     log: (message) => deps.logger.info({ drill: drill.id, drillRunId }, message),
@@ -108,16 +129,21 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     deps.progress?.(`[DRILL ${id}] ${event}: ${detail}`);
   };
   const abortController = new AbortController();
-  const ctx = drillContext(deps, drill, id, target, abortController.signal);
+  const ctx = drillContext(deps, drill, id, target, abortController.signal, "change");
+  const previewCtx = drillContext(deps, drill, id, target, abortController.signal, "preview");
+  const readCtx = drillContext(deps, drill, id, target, abortController.signal, "read");
+  const checkCtx = drillContext(deps, drill, id, target, abortController.signal, "check");
   const auditor: DrillAuditor = { actor: opts.startedBy, clock: deps.clock, newId: deps.newId };
-  await insertDrillRun(deps.db, { id, drillId: drill.id, mode: drill.meta.mode, target, startedBy: opts.startedBy, owner: deps.owner, leaseUntil: new Date(started.getTime() + leaseMs), now: started });
+  await insertDrillRun(deps.db, { id, drillId: drill.id, mode: drill.meta.mode, target, startedBy: opts.startedBy, owner: deps.owner, leaseMs, now: started });
   say("drill.started", `${drill.id} (${drill.meta.mode}${drill.meta.mode === "rehearsal" ? ": effects SIMULATED" : ""}) against ${target} by ${opts.startedBy}`);
 
   let abortReason: string | null = null;
   const heartbeat = setInterval(() => {
-    renewDrillLease(deps.db, id, deps.owner, new Date(deps.clock().getTime() + leaseMs))
+    renewDrillLease(deps.db, id, deps.owner, leaseMs)
       .then((r) => {
-        if (r?.abortRequested && !abortReason) abortReason = `aborted by ${r.abortRequested}`;
+        // Lost (lapsed, or another belay took it to undo us): stop now and undo; undo is idempotent.
+        if (r === null && !abortReason) abortReason = "the drill lost its lease (this process stalled past it, or another belay took the drill over); stopped and undone";
+        else if (r?.abortRequested && !abortReason) abortReason = `aborted by ${r.abortRequested}`;
       })
       .catch((err) => deps.logger.warn({ err, drillRunId: id }, "renewing the drill lease failed"));
   }, Math.max(50, Math.floor(leaseMs / 3)));
@@ -141,7 +167,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     if (drill.meta.mode === "live" && deps.approveInjection) {
       // A live injection is a high-risk change: nothing is injected until it is approved under the policy.
       const previews: string[] = [];
-      for (const inj of drill.injections) previews.push(`${inj.name}: ${await inj.preview(ctx)}`);
+      for (const inj of drill.injections) previews.push(`${inj.name}: ${await inj.preview(previewCtx)}`);
       const gate = await deps.approveInjection({
         drill,
         drillRunId: id,
@@ -162,9 +188,9 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     }
     for (const inj of drill.injections) {
       checkStop();
-      const preview = await inj.preview(ctx);
+      const preview = await inj.preview(previewCtx);
       say(inj.simulated ? "injection.previewed (SIMULATED)" : "injection.previewed", `${inj.name}: ${preview}`);
-      const entry: UndoEntry = { name: inj.name, state: await inj.capture(ctx), injected: true, undone: false };
+      const entry: UndoEntry = { name: inj.name, state: await inj.capture(readCtx), injected: true, undone: false };
       undo.push(entry);
       // Durable before anything changes: a crash from here on is undone by the next belay.
       await saveUndo(deps.db, id, undo);
@@ -223,7 +249,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       if (!recoveredAt && (drill.recoveredCheck || obs.run)) {
         const run = obs.run ? { id: obs.run.id, status: obs.run.status, playbookId: obs.run.playbookId } : null;
         // Without a check of its own, a drill recovers when its run changed something and verified it: a run that found nothing needed is no recovery.
-        const v = drill.recoveredCheck ? await drill.recoveredCheck({ ...ctx, run }) : run?.status === "succeeded" && (await changedAndVerified(deps.db, run.id));
+        const v = drill.recoveredCheck ? await drill.recoveredCheck({ ...checkCtx, run }) : run?.status === "succeeded" && (await changedAndVerified(deps.db, run.id));
         const ok = typeof v === "boolean" ? v : v.ok;
         recoveryDetail = typeof v === "boolean" ? (ok ? "recovery check holds" : "not recovered") : (v.detail ?? (ok ? "recovered" : "not recovered"));
         if (ok) {
@@ -233,7 +259,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       }
       const elapsedS = (now.getTime() - injectedAt.getTime()) / 1000;
       for (const cond of drill.abortConditions) {
-        const reason = await cond.check({ ...ctx, elapsedS, probe: probe?.stats() ?? null });
+        const reason = await cond.check({ ...checkCtx, elapsedS, probe: probe?.stats() ?? null });
         if (reason) abortReason = `abort condition ${cond.name}: ${reason}`;
       }
       if (elapsedS > (drill.meta.maxDurationS ?? 600)) abortReason = `ran past its ${drill.meta.maxDurationS ?? 600} s limit`;
@@ -267,7 +293,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     await setDrillStatus(deps.db, id, "undoing", abortReason ?? failure, null);
     const stats = probe ? await probe.stop() : null;
     if (stats) say("probe.stopped", `${stats.requests} requests, error rate ${(stats.errorRate * 100).toFixed(1)}%, p95 ${stats.p95Ms === null ? "—" : Math.round(stats.p95Ms)} ms`);
-    await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal), undo, auditor);
+    await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal, "change"), undo, auditor);
     for (const u of undo) say(u.undone ? "injection.undone" : "injection.undo_failed", `${u.name}${u.error ? `: ${u.error}` : ""}`);
     obs = await observe(deps.db, drillFingerprint(id)).catch(() => obs);
     if (obs.run && !["succeeded", "failed", "rolled_back", "aborted", "previewed"].includes(obs.run.status) && deps.abortRun) {

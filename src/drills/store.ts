@@ -74,14 +74,21 @@ function toRecord(r: Row): DrillRunRecord {
   };
 }
 
+/*
+ * Leases are judged on the database's clock (now()), never a process's: a process whose clock
+ * runs behind would otherwise write a lease that has already lapsed (and another belay would
+ * undo a live drill under it), one whose clock runs ahead a lease that outlives its death.
+ */
+const LEASE_UNTIL = (param: string) => `now() + (${param}::double precision * interval '1 millisecond')`;
+
 export async function insertDrillRun(
   db: Queryable,
-  r: { id: string; drillId: string; mode: string; target: string; startedBy: string; owner: string; leaseUntil: Date; now: Date },
+  r: { id: string; drillId: string; mode: string; target: string; startedBy: string; owner: string; leaseMs: number; now: Date },
 ): Promise<void> {
   await db.query(
     `INSERT INTO drill_runs (id, drill_id, mode, target, status, started_by, lease_owner, lease_expires_at, started_at)
-     VALUES ($1, $2, $3, $4, 'running', $5, $6, $7, $8)`,
-    [r.id, r.drillId, r.mode, r.target, r.startedBy, r.owner, r.leaseUntil, r.now],
+     VALUES ($1, $2, $3, $4, 'running', $5, $6, ${LEASE_UNTIL("$7")}, $8)`,
+    [r.id, r.drillId, r.mode, r.target, r.startedBy, r.owner, r.leaseMs, r.now],
   );
 }
 
@@ -99,11 +106,15 @@ export async function setDrillLinks(db: Queryable, id: string, links: { incident
   await db.query(`UPDATE drill_runs SET incident_id = COALESCE($2, incident_id), run_id = COALESCE($3, run_id) WHERE id = $1`, [id, links.incidentId ?? null, links.runId ?? null]);
 }
 
-/** Renews the lease; returns the abort request, if someone made one. */
-export async function renewDrillLease(db: Queryable, id: string, owner: string, until: Date): Promise<{ abortRequested: string | null } | null> {
+/**
+ * Renews the lease for `leaseMs` more; returns the abort request, if someone made one. Null:
+ * the lease is lost (another process took the drill over, or it has ended), so the drill must stop and undo.
+ */
+export async function renewDrillLease(db: Queryable, id: string, owner: string, leaseMs: number): Promise<{ abortRequested: string | null } | null> {
+  // Only the owner renews: once another belay claimed the drill (to undo it), this returns no row.
   const r = await db.query<{ abort_requested: string | null }>(
-    `UPDATE drill_runs SET lease_expires_at = $3 WHERE id = $1 AND lease_owner = $2 RETURNING abort_requested`,
-    [id, owner, until],
+    `UPDATE drill_runs SET lease_expires_at = ${LEASE_UNTIL("$3")} WHERE id = $1 AND lease_owner = $2 RETURNING abort_requested`,
+    [id, owner, leaseMs],
   );
   return r.rows[0] ? { abortRequested: r.rows[0].abort_requested } : null;
 }
@@ -131,14 +142,14 @@ export async function requestDrillAbort(db: Queryable, id: string | null, actor:
  * Drills whose process died holding an injection: still running or undoing, lease lapsed.
  * Claimed by taking the lease, so two processes never undo the same drill at once.
  */
-export async function claimOrphanedDrills(db: Queryable, owner: string, now: Date, until: Date): Promise<DrillRunRecord[]> {
-  // SKIP LOCKED: a drill being claimed by another process right now is left to it.
+export async function claimOrphanedDrills(db: Queryable, owner: string, leaseMs: number): Promise<DrillRunRecord[]> {
+  // SKIP LOCKED: a drill being claimed (or its lease renewed) by another process right now is left to it.
   const r = await db.query<Row>(
-    `UPDATE drill_runs SET lease_owner = $1, lease_expires_at = $3, status = 'undoing'
-     WHERE id IN (SELECT id FROM drill_runs WHERE status IN ('running', 'undoing') AND (lease_expires_at IS NULL OR lease_expires_at < $2)
+    `UPDATE drill_runs SET lease_owner = $1, lease_expires_at = ${LEASE_UNTIL("$2")}, status = 'undoing'
+     WHERE id IN (SELECT id FROM drill_runs WHERE status IN ('running', 'undoing') AND (lease_expires_at IS NULL OR lease_expires_at < now())
                   ORDER BY started_at FOR UPDATE SKIP LOCKED)
      RETURNING *`,
-    [owner, now, until],
+    [owner, leaseMs],
   );
   return r.rows.map(toRecord);
 }

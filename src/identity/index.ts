@@ -3,7 +3,7 @@
  * person (through `people:`), the surface, how it was authenticated, what was merely
  * asserted, and break-glass details when acting for someone else.
  */
-export { People, peopleSchema, personSchema, CANONICAL_ID, type PeopleConfig, type Person } from "./people.ts";
+export { People, peopleSchema, personSchema, CANONICAL_ID, mayBeSamePerson, unmappedSurface, type PeopleConfig, type Person } from "./people.ts";
 export {
   authenticatedPerson,
   principalAudit,

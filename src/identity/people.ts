@@ -22,7 +22,14 @@ export const personSchema = z.strictObject({
 export const CANONICAL_ID = /^[a-z][a-z0-9._-]*$/;
 
 export const peopleSchema = z
-  .record(z.string().regex(CANONICAL_ID, "a person's canonical id is lower-case letters, digits, . _ - (e.g. alice)"), personSchema)
+  .record(
+    z
+      .string()
+      .regex(CANONICAL_ID, "a person's canonical id is lower-case letters, digits, . _ - (e.g. alice)")
+      // `belay` is the system actor (incidents, drills, the engine): nobody may be it, or pass for it.
+      .refine((id) => !id.startsWith("belay"), "canonical ids starting with belay are reserved (belay is the system actor); call the person something else"),
+    personSchema,
+  )
   .default({});
 
 export type PeopleConfig = z.infer<typeof peopleSchema>;
@@ -32,6 +39,28 @@ const SLACK_ID = /^[UW][A-Z0-9]{2,}$/;
 
 function loginsOf(p: Person): string[] {
   return p.login === undefined ? [] : Array.isArray(p.login) ? p.login : [p.login];
+}
+
+/**
+ * The surface an identity nobody mapped came from: a raw Slack user id is "slack", `os:<login>`
+ * is "os". Null for a canonical id (a mapped person) or belay itself.
+ */
+export function unmappedSurface(id: string): "slack" | "os" | null {
+  if (SLACK_ID.test(id)) return "slack";
+  if (id.startsWith("os:")) return "os";
+  return null;
+}
+
+/**
+ * Whether belay cannot tell two identities apart: both unmapped, seen on different surfaces
+ * (`UALICE01` in Slack and `os:alice` at a terminal may be one person). Two unmapped Slack
+ * ids, or two logins, are different people; a mapped person is nobody else.
+ */
+export function mayBeSamePerson(a: string, b: string): boolean {
+  if (a === b) return true;
+  const sa = unmappedSurface(a);
+  const sb = unmappedSurface(b);
+  return sa !== null && sb !== null && sa !== sb;
 }
 
 /** One identity claimed by two people: a config error (`where` names both). */

@@ -103,7 +103,17 @@ export interface DrillFaults {
 export interface DrillContext {
   /** The target the drill acts on (its default, or `--target`). */
   readonly target: string;
+  /**
+   * The targets, as this phase may use them: in `preview` every mutating call is a dry run;
+   * in `capture`, `recovered` and `abortWhen` mutating calls throw target.read_only; in `run`
+   * and `undo` only targets marked `drill: true` are there (a rehearsal: only its simulated
+   * cluster), any other name throws drill.target_refused.
+   */
   readonly targets: Targets;
+  /**
+   * Fault primitives. In `preview` and `capture` only their reads (configGet, usedMemory)
+   * work; in a rehearsal `faults.redis` throws drill.rehearsal (use `faults.simulation`).
+   */
   readonly faults: DrillFaults;
   readonly drillRunId: string;
   readonly mode: DrillMode;

@@ -110,21 +110,21 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     const noReason = await belay(["approve", runId, "set-samples", "--as", "bob"], env);
     expect(noReason.code).toBe(1);
     expect(noReason.stderr).toContain('--as bob is break-glass: give --reason');
-    const asBob = await belay(["approve", runId, "set-samples", "--as", "bob", "--reason", "bob is on the phone"], env);
+    const asBob = await belay(["approve", runId, "set-samples", "--as", "bob", "--reason", "bob is on the phone"], env, ["y"]);
     expect(asBob.stderr).toBe("");
     expect(asBob.stdout).toContain("bob approved set-samples; 1 more approval(s) needed");
-    const asCarol = await belay(["approve", runId, "set-samples", "--as", "carol", "--reason", "carol too"], env);
+    const asCarol = await belay(["approve", runId, "set-samples", "--as", "carol", "--reason", "carol too"], env, ["y"]);
     expect(asCarol.code).toBe(1);
     expect(asCarol.stderr).toContain("refused: ops already gave an approval of this step (as bob)");
-    const self = await belay(["approve", runId, "set-samples"], env);
+    const self = await belay(["approve", runId, "set-samples"], env, ["y"]);
     expect(self.stderr).toContain("refused: ops already gave an approval of this step (as bob)");
     // bob's own login may not break glass (only ops may), so he cannot approve for carol either
-    const bobForCarol = await belay(["approve", runId, "set-samples", "--as", "carol", "--reason", "x"], env, [], "bob");
+    const bobForCarol = await belay(["approve", runId, "set-samples", "--as", "carol", "--reason", "x"], env, ["y"], "bob");
     expect(bobForCarol.stderr).toContain("refused: bob (login daemon) may not act for carol: break-glass is configured and only ops may");
     let status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
     expect(status.run.status).toBe("awaiting_approval");
 
-    const carol = await belay(["approve", runId, "set-samples"], env, [], "carol");
+    const carol = await belay(["approve", runId, "set-samples"], env, ["y"], "carol");
     expect(carol.stdout).toContain("set-samples approved by bob and carol; it runs now");
     expect(((await redis.config("GET", "maxmemory-samples")) as string[])[1]).toBe("13");
     status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
@@ -170,9 +170,9 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
       const slackEnv = { ...env, BELAY_CONFIG: config, SLACK_BOT_TOKEN: "xoxb-test-cli", SLACK_API_URL: `http://127.0.0.1:${port}/api/` };
       const r = await belay(["run", "redis-samples", "--param", "samples=5"], slackEnv, [], "alice");
       const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
-      const carol = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, [], "carol");
+      const carol = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, ["y"], "carol");
       expect(carol.stderr).toContain("refused: carol may not approve high-risk steps; approvers are group sre");
-      const bob = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, [], "bob");
+      const bob = await belay(["approve", runId, "set-samples", "--no-wait"], slackEnv, ["y"], "bob");
       expect(bob.stderr).toBe("");
       expect(bob.stdout).toContain("set-samples approved by bob; it runs now");
       expect(asked).toEqual(["/api/usergroups.users.list S0SRE", "/api/usergroups.users.list S0SRE"]);
@@ -190,16 +190,22 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     expect((await belay(["run", "redis-samples", "--param", "samples=3", "--as", "bob"], env, [], "alice")).stderr).toContain("--as is gone");
   });
 
+  it("refuses `drill run --as`: the drill's starter is the login that typed it, so they cannot approve its injection as themselves", async () => {
+    const r = await belay(["drill", "run", "redis-maxmemory", "--as", "bob", "--reason", "bob is asleep"], env, [], "alice");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("belay drill run: --as is not accepted");
+  });
+
   it("parks a run when nobody answers, and finishes it from `belay approve` in other terminals", async () => {
     const r = await belay(["run", "redis-samples", "--param", "samples=9"], env, [], "alice");
     expect(r.code).toBe(3);
     const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
     expect(r.stdout).toContain(`belay approve ${runId} set-samples`);
-    const self = await belay(["approve", runId, "set-samples"], env, [], "alice");
+    const self = await belay(["approve", runId, "set-samples"], env, ["y"], "alice");
     expect(self.code).toBe(1);
     expect(self.stderr).toContain("refused: alice asked for this run");
-    expect((await belay(["approve", runId, "set-samples"], env, [], "bob")).stdout).toContain("1 more approval(s) needed");
-    const last = await belay(["approve", runId, "set-samples"], env, [], "carol");
+    expect((await belay(["approve", runId, "set-samples"], env, ["y"], "bob")).stdout).toContain("1 more approval(s) needed");
+    const last = await belay(["approve", runId, "set-samples"], env, ["y"], "carol");
     expect(last.code).toBe(0);
     expect(((await redis.config("GET", "maxmemory-samples")) as string[])[1]).toBe("9");
     const status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
@@ -228,6 +234,29 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     const verify = await belay(["audit", "verify"], env);
     expect(verify.code).toBe(0);
     expect(verify.stdout).toMatch(/^audit chain intact: \d+ events, head [0-9a-f]{64}/);
+  });
+
+  it("`belay approve` shows the preview and the plan hash, and approves that plan only once confirmed or named with --plan", async () => {
+    const r = await belay(["run", "redis-samples", "--param", "samples=7"], env, [], "alice");
+    const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
+    const planHash = JSON.parse((await belay(["status", runId, "--json"], env)).stdout).run.planHash as string;
+    const unconfirmed = await belay(["approve", runId, "set-samples"], env, [], "bob");
+    expect(unconfirmed.code).toBe(1);
+    expect(unconfirmed.stdout).toContain(`Step set-samples of run ${runId} (redis-samples, high risk) will:`);
+    expect(unconfirmed.stdout).toContain("maxmemory-samples");
+    expect(unconfirmed.stdout).toContain(`plan ${planHash}`);
+    expect(unconfirmed.stderr).toContain(`not approved: nobody confirmed the plan. Answer y, or pass --plan ${planHash}`);
+    const no = await belay(["approve", runId, "set-samples"], env, ["n"], "bob");
+    expect(no.stderr).toContain('not approved: answered "n"');
+    const stale = await belay(["approve", runId, "set-samples", "--plan", "0".repeat(64)], env, [], "bob");
+    expect(stale.stderr).toContain("refused: the plan changed since it was shown");
+    let status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
+    expect(status.approvals).toEqual([]);
+    const byHash = await belay(["approve", runId, "set-samples", "--plan", planHash.slice(0, 12)], env, [], "bob");
+    expect(byHash.stdout).toContain("bob approved set-samples; 1 more approval(s) needed");
+    status = JSON.parse((await belay(["status", runId, "--json"], env)).stdout);
+    expect(status.approvals.map((a: { actor: string; planHash: string }) => [a.actor, a.planHash])).toEqual([["bob", planHash]]);
+    await belay(["abort", runId], env, [], "bob");
   });
 
   it("aborts from the terminal, and refuses what does not make sense with a clear message", async () => {

@@ -74,4 +74,20 @@ describe("BELAY_CONFIG is validated strictly", () => {
   it("refuses a canonical id that could pass for another surface's identity", () => {
     expect(refusal("people:\n  UALICE: { login: alice }\n")).toContain("people.UALICE");
   });
+
+  it("refuses a group that is neither defined nor shaped like a Slack user group id (a typo is not an id)", () => {
+    const msg = refusal("approval:\n  groups: { sre: [U0ALICE1] }\n  risks:\n    high: { groups: [SRE] }\n");
+    expect(msg).toContain('approval.risks.high.groups[0]: no group "SRE" (did you mean sre?)');
+    expect(msg).toContain("a Slack user group id (S followed by at least 6 capitals or digits");
+    expect(refusal("approval:\n  risks:\n    low: { groups: [S0] }\n")).toContain('approval.risks.low.groups[0]: no group "S0"');
+    // a real-looking Slack user group id is still accepted as itself
+    expect(parse("approval:\n  risks:\n    high: { groups: [S0123ABCD] }\n").approval.risks.high.groups).toEqual(["S0123ABCD"]);
+  });
+
+  it("reserves belay (the system actor) and anything starting with belay as a person's canonical id", () => {
+    expect(refusal("people:\n  belay: { slack: U0EVE111 }\n")).toContain("people.belay");
+    expect(refusal("people:\n  belay: { slack: U0EVE111 }\n")).toContain("reserved");
+    expect(refusal("people:\n  belay-bot: { login: eve }\n")).toContain("people.belay-bot");
+    expect(parse("people:\n  bel: { login: bel }\n").people.bel).toEqual({ login: "bel" });
+  });
 });

@@ -152,3 +152,59 @@ describe("approval policy", () => {
     expect(ev([approval(sam), approval(lee, { planHash: "c".repeat(64) })]).ignored[0]!.reason).toBe("given for a different plan");
   });
 });
+
+describe("approval policy: identities nobody mapped", () => {
+  // No people: at all (a trial, or a person someone forgot to map): Alice in Slack is UALICE01,
+  // Alice at her terminal is os:alice, and belay cannot know they are one person.
+  const none = new People({});
+  const inSlack = (userId: string) => principalFromSlack(none, { userId, teamId: "T0001" });
+  const atTerminal = (login: string) => principalFromTerminal(none, { login, host: "h" }, { breakGlass: { allowed: false } });
+  const d = approvalPolicySchema.parse({});
+  const rec = (p: Principal): ApprovalRecord => ({ actor: p.person, groups: [], planHash: H, createdAt: new Date(now.getTime() - 1000), expiresAt: new Date(now.getTime() + 60_000), authenticatedAs: authenticatedPerson(p), breakGlass: null });
+  const check = (p: Principal, requester: string, existing: ApprovalRecord[] = [], risk: "low" | "high" = "high") =>
+    checkApproval({ policy: d, risk, requester, principal: p, shownPlanHash: H, currentPlanHash: H, existing, now });
+  const ev = (requester: string, approvals: ApprovalRecord[]) => evaluateApprovals({ policy: d, risk: "high", requester, planHash: H, approvals, now });
+
+  it("does not let one unmapped person count twice, once from Slack and once from a terminal", () => {
+    // belay's own run (proposed for an incident): no requester a person could be
+    expect(check(inSlack("UALICE01"), "belay")).toBeNull();
+    const second = check(atTerminal("alice"), "belay", [rec(inSlack("UALICE01"))]);
+    expect(second).toEqual({ code: "indistinct_people", reason: expect.stringContaining("map each person there") });
+    expect(second!.reason).toContain("os:alice cannot be told apart from the approver UALICE01");
+    const verdict = ev("belay", [rec(inSlack("UALICE01")), rec(atTerminal("alice"))]);
+    expect(verdict).toMatchObject({ satisfied: false, counted: ["UALICE01"] });
+    expect(verdict.ignored[0]).toMatchObject({ actor: "os:alice", reason: expect.stringContaining("cannot be told apart") });
+    // a mapped requester: the same
+    expect(check(atTerminal("alice"), "sue", [rec(inSlack("UALICE01"))])?.code).toBe("indistinct_people");
+    // an unmapped Slack requester, with the approvals from Slack then a terminal: the terminal one may be either of them
+    expect(check(inSlack("UALICE01"), "UCAROL01")).toBeNull();
+    expect(check(atTerminal("alice"), "UCAROL01", [rec(inSlack("UALICE01"))])).toEqual({ code: "indistinct_people", reason: expect.stringContaining("from the requester UCAROL01") });
+    expect(ev("UCAROL01", [rec(inSlack("UALICE01")), rec(atTerminal("alice"))]).satisfied).toBe(false);
+  });
+
+  it("does not let an unmapped requester approve her own high-risk step from another surface", () => {
+    expect(check(atTerminal("alice"), "UALICE01")?.code).toBe("indistinct_people");
+    expect(check(inSlack("UALICE01"), "os:alice")?.code).toBe("indistinct_people");
+    expect(ev("UALICE01", [rec(atTerminal("alice")), rec(atTerminal("bob"))]).satisfied).toBe(false);
+  });
+
+  it("keeps same-surface unmapped people distinct: a trial with Slack only (or terminals only) still works", () => {
+    expect(check(inSlack("UBOB0001"), "UALICE01")).toBeNull();
+    expect(check(inSlack("UDAN0001"), "UALICE01", [rec(inSlack("UBOB0001"))])).toBeNull();
+    expect(ev("UALICE01", [rec(inSlack("UBOB0001")), rec(inSlack("UDAN0001"))]).satisfied).toBe(true);
+    expect(ev("os:alice", [rec(atTerminal("bob")), rec(atTerminal("dan"))]).satisfied).toBe(true);
+    // belay's own runs (an incident, a drill) were asked for by nobody a person could be
+    expect(ev("belay", [rec(atTerminal("bob")), rec(atTerminal("dan"))]).satisfied).toBe(true);
+  });
+
+  it("does not mind mixed surfaces where the rule needs neither distinct people nor a non-requester", () => {
+    expect(check(atTerminal("alice"), "UALICE01", [], "low")).toBeNull();
+  });
+
+  it("tells mapped people apart from unmapped ones", () => {
+    const some = new People({ sue: { slack: "USUE", login: "sue" } });
+    const sue = principalFromTerminal(some, { login: "sue", host: "h" }, { breakGlass: { allowed: false } });
+    expect(check(sue, "UCAROL01")).toBeNull();
+    expect(ev("UCAROL01", [rec(sue), rec(inSlack("UBOB0001"))]).satisfied).toBe(true);
+  });
+});
