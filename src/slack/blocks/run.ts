@@ -202,7 +202,7 @@ export function renderRunMessage(input: {
     const abort = tokens.get(buttonKey("abort", null));
     if (abort) blocks.push({ type: "actions", block_id: "run:abort", elements: [button("Abort run", "belay.abort.run", abort, "danger", { title: "Abort this run?", text: `Run \`${run.id}\` stops after the step in progress.`, confirm: "Abort" })] });
   }
-  blocks.push(context(`Slack down? \`belay approve ${run.id} STEP --as YOU\` · \`belay abort ${run.id} --as YOU\` · updated ${hhmm(now)}`));
+  blocks.push(context(`Slack down? \`belay approve ${run.id} STEP --plan ${run.planHash.slice(0, 12)}\` · \`belay abort ${run.id}\` (as your own login) · updated ${hhmm(now)}`));
   const bounded = blocks.length > 50 ? [...blocks.slice(0, 48), section("_…more steps than one Slack message holds; see_ `/runbook status " + run.id + "`"), blocks[blocks.length - 1]] : blocks;
   const said = outcome ? `${outcome.label}${outcome.reasons[0] ? ` (${outcome.reasons[0]})` : ""}` : `${run.status.replace(/_/g, " ")}${run.statusReason ? ` (${run.statusReason})` : ""}`;
   return { text: clip(`${title}: run ${run.id} ${said}`, 3000), blocks: bounded };
