@@ -143,7 +143,10 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
       const previous = await configGet(parameter);
       if (previous === null) throw new BelayError("input.invalid", `redis ${name} has no config parameter ${parameter}`);
       const summary = `CONFIG SET ${parameter} ${previous} -> ${value}`;
-      if (!opts.dryRun) await redis().config("SET", parameter, value);
+      if (!opts.dryRun) {
+        throwIfStepAborted(); // the step may have been aborted while the old value was read
+        await redis().config("SET", parameter, value);
+      }
       return { summary, diff: `${parameter}: ${previous} -> ${value}`, dryRun: !!opts.dryRun, parameter, previous, value };
     },
 
