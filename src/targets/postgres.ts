@@ -11,6 +11,7 @@ import {
   type BackendRow,
 } from "./postgres-sql.ts";
 import type { MutateOptions, PgBackendFilter, PgCount, PgSignalResult, PostgresTarget, StandingConnection } from "./types.ts";
+import { createLane } from "./lane.ts";
 import { stepSignal } from "./step-signal.ts";
 
 export interface PostgresTargetDeps {
@@ -36,6 +37,9 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     }
     return pool;
   };
+  // Concurrent steps share the standing session: one query at a time on it, so a cancel aimed at its pid hits only the aborted step's own query.
+  const heldLane = createLane();
+
   /** pg_cancel_backend from a session of its own (a full pool cannot hold the cancel up); settles once it was sent or failed. */
   const cancelBackend = async (pid: number): Promise<void> => {
     const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "belay-cancel" });
@@ -109,18 +113,21 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
   /**
    * Runs a query; when the step running it is aborted (timed out, lease lost) it is never sent,
    * or if already running is cancelled on the server, and the call rejects with the abort's reason.
+   * While an incident holds the standing session (the target may be at its connection limit),
+   * queries run there, one at a time; a step aborted while its query waits its turn is dropped.
    */
   const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => {
     const signal = stepSignal();
     signal?.throwIfAborted();
-    // The standing session while an incident holds one (the target may be at its connection limit).
-    if (held) return runOn<R>(held, sql, params, signal);
-    return pooled<R>(sql, params, signal);
+    if (!held) return pooled<R>(sql, params, signal);
+    return heldLane.run(signal, () => (held ? runOn<R>(held, sql, params, signal) : pooled<R>(sql, params, signal)));
   };
 
   async function hold(): Promise<void> {
     if (held) {
-      await held.query("select 1"); // keeps it alive; a dead one is dropped by its error handler and taken again next time
+      const c = held;
+      // Keeps it alive; a dead one is dropped by its error handler and taken again next time.
+      await heldLane.run(undefined, () => c.query("select 1"));
       return;
     }
     const c = await db().connect();
@@ -132,10 +139,11 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     held = c;
   }
 
-  function release(): void {
+  /** Gives the standing session back once the query running on it (if any) is done. */
+  async function release(): Promise<void> {
     const c = held;
     held = null;
-    c?.release();
+    if (c) await heldLane.run(undefined, async () => c.release());
   }
 
   const counts = (col: string) =>
@@ -335,12 +343,10 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     },
 
     hold,
-    async release() {
-      release();
-    },
+    release,
 
     async close() {
-      release();
+      await release();
       if (pool) {
         const p = pool;
         pool = null;

@@ -70,6 +70,70 @@ describe("postgres: an aborted step's query is never sent", () => {
       await t.close();
     }
   });
+
+  describe("the standing session, shared by concurrent steps", () => {
+    let holder: pg.Client;
+    let t: ReturnType<typeof createPostgresTarget>;
+    let table: string;
+    beforeEach(async () => {
+      table = `held_${randomBytes(3).toString("hex")}`;
+      holder = new pg.Client({ connectionString: fresh.url });
+      await holder.connect();
+      await holder.query(`create table ${table} (id int)`);
+      t = createPostgresTarget("main", fresh.url);
+      await t.hold();
+    });
+    afterEach(async () => {
+      await holder.query("rollback").catch(() => undefined);
+      await holder.end();
+      await t.close();
+    });
+
+    /** Step one: a VACUUM FREEZE on the standing session, its first query waiting behind the holder's lock until it commits. */
+    async function blockedVacuum(): Promise<{ one: Promise<unknown> }> {
+      await holder.query("begin");
+      await holder.query(`lock table ${table} in access exclusive mode`);
+      const one = withStepSignal(new AbortController().signal, () => t.vacuumFreeze(table));
+      one.catch(() => undefined);
+      // Wait until its query is running (waiting for the lock) on the server.
+      for (let i = 0; i < 100; i++) {
+        const n = (await admin.query("select count(*)::int as n from pg_stat_activity where application_name = 'belay' and state = 'active'")).rows[0].n;
+        if (n === 1) break;
+        await sleep(20);
+      }
+      return { one }; // wrapped: an async function returning the promise itself would wait for it
+    }
+
+    it("aborting a step queued behind another's query cancels neither that query nor lets its own run later", async () => {
+      const v = await victim();
+      const { one } = await blockedVacuum();
+      const ac = new AbortController();
+      const two = withStepSignal(ac.signal, () => t.terminateBackends({ application: v.app, state: "idle" }));
+      two.catch(() => undefined);
+      await sleep(50);
+      ac.abort(new Error("step two timed out"));
+      await expect(two).rejects.toThrow("step two timed out");
+      await sleep(200);
+      await holder.query("commit"); // step one's VACUUM gets its lock now
+      await expect(one).resolves.toMatchObject({ dryRun: false });
+      await sleep(300);
+      expect(await v.alive()).toBe(true);
+    });
+
+    it("aborting the step whose query is running on the standing session cancels that query", async () => {
+      await holder.query("begin");
+      await holder.query(`lock table ${table} in access exclusive mode`);
+      const ac = new AbortController();
+      const started = Date.now();
+      const one = withStepSignal(ac.signal, () => t.vacuumFreeze(table));
+      one.catch(() => undefined);
+      setTimeout(() => ac.abort(new Error("step one aborted")), 300);
+      await expect(one).rejects.toThrow("step one aborted");
+      expect(Date.now() - started).toBeLessThan(3000);
+      // The standing session is free again: a later step's query runs on it.
+      expect((await withStepSignal(new AbortController().signal, () => t.connections())).max).toBeGreaterThan(0);
+    });
+  });
 });
 
 describe("redis: an aborted step's CONFIG SET never happens", () => {
