@@ -1,12 +1,16 @@
 import { BelayError } from "../errors.ts";
 import { operations, type OperationTables, type TargetKind } from "./operations.ts";
+import { throwIfStepAborted } from "./step-signal.ts";
 import type { MutateOptions, Targets } from "./types.ts";
 
 /**
  * Read-only views of the targets, derived from the operations table. Diagnose, verify and
  * wait steps get `read` facades (no mutating methods, in the type and at run time); previews
  * get `preview` facades, whose mutating methods always run with `dryRun: true` whatever the
- * caller passes; only `run` and `rollback` get the targets themselves.
+ * caller passes; only `run` and `rollback` get `full` facades, every operation of the target.
+ * In every mode an operation called after the step was aborted (it timed out, the run lost
+ * its lease) throws the abort's reason instead of reaching the target: a run() that keeps
+ * going after its step was given up on changes nothing more.
  */
 export type TargetMode = "read" | "preview" | "full";
 
@@ -31,14 +35,15 @@ type AnyFn = (...args: unknown[]) => unknown;
  * `resolve` is asked for the real target at every call (it is a map lookup), so a facade
  * never holds on to a client that has since been closed and reopened.
  */
-function facade(kind: TargetKind, resolve: () => object, mode: "read" | "preview"): object {
+function facade(kind: TargetKind, resolve: () => object, mode: TargetMode): object {
   const view: Record<string, unknown> = { name: (resolve() as { name: string }).name };
-  const call = (op: string, args: unknown[]) => {
+  const call = async (op: string, args: unknown[]) => {
+    throwIfStepAborted();
     const target = resolve() as Record<string, AnyFn>;
     return target[op]!.apply(target, args);
   };
   for (const op of operations[kind]) {
-    if (!op.mutates) {
+    if (!op.mutates || mode === "full") {
       view[op.name] = (...args: unknown[]) => call(op.name, args);
     } else if (mode === "preview") {
       const at = op.optionsArg!;
@@ -62,7 +67,7 @@ function facade(kind: TargetKind, resolve: () => object, mode: "read" | "preview
   return Object.freeze(view);
 }
 
-const cache = new WeakMap<Targets, { read: ReadOnlyTargets; preview: PreviewTargets }>();
+const cache = new WeakMap<Targets, { read: ReadOnlyTargets; preview: PreviewTargets; full: Targets }>();
 
 /**
  * The targets a step function of `mode` may use. Facades are built once per Targets object;
@@ -76,16 +81,15 @@ export function targetsFor(targets: Targets, mode: "read"): ReadOnlyTargets;
 export function targetsFor(targets: Targets, mode: "preview" | "full"): Targets;
 export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOnlyTargets;
 export function targetsFor(targets: Targets, mode: TargetMode): Targets | ReadOnlyTargets {
-  if (mode === "full") return targets;
   let views = cache.get(targets);
   if (!views) {
-    views = { read: wrap(targets, "read") as ReadOnlyTargets, preview: wrap(targets, "preview") as PreviewTargets };
+    views = { read: wrap(targets, "read") as ReadOnlyTargets, preview: wrap(targets, "preview") as PreviewTargets, full: wrap(targets, "full") as Targets };
     cache.set(targets, views);
   }
   return views[mode];
 }
 
-function wrap(targets: Targets, mode: "read" | "preview"): Record<TargetKind, (name?: string) => object> {
+function wrap(targets: Targets, mode: TargetMode): Record<TargetKind, (name?: string) => object> {
   const out = {} as Record<TargetKind, (name?: string) => object>;
   for (const kind of Object.keys(operations) as TargetKind[]) {
     // The only Prometheus may be asked for without a name.

@@ -44,6 +44,7 @@ export async function drainNode(
       const name = p.metadata?.name ?? "";
       const namespace = p.metadata?.namespace ?? "";
       for (;;) {
+        opts.signal?.throwIfAborted(); // an aborted step evicts nothing more
         try {
           await core.createNamespacedPodEviction({
             name,

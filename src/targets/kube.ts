@@ -10,7 +10,7 @@ import { BelayError } from "../errors.ts";
 import { parseQuantity } from "./kube-config.ts";
 import { diffObjects } from "./kube-diff.ts";
 import { drainNode, type Sleep } from "./kube-drain.ts";
-import { stepSignal } from "./step-signal.ts";
+import { stepSignal, throwIfStepAborted } from "./step-signal.ts";
 import {
   RESTARTED_AT,
   ownedReplicaSets,
@@ -69,12 +69,14 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
   /** Strategic-merge patch of a Deployment, with the diff the server's answer shows. */
   async function patchDeployment(namespace: string, deployment: string, body: object, summary: string, opts: MutateOptions): Promise<Change> {
     const before = await api().apps.readNamespacedDeployment({ name: deployment, namespace });
+    throwIfStepAborted(); // the step may have been aborted while the object was read: no patch then
     const after = await api().apps.patchNamespacedDeployment({ name: deployment, namespace, body, dryRun: dryRun(opts) }, strategic());
     return change(summary, before, after, opts);
   }
 
   async function patchNode(node: string, body: object, summary: string, opts: MutateOptions, options = merge()): Promise<Change> {
     const before = await api().core.readNode({ name: node });
+    throwIfStepAborted();
     const after = await api().core.patchNode({ name: node, body, dryRun: dryRun(opts) }, options);
     return change(summary, before, after, opts);
   }
@@ -149,6 +151,7 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
       if (plan.kind === "skip") {
         return { summary: plan.reason, diff: "(no change)", dryRun: !!opts.dryRun, fromRevision: plan.fromRevision, toRevision: plan.toRevision, skipped: true };
       }
+      throwIfStepAborted();
       const after = await api().apps.patchNamespacedDeployment(
         { name: deployment, namespace, body: plan.patch, dryRun: dryRun(opts) },
         jsonPatch(),
@@ -159,6 +162,7 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
 
     async scale(namespace, deployment, replicas, opts = {}) {
       const before = await api().apps.readNamespacedDeploymentScale({ name: deployment, namespace });
+      throwIfStepAborted();
       const after = await api().apps.patchNamespacedDeploymentScale(
         { name: deployment, namespace, body: { spec: { replicas } }, dryRun: dryRun(opts) },
         merge(),
@@ -172,6 +176,7 @@ export function createKubeTarget(name: string, loadConfig: () => KubeConfig, dep
 
     async setConfigMapKey(namespace, configMap, key, value, opts = {}) {
       const before = await api().core.readNamespacedConfigMap({ name: configMap, namespace });
+      throwIfStepAborted();
       const after = await api().core.patchNamespacedConfigMap(
         { name: configMap, namespace, body: { data: { [key]: value } }, dryRun: dryRun(opts) },
         merge(),

@@ -15,7 +15,7 @@ const redis = {
   info: read("redis:INFO", "INFO, parsed into sections"),
   memoryInfo: read("redis:INFO", "memory use, maxmemory and eviction policy"),
   clientsInfo: read("redis:INFO", "connected clients vs maxclients"),
-  configGet: read("redis:CONFIG", "CONFIG GET of one parameter"),
+  configGet: read("redis:CONFIG", "CONFIG GET of one parameter; secret ones (requirepass, masterauth) read as [redacted]"),
   configSet: write("redis:CONFIG", "CONFIG SET of one parameter; preview shows old -> new", 2),
   findKeys: read("redis:SCAN", "exact keys that exist, or a bounded SCAN MATCH"),
   deleteKeys: write("redis:DEL", "DEL of exact keys or a bounded SCAN pattern; preview lists every key", 1),
@@ -23,7 +23,7 @@ const redis = {
   clientList: read("redis:CLIENT", "CLIENT LIST summarised by address, command, name and idle time"),
   findClients: read("redis:CLIENT", "the clients a CLIENT KILL filter selects, closing none"),
   clientKill: write("redis:CLIENT", "CLIENT KILL ID of the clients a filter selects; preview lists them", 1),
-  slowlog: read("redis:SLOWLOG", "SLOWLOG GET"),
+  slowlog: read("redis:SLOWLOG", "SLOWLOG GET, passwords in arguments redacted"),
 } satisfies Table<RedisTarget>;
 
 const postgres = {

@@ -11,6 +11,7 @@ import {
   type BackendRow,
 } from "./postgres-sql.ts";
 import type { MutateOptions, PgBackendFilter, PgCount, PgSignalResult, PostgresTarget, StandingConnection } from "./types.ts";
+import { createLane } from "./lane.ts";
 import { stepSignal } from "./step-signal.ts";
 
 export interface PostgresTargetDeps {
@@ -36,26 +37,34 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     }
     return pool;
   };
+  // Concurrent steps share the standing session: one query at a time on it, so a cancel aimed at its pid hits only the aborted step's own query.
+  const heldLane = createLane();
+
+  /** pg_cancel_backend from a session of its own (a full pool cannot hold the cancel up); settles once it was sent or failed. */
+  const cancelBackend = async (pid: number): Promise<void> => {
+    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "belay-cancel" });
+    c.on("error", () => undefined); // a failure is the connect's or the query's rejection, logged below
+    try {
+      await c.connect();
+      await c.query("select pg_cancel_backend($1)", [pid]);
+    } catch (err) {
+      deps.logger?.warn({ err, target: name }, "postgres target: could not cancel an aborted step's query");
+    } finally {
+      await c.end().catch(() => undefined);
+    }
+  };
+
   /**
-   * Runs a query; when the step running it is aborted (timed out, lease lost), the query is
-   * cancelled on the server (pg_cancel_backend from a session of its own, so a full pool
-   * cannot hold the cancel up) and the call rejects with the abort's reason.
+   * One query on a session this call has to itself. When the step aborts while it runs, the
+   * query is cancelled on the server and the call rejects with the abort's reason; the session
+   * is handed back only after the cancel was sent, so the cancel cannot land on the next query.
    */
-  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => {
-    const signal = stepSignal();
-    if (!signal) return (await (held ?? db()).query<R>(sql, params)).rows;
-    signal.throwIfAborted();
-    // The standing session while an incident holds one (the target may be at its connection limit).
-    const own = held ? null : await db().connect();
-    const client = held ?? own!;
+  async function runOn<R extends pg.QueryResultRow>(client: pg.ClientBase, sql: string, params: unknown[], signal: AbortSignal | undefined): Promise<R[]> {
+    if (!signal) return (await client.query<R>(sql, params)).rows;
+    signal.throwIfAborted(); // the last look before the statement is sent: an aborted step's query never is
     const pid = (client as unknown as { processID: number }).processID;
-    const cancel = () => {
-      const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000, application_name: "belay-cancel" });
-      c.connect()
-        .then(() => c.query("select pg_cancel_backend($1)", [pid]))
-        .catch((err) => deps.logger?.warn({ err, target: name }, "postgres target: could not cancel an aborted step's query"))
-        .finally(() => void c.end().catch(() => undefined));
-    };
+    let cancelling: Promise<void> | null = null;
+    const cancel = () => void (cancelling = cancelBackend(pid));
     signal.addEventListener("abort", cancel, { once: true });
     try {
       return (await client.query<R>(sql, params)).rows;
@@ -64,13 +73,61 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
       throw err;
     } finally {
       signal.removeEventListener("abort", cancel);
-      own?.release();
+      if (cancelling) await cancelling;
     }
+  }
+
+  /** A pooled session, unless the step aborts first: one that arrives after the abort goes back unused. */
+  function connect(signal: AbortSignal): Promise<pg.PoolClient> {
+    return new Promise((resolve, reject) => {
+      const onAbort = () => reject(signal.reason);
+      // Listening before dialling: an abort while the pool connects is heard.
+      signal.addEventListener("abort", onAbort, { once: true });
+      db()
+        .connect()
+        .then(
+          (c) => {
+            signal.removeEventListener("abort", onAbort);
+            if (!signal.aborted) return resolve(c);
+            c.release();
+            reject(signal.reason);
+          },
+          (err: unknown) => {
+            signal.removeEventListener("abort", onAbort);
+            reject(err);
+          },
+        );
+    });
+  }
+
+  async function pooled<R extends pg.QueryResultRow>(sql: string, params: unknown[], signal: AbortSignal | undefined): Promise<R[]> {
+    if (!signal) return (await db().query<R>(sql, params)).rows;
+    const client = await connect(signal);
+    try {
+      return await runOn<R>(client, sql, params, signal);
+    } finally {
+      client.release();
+    }
+  }
+
+  /**
+   * Runs a query; when the step running it is aborted (timed out, lease lost) it is never sent,
+   * or if already running is cancelled on the server, and the call rejects with the abort's reason.
+   * While an incident holds the standing session (the target may be at its connection limit),
+   * queries run there, one at a time; a step aborted while its query waits its turn is dropped.
+   */
+  const q = async <R extends pg.QueryResultRow>(sql: string, params: unknown[] = []): Promise<R[]> => {
+    const signal = stepSignal();
+    signal?.throwIfAborted();
+    if (!held) return pooled<R>(sql, params, signal);
+    return heldLane.run(signal, () => (held ? runOn<R>(held, sql, params, signal) : pooled<R>(sql, params, signal)));
   };
 
   async function hold(): Promise<void> {
     if (held) {
-      await held.query("select 1"); // keeps it alive; a dead one is dropped by its error handler and taken again next time
+      const c = held;
+      // Keeps it alive; a dead one is dropped by its error handler and taken again next time.
+      await heldLane.run(undefined, () => c.query("select 1"));
       return;
     }
     const c = await db().connect();
@@ -82,10 +139,11 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     held = c;
   }
 
-  function release(): void {
+  /** Gives the standing session back once the query running on it (if any) is done. */
+  async function release(): Promise<void> {
     const c = held;
     held = null;
-    c?.release();
+    if (c) await heldLane.run(undefined, async () => c.release());
   }
 
   const counts = (col: string) =>
@@ -285,12 +343,10 @@ export function createPostgresTarget(name: string, url: string, deps: PostgresTa
     },
 
     hold,
-    async release() {
-      release();
-    },
+    release,
 
     async close() {
-      release();
+      await release();
       if (pool) {
         const p = pool;
         pool = null;

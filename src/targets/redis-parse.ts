@@ -1,3 +1,4 @@
+import { isSecretKey, REDACTED } from "../audit/redact.ts";
 import type { RedisClient, RedisClientFilter, RedisClientSummary, RedisInfo, RedisSlowlogEntry } from "./types.ts";
 
 /** Pure parsing of Redis replies. RESP2 and RESP3 (ioredis 6's default) shapes both arrive here. */
@@ -117,14 +118,42 @@ export function hasClientCriteria(f: RedisClientFilter): boolean {
   return [f.ids, f.idleAtLeastSec, f.ip, f.addr, f.user, f.name, f.cmd].some((v) => v !== undefined);
 }
 
-/** SLOWLOG GET entries: [id, unixSec, micros, [argv...], clientAddr, clientName]. */
+/**
+ * A command's arguments with its passwords replaced: AUTH, HELLO ... AUTH, MIGRATE ... AUTH /
+ * AUTH2, CONFIG SET of a secret parameter, ACL SETUSER's >password and #hash rules. Redis 6.2
+ * and later already log these as "(redacted)"; older servers log them as sent.
+ */
+export function redactArgv(argv: readonly string[]): string[] {
+  const out = [...argv];
+  const cmd = (out[0] ?? "").toUpperCase();
+  const hide = (from: number, n: number) => {
+    for (let i = from; i < Math.min(out.length, from + n); i++) out[i] = REDACTED;
+  };
+  if (cmd === "AUTH") hide(1, out.length);
+  if (cmd === "HELLO" || cmd === "MIGRATE") {
+    for (let i = 1; i < out.length; i++) {
+      const word = out[i]!.toUpperCase();
+      if (word === "AUTH") hide(i + 1, cmd === "HELLO" ? 2 : 1);
+      if (word === "AUTH2") hide(i + 1, 2);
+    }
+  }
+  if (cmd === "CONFIG" && (out[1] ?? "").toUpperCase() === "SET") {
+    for (let i = 2; i + 1 < out.length; i += 2) if (isSecretKey(out[i]!)) out[i + 1] = REDACTED;
+  }
+  if (cmd === "ACL" && (out[1] ?? "").toUpperCase() === "SETUSER") {
+    for (let i = 3; i < out.length; i++) if (/^[<>#!]/.test(out[i]!)) out[i] = out[i]![0] + REDACTED;
+  }
+  return out;
+}
+
+/** SLOWLOG GET entries: [id, unixSec, micros, [argv...], clientAddr, clientName]; passwords in arguments are replaced. */
 export function parseSlowlog(reply: unknown): RedisSlowlogEntry[] {
   if (!Array.isArray(reply)) return [];
   return reply.map((e: unknown[]) => ({
     id: Number(e[0]),
     at: new Date(Number(e[1]) * 1000).toISOString(),
     durationMicros: Number(e[2]),
-    command: (Array.isArray(e[3]) ? e[3] : []).map(String).join(" ").slice(0, 500),
+    command: redactArgv((Array.isArray(e[3]) ? e[3] : []).map(String)).join(" ").slice(0, 500),
     clientAddr: String(e[4] ?? ""),
     clientName: String(e[5] ?? ""),
   }));

@@ -1,4 +1,5 @@
 import { Redis } from "ioredis";
+import { isSecretKey, REDACTED } from "../audit/redact.ts";
 import { BelayError } from "../errors.ts";
 import {
   clientMatches,
@@ -55,9 +56,15 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
     return parseInfo(String(text));
   }
 
-  async function configGet(parameter: string): Promise<string | null> {
+  async function readConfig(parameter: string): Promise<string | null> {
     const map = parseConfigReply(await redis().config("GET", parameter));
     return map.get(parameter) ?? null;
+  }
+
+  /** A secret parameter's value (requirepass, masterauth) is never handed out: it reads as [redacted]. */
+  async function configGet(parameter: string): Promise<string | null> {
+    const value = await readConfig(parameter);
+    return value !== null && isSecretKey(parameter) ? REDACTED : value;
   }
 
   /** The clients a filter selects, longest idle first; never this connection. */
@@ -142,9 +149,14 @@ export function createRedisTarget(name: string, url: string, deps: RedisTargetDe
     async configSet(parameter: string, value: string, opts: MutateOptions = {}) {
       const previous = await configGet(parameter);
       if (previous === null) throw new BelayError("input.invalid", `redis ${name} has no config parameter ${parameter}`);
-      const summary = `CONFIG SET ${parameter} ${previous} -> ${value}`;
-      if (!opts.dryRun) await redis().config("SET", parameter, value);
-      return { summary, diff: `${parameter}: ${previous} -> ${value}`, dryRun: !!opts.dryRun, parameter, previous, value };
+      // A secret parameter's change shows neither the old value nor the new one.
+      const shown = isSecretKey(parameter) ? REDACTED : value;
+      const summary = `CONFIG SET ${parameter} ${previous} -> ${shown}`;
+      if (!opts.dryRun) {
+        throwIfStepAborted(); // the step may have been aborted while the old value was read
+        await redis().config("SET", parameter, value);
+      }
+      return { summary, diff: `${parameter}: ${previous} -> ${shown}`, dryRun: !!opts.dryRun, parameter, previous, value: shown };
     },
 
     findKeys,

@@ -147,8 +147,9 @@ export interface RedisTarget {
   /** Memory use, limit and eviction policy, typed. */
   memoryInfo(): Promise<RedisMemoryInfo>;
   clientsInfo(): Promise<RedisClientsInfo>;
+  /** CONFIG GET of one parameter; a secret one (requirepass, masterauth, ...) reads as "[redacted]", never its value. */
   configGet(parameter: string): Promise<string | null>;
-  /** CONFIG SET; the result remembers the previous value for a rollback. */
+  /** CONFIG SET; the result remembers the previous value for a rollback (a secret parameter's values show as "[redacted]"). */
   configSet(parameter: string, value: string, opts?: MutateOptions): Promise<RedisConfigChange>;
   /** The keys a `deleteKeys` would remove, without removing anything. Same as `deleteKeys(..., { dryRun: true })`. */
   findKeys(spec: RedisKeySpec): Promise<readonly string[]>;
@@ -160,6 +161,7 @@ export interface RedisTarget {
   findClients(filter: RedisClientFilter): Promise<readonly RedisClient[]>;
   /** Closes the clients the filter selects (CLIENT KILL ID, never this connection). */
   clientKill(filter: RedisClientFilter, opts?: MutateOptions): Promise<RedisClientKill>;
+  /** SLOWLOG GET; passwords in logged arguments (AUTH, HELLO AUTH, CONFIG SET requirepass, ...) show as "[redacted]". */
   slowlog(count?: number): Promise<readonly RedisSlowlogEntry[]>;
 }
 
