@@ -156,9 +156,11 @@ export class Engine {
   async tick(): Promise<number> {
     const limit = (this.deps.concurrency ?? 4) - this.active.size;
     if (limit <= 0) return 0;
+    // The lease is counted from when the claim was sent: the database started it no earlier.
+    const sentAt = performance.now();
     const claimed = await claimRuns(this.deps.db, { owner: this.deps.owner, leaseMs: this.deps.leaseMs ?? 30_000, limit });
     for (const c of claimed) {
-      const p = this.runner.process(c.id, c.previousStatus, c.epoch).finally(() => {
+      const p = this.runner.process(c.id, c.previousStatus, c.epoch, sentAt).finally(() => {
         this.active.delete(c.id);
         if (!this.stopping) this.kick();
       });
@@ -170,9 +172,10 @@ export class Engine {
   /** Works one run in the foreground until it finishes or waits on a human (the CLI's loop). */
   async drive(runId: string): Promise<RunView> {
     for (;;) {
+      const sentAt = performance.now();
       const [claimed] = await claimRuns(this.deps.db, { owner: this.deps.owner, leaseMs: this.deps.leaseMs ?? 30_000, limit: 1, runId });
       if (claimed) {
-        await this.runner.process(claimed.id, claimed.previousStatus, claimed.epoch);
+        await this.runner.process(claimed.id, claimed.previousStatus, claimed.epoch, sentAt);
         continue;
       }
       const view = await this.view(runId);
