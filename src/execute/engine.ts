@@ -141,6 +141,12 @@ export class Engine {
   /** Approve, deny or skip a step, abort a run, or settle an uncertain step. Policy is enforced here. */
   async decide(d: Decision): Promise<DecisionResult> {
     const result = await decide(this.deps, d);
+    if (result.accepted && (d.kind === "deny" || d.kind === "abort")) {
+      // A denied run has ended; an abort may only have been requested (the step in flight
+      // finishes first, and the runner's last commit forgets the values then).
+      const run = d.kind === "abort" ? await getRun(this.deps.db, d.runId) : null;
+      if (d.kind === "deny" || (run !== null && TERMINAL_RUN_STATUSES.includes(run.status))) this.secrets.delete(d.runId);
+    }
     if (result.resumed) this.kick();
     return result;
   }
