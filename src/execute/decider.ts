@@ -39,8 +39,12 @@ export type NextAction =
 
 /** What the runner does next with a run it holds the lease of. */
 export function nextAction(run: DeciderRun, steps: readonly DeciderStep[]): NextAction {
-  if (run.abortRequested) return { do: "finish", status: "aborted", actor: run.abortRequested, reason: `aborted by ${run.abortRequested}` };
   const inFlight = steps.find((s) => IN_FLIGHT.has(s.status));
+  // An abort waits for nothing except a change that may or may not have happened: that step
+  // becomes uncertain (keeping its locks) and a person, told so, decides; the abort stands.
+  if (run.abortRequested && !(inFlight && inFlight.kind === "act" && inFlight.status !== "verifying")) {
+    return { do: "finish", status: "aborted", actor: run.abortRequested, reason: `aborted by ${run.abortRequested}` };
+  }
   if (inFlight) {
     if (inFlight.kind !== "act") return { do: "rerun", step: inFlight };
     if (inFlight.status === "verifying") return { do: "reverify", step: inFlight };

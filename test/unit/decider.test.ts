@@ -21,6 +21,15 @@ describe("nextAction", () => {
     expect(nextAction({ ...run, abortRequested: "carol" }, [step(0, "act", "pending")])).toEqual({ do: "finish", status: "aborted", actor: "carol", reason: "aborted by carol" });
   });
 
+  it("an abort request does not settle a change that may or may not have happened: that step becomes uncertain first", () => {
+    const aborting = { ...run, abortRequested: "carol" };
+    expect(nextAction(aborting, [step(0, "act", "running")])).toMatchObject({ do: "uncertain", interrupted: "running" });
+    expect(nextAction(aborting, [step(0, "act", "rolling_back")])).toMatchObject({ do: "uncertain", interrupted: "rolling_back" });
+    expect(nextAction(aborting, [step(0, "act", "verifying")])).toMatchObject({ do: "finish", status: "aborted" });
+    expect(nextAction(aborting, [step(0, "diagnose", "running")])).toMatchObject({ do: "finish", status: "aborted" });
+    expect(nextAction(aborting, [step(0, "act", "uncertain")])).toMatchObject({ do: "finish", status: "aborted" });
+  });
+
   it("a read-only step cut short runs again", () => {
     expect(nextAction(run, [step(0, "diagnose", "running")])).toMatchObject({ do: "rerun", step: { idx: 0 } });
   });
