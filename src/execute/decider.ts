@@ -3,6 +3,7 @@
  * approvals' verdict, the database's time), what happens next. The executor (runner.ts)
  * only carries these out, fenced by its lease epoch. Unit-tested in test/unit/decider.test.ts.
  */
+import { isBelayError } from "../errors.ts";
 import type { RunStatus, StepStatus } from "../store/runs.ts";
 import type { StepKind } from "../sdk/types.ts";
 
@@ -38,8 +39,12 @@ export type NextAction =
 
 /** What the runner does next with a run it holds the lease of. */
 export function nextAction(run: DeciderRun, steps: readonly DeciderStep[]): NextAction {
-  if (run.abortRequested) return { do: "finish", status: "aborted", actor: run.abortRequested, reason: `aborted by ${run.abortRequested}` };
   const inFlight = steps.find((s) => IN_FLIGHT.has(s.status));
+  // An abort waits for nothing except a change that may or may not have happened: that step
+  // becomes uncertain (keeping its locks) and a person, told so, decides; the abort stands.
+  if (run.abortRequested && !(inFlight && inFlight.kind === "act" && inFlight.status !== "verifying")) {
+    return { do: "finish", status: "aborted", actor: run.abortRequested, reason: `aborted by ${run.abortRequested}` };
+  }
   if (inFlight) {
     if (inFlight.kind !== "act") return { do: "rerun", step: inFlight };
     if (inFlight.status === "verifying") return { do: "reverify", step: inFlight };
@@ -52,20 +57,38 @@ export function nextAction(run: DeciderRun, steps: readonly DeciderStep[]): Next
 }
 
 /** How an act step's mutation ended. */
-export type RunOutcome = "returned" | "timed_out" | "threw" | "lease_lost";
+export type RunOutcome = "returned" | "timed_out" | "refused" | "threw" | "lease_lost";
 
 /**
- * What follows an act step's mutation. A timed-out mutation may still be running: the step
- * becomes uncertain and KEEPS its target locks. A lost lease writes nothing (the new owner
- * recovers the step). Only a settled step gives its locks back.
+ * Errors known to be raised before a mutation reaches its target: bad input, a target in a
+ * read-only mode, bad params. Anything else an act step's `run` throws may have come after
+ * the server applied the change (a lost reply, a dropped connection, a client-side bug).
+ */
+export const PRE_WRITE_ERRORS: ReadonlySet<string> = new Set(["input.invalid", "target.read_only", "params.invalid"]);
+
+/** What an act step's `run` ending in `err` means (err undefined: it returned). */
+export function mutationOutcome(err: unknown, g: { leaseLost: boolean }): RunOutcome {
+  if (err === undefined) return "returned";
+  if (g.leaseLost) return "lease_lost";
+  if (isBelayError(err, "step.timeout")) return "timed_out";
+  if (isBelayError(err) && PRE_WRITE_ERRORS.has(err.code)) return "refused";
+  return "threw";
+}
+
+/**
+ * What follows an act step's mutation. One that timed out may still be running, and one that
+ * threw may have been applied before it threw: the step becomes uncertain and KEEPS its
+ * target locks until a person decides. Only a refusal known to come before any write
+ * settles the step as failed. A lost lease writes nothing (the new owner recovers the step).
  */
 export function afterMutation(outcome: RunOutcome): { step: StepStatus | null; keepLocks: boolean; runStatus: RunStatus | null } {
   switch (outcome) {
     case "returned":
       return { step: "verifying", keepLocks: true, runStatus: null };
     case "timed_out":
-      return { step: "uncertain", keepLocks: true, runStatus: "awaiting_decision" };
     case "threw":
+      return { step: "uncertain", keepLocks: true, runStatus: "awaiting_decision" };
+    case "refused":
       return { step: "failed", keepLocks: false, runStatus: "failed" };
     case "lease_lost":
       return { step: null, keepLocks: true, runStatus: null };

@@ -18,6 +18,7 @@ import {
   type StepRecord,
 } from "../store/runs.ts";
 import { commitRun } from "./commit.ts";
+import { IN_FLIGHT } from "./decider.ts";
 import type { EngineDeps } from "./deps.ts";
 
 /** A human's decision about a run, from any surface. `step` is a step name or index. `actor` is established by the surface. */
@@ -217,18 +218,29 @@ async function abort(
   const reason = `aborted by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
   // Whether a process holds the run is judged on the database's clock.
   const dbNow = await databaseNow(tx);
+  const leaseMs = deps.leaseMs ?? 30_000;
+  const inFlight = steps.filter((x) => IN_FLIGHT.has(x.status));
   const leased = run.status === "running" && run.leaseOwner !== null && run.leaseExpiresAt !== null && run.leaseExpiresAt > dbNow;
-  if (leased) {
-    // A step is running in some process: it finishes (and is verified) before the run stops.
+  // A lease that lapsed only just may belong to an owner that is alive but slow (a stalled
+  // heartbeat, a database that stopped answering it): its mutation may still be going. Only a
+  // lease expired for more than a whole lease period means nobody is working the step.
+  const lapsedRecently = run.status === "running" && inFlight.length > 0 && (run.leaseExpiresAt === null || run.leaseExpiresAt.getTime() > dbNow.getTime() - leaseMs);
+  if (leased || lapsedRecently) {
     await updateRun(tx, run.id, { abortRequested: d.actor.person }, now);
+    const names = inFlight.map((x) => x.name).join(", ");
     return {
-      events: [{ ...base, kind: "run.abort_requested", data: { reason: d.reason ?? null } }],
-      value: accepted(`abort requested by ${d.actor.person}; the step in progress finishes and is verified, then the run stops`, false),
+      events: [{ ...base, kind: "run.abort_requested", data: { reason: d.reason ?? null, ...(leased ? {} : { leaseLapsedRecently: true, inFlight: inFlight.map((x) => x.name) }) } }],
+      value: accepted(
+        leased
+          ? `abort requested by ${d.actor.person}; the step in progress finishes and is verified, then the run stops`
+          : `abort requested by ${d.actor.person}; the run's lease lapsed only moments ago and its owner may still be changing the target (step ${names}), so the step keeps its locks: the run stops once the step settles, or, if nobody finishes it, the step becomes uncertain for you to check and abort again`,
+        false,
+      ),
     };
   }
   // A step its dead owner left in flight stays on record as what it is: a change that may have happened.
   const events: AuditInput[] = [];
-  for (const s of steps.filter((x) => x.status === "running" || x.status === "verifying" || x.status === "rolling_back")) {
+  for (const s of inFlight) {
     const status = s.kind === "act" && s.status !== "verifying" ? "uncertain" : "failed";
     await updateStep(tx, run.id, s.idx, { status, error: `interrupted (${s.status}) when the run was aborted`, finishedAt: now });
     if (status === "uncertain") events.push({ ...base, kind: "step.uncertain", step: s.name, data: { interrupted: s.status, reason: "the run was aborted while the step was in flight" } });

@@ -141,6 +141,12 @@ export class Engine {
   /** Approve, deny or skip a step, abort a run, or settle an uncertain step. Policy is enforced here. */
   async decide(d: Decision): Promise<DecisionResult> {
     const result = await decide(this.deps, d);
+    if (result.accepted && (d.kind === "deny" || d.kind === "abort")) {
+      // A denied run has ended; an abort may only have been requested (the step in flight
+      // finishes first, and the runner's last commit forgets the values then).
+      const run = d.kind === "abort" ? await getRun(this.deps.db, d.runId) : null;
+      if (d.kind === "deny" || (run !== null && TERMINAL_RUN_STATUSES.includes(run.status))) this.secrets.delete(d.runId);
+    }
     if (result.resumed) this.kick();
     return result;
   }
@@ -156,9 +162,11 @@ export class Engine {
   async tick(): Promise<number> {
     const limit = (this.deps.concurrency ?? 4) - this.active.size;
     if (limit <= 0) return 0;
+    // The lease is counted from when the claim was sent: the database started it no earlier.
+    const sentAt = performance.now();
     const claimed = await claimRuns(this.deps.db, { owner: this.deps.owner, leaseMs: this.deps.leaseMs ?? 30_000, limit });
     for (const c of claimed) {
-      const p = this.runner.process(c.id, c.previousStatus, c.epoch).finally(() => {
+      const p = this.runner.process(c.id, c.previousStatus, c.epoch, sentAt).finally(() => {
         this.active.delete(c.id);
         if (!this.stopping) this.kick();
       });
@@ -170,9 +178,10 @@ export class Engine {
   /** Works one run in the foreground until it finishes or waits on a human (the CLI's loop). */
   async drive(runId: string): Promise<RunView> {
     for (;;) {
+      const sentAt = performance.now();
       const [claimed] = await claimRuns(this.deps.db, { owner: this.deps.owner, leaseMs: this.deps.leaseMs ?? 30_000, limit: 1, runId });
       if (claimed) {
-        await this.runner.process(claimed.id, claimed.previousStatus, claimed.epoch);
+        await this.runner.process(claimed.id, claimed.previousStatus, claimed.epoch, sentAt);
         continue;
       }
       const view = await this.view(runId);

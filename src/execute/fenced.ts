@@ -19,6 +19,7 @@ import {
   type StepPatch,
   type StepRecord,
   runFromJson,
+  TERMINAL_RUN_STATUSES,
 } from "../store/runs.ts";
 import type { Queryable } from "../store/driver.ts";
 import type { CommitFn } from "./commit.ts";
@@ -201,6 +202,8 @@ export class Fenced {
         throw err;
       }
       mirror.run = runFromJson(result.run);
+      // A run that ended needs its secret values no more, whichever commit ended it.
+      if (TERMINAL_RUN_STATUSES.includes(mirror.run.status)) this.secrets.delete(runId);
       for (const [idx, patch] of steps) {
         const step = mirror.steps.find((x) => x.idx === idx);
         if (step) Object.assign(step, patch);
@@ -326,7 +329,7 @@ export class Fenced {
     }, { release: true });
   }
 
-  /** Ends the run. The database releases its target locks and deletes its sealed secrets in the same commit. */
+  /** Ends the run. The database releases its target locks and clears its sealed inputs in the same commit (and `commit` forgets its cached secrets). */
   async finish(run: RunRecord, status: RunStatus, reason: string | null, actor = "belay", inFlight: readonly StepRecord[] = []): Promise<void> {
     const kind = status === "succeeded" ? "run.succeeded" : status === "previewed" ? "run.previewed" : status === "aborted" ? "run.aborted" : "run.failed";
     await this.commit(run.id, async (tx, _r, now) => {
@@ -341,7 +344,6 @@ export class Fenced {
       events.push({ kind, actor, surface: "engine", data: reason ? { reason } : {} });
       return { events };
     }, { release: true });
-    this.secrets.delete(run.id);
   }
 
   async phase(phase: Parameters<NonNullable<EngineDeps["onPhase"]>>[0], runId: string, s: StepRecord): Promise<void> {

@@ -39,7 +39,9 @@ export async function recover(f: Fenced, state: State, s: StepRecord, how: "reve
       s,
       "uncertain",
       "awaiting_decision",
-      `step ${s.name} was interrupted: ${what}; choose retry, skip or abort`,
+      run.abortRequested
+        ? `step ${s.name} was interrupted: ${what}; ${run.abortRequested} asked to abort the run: check the target, then abort again (or skip)`
+        : `step ${s.name} was interrupted: ${what}; choose retry, skip or abort`,
       { kind: "step.uncertain", actor: "belay", surface: "engine", step: s.name, data: { interrupted: s.status, attempts: s.attempts, locks: keys } },
       { acquire: keys },
     );

@@ -28,9 +28,12 @@ export class Runner {
     this.f = new Fenced(deps, secrets);
   }
 
-  /** Works a claimed run until it finishes or blocks (approval, decision, lock, lost lease). */
-  async process(runId: string, previousStatus: RunStatus, epoch: number): Promise<void> {
-    const lease = new Lease(this.deps, runId, epoch, this.f.leaseMs);
+  /**
+   * Works a claimed run until it finishes or blocks (approval, decision, lock, lost lease).
+   * `claimSentAt` (performance.now() when the claim was sent) starts the lease's watchdog.
+   */
+  async process(runId: string, previousStatus: RunStatus, epoch: number, claimSentAt?: number): Promise<void> {
+    const lease = new Lease(this.deps, runId, epoch, this.f.leaseMs, claimSentAt);
     this.f.leases.set(runId, lease);
     try {
       if (previousStatus === "running") {

@@ -6,7 +6,7 @@ import { buildPlan } from "../plan/plan.ts";
 import type { StepDef } from "../sdk/types.ts";
 import { getRun, type StepPatch, type StepRecord } from "../store/runs.ts";
 import { knownOutputs, makeContext, normalisePreview, normaliseVerify, NotYetKnown, withTimeout, type ContextInput } from "./context.ts";
-import { afterMutation, afterVerify, SETTLED, type RunOutcome } from "./decider.ts";
+import { afterMutation, afterVerify, mutationOutcome, SETTLED } from "./decider.ts";
 import { outputDigest, type Fenced, type Next, type State } from "./fenced.ts";
 import { passGate } from "./gate.ts";
 import { storable } from "./storable.ts";
@@ -126,8 +126,7 @@ export async function act(f: Fenced, state: State, s: StepRecord, def: StepDef):
   await f.phase("act.started", run.id, s);
   const input = f.ctxInput(state, s);
   let result: unknown;
-  let outcome: RunOutcome = "returned";
-  let error: unknown = null;
+  let error: unknown = undefined;
   try {
     result = await withTimeout(
       `step ${s.name}`,
@@ -136,23 +135,25 @@ export async function act(f: Fenced, state: State, s: StepRecord, def: StepDef):
       lease.signal,
     );
   } catch (err) {
-    error = err;
-    outcome = lease.lost ? "lease_lost" : isBelayError(err, "step.timeout") ? "timed_out" : "threw";
+    error = err ?? new Error("the step threw a nullish value");
   }
+  const outcome = mutationOutcome(error, { leaseLost: lease.lost });
   const next = afterMutation(outcome);
   if (outcome === "lease_lost") return "stop"; // nothing more is ours to write; the new owner recovers the step
-  if (outcome === "timed_out") {
-    // Its mutation may still be running: uncertain, and the target locks stay held.
-    await f.block(run, s, next.step!, next.runStatus!, `step ${s.name} timed out; its change may be partly applied: choose retry, skip or abort`, {
+  if (outcome === "timed_out" || outcome === "threw") {
+    // Its mutation may still be running, or may have been applied before the error: uncertain,
+    // and the target locks stay held until a person decides.
+    const why = outcome === "timed_out" ? "timed out" : `failed (${describeError(error)}) after it may have reached the target`;
+    await f.block(run, s, next.step!, next.runStatus!, `step ${s.name} ${why}; its change may be partly applied: choose retry, skip or abort`, {
       kind: "step.uncertain",
       actor: "belay",
       surface: "engine",
       step: s.name,
-      data: { reason: describeError(error), locksKept: lockKeys },
+      data: { reason: describeError(error), outcome, locksKept: lockKeys },
     });
     return "stop";
   }
-  if (outcome === "threw") {
+  if (outcome === "refused") {
     await f.fail(run, s, `step ${s.name} failed: ${describeError(error)}`);
     return "stop";
   }

@@ -25,12 +25,46 @@ function wrapConnectError(err: unknown): never {
   throw err;
 }
 
-export function openPg(url: string, opts: { max?: number; applicationName?: string } = {}): Db {
-  const pool = new pg.Pool({
+/**
+ * How long the store waits on Postgres. A database that stops answering (a partition, a
+ * failover) sends no error: without these a query, or a wait for a pooled connection, hangs
+ * for ever. Generous enough for a migration step or a 10k-event page of `belay audit verify`.
+ */
+export const PG_TIMEOUTS = {
+  /** Connecting (and waiting for a free pooled connection). */
+  connectMs: 10_000,
+  /** One statement, on the server (statement_timeout) and on the client (query_timeout: a server that is gone cannot cancel). */
+  queryMs: 60_000,
+  /** TCP keepalive: a dead peer is noticed by the kernel, not only by a timeout. */
+  keepAliveDelayMs: 10_000,
+} as const;
+
+export interface PgOptions {
+  max?: number;
+  applicationName?: string;
+  /** Overrides PG_TIMEOUTS.connectMs. */
+  connectTimeoutMs?: number;
+  /** Overrides PG_TIMEOUTS.queryMs. */
+  queryTimeoutMs?: number;
+}
+
+export function openPg(url: string, opts: PgOptions = {}): Db {
+  const queryMs = opts.queryTimeoutMs ?? PG_TIMEOUTS.queryMs;
+  const connection = {
     connectionString: url,
-    max: opts.max ?? 10,
     types,
     application_name: opts.applicationName ?? "belay",
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? PG_TIMEOUTS.connectMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: PG_TIMEOUTS.keepAliveDelayMs,
+  };
+  const pool = new pg.Pool({
+    ...connection,
+    max: opts.max ?? 10,
+    statement_timeout: queryMs,
+    // The client-side bound sits a little past the server's, so a live server's own
+    // cancellation (a clear SQL error) wins; a silent one is given up on anyway.
+    query_timeout: queryMs + 5_000,
   });
   // An idle client losing its connection must not crash the process; the next query reconnects.
   pool.on("error", () => {});
@@ -72,7 +106,11 @@ export function openPg(url: string, opts: { max?: number; applicationName?: stri
       }
     },
     async withMigrationLock(fn) {
-      const client = await pool.connect().catch(wrapConnectError);
+      // A connection of its own, without statement timeouts: a migration step may be slow,
+      // and pg_advisory_lock waits for as long as another replica is migrating.
+      const client = new pg.Client({ ...connection, statement_timeout: 0 });
+      client.on("error", () => {});
+      await client.connect().catch(wrapConnectError);
       const db: Executor = {
         async query<T>(sql: string, params?: readonly unknown[]) {
           const r = await client.query(sql, params as unknown[]);
@@ -88,7 +126,7 @@ export function openPg(url: string, opts: { max?: number; applicationName?: stri
         return await fn(db);
       } finally {
         await client.query("SELECT pg_advisory_unlock($1)", [MIGRATION_LOCK_KEY.toString()]).catch(() => {});
-        client.release();
+        await client.end().catch(() => {});
       }
     },
     async close() {

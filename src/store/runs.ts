@@ -385,7 +385,13 @@ export async function getRunSecrets(db: Queryable, runId: string): Promise<strin
   return r.rows[0]?.sealed ?? null;
 }
 
-/** A run that ended keeps no secret params (the runner's commit deletes them too). */
+/** A run that ended keeps no sealed execution inputs: secret params, sealed outputs and preview data (the runner's commit clears them too). */
 export async function deleteRunSecrets(tx: Queryable, runId: string): Promise<void> {
   await tx.query(`DELETE FROM run_secrets WHERE run_id = $1`, [runId]);
+  // The raw outputs and preview data sealed for later steps go with the run's secret params.
+  await tx.query(
+    `UPDATE steps SET sealed_output = NULL, sealed_preview_data = NULL
+     WHERE run_id = $1 AND (sealed_output IS NOT NULL OR sealed_preview_data IS NOT NULL)`,
+    [runId],
+  );
 }

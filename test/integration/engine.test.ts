@@ -172,9 +172,10 @@ describe.each(["pglite", "pg"] as const)("engine on %s", (kind) => {
     const { runId } = await engine.propose({ playbookId: "fix-service", params: {}, requestedBy: "alice", surface: "cli" });
     const view = await engine.drive(runId);
     await engine.decide({ kind: "approve", runId, step: "set-policy", actor: bob, planHash: view.run.planHash });
-    // A process claims the run, marks set-policy running, and dies (its lease already lapsed).
+    // A process claims the run, marks set-policy running, and dies: its lease lapsed 5 s ago,
+    // more than a whole lease (2 s) ago, so nobody can still be working the step.
     const { claimRuns } = await import("../../src/store/runs.ts");
-    expect(await claimRuns(store.db, { owner: "ghost", leaseMs: -1000, limit: 1, runId })).toHaveLength(1);
+    expect(await claimRuns(store.db, { owner: "ghost", leaseMs: -5000, limit: 1, runId })).toHaveLength(1);
     await store.db.query("UPDATE steps SET status = 'running' WHERE run_id = $1 AND name = 'set-policy'", [runId]);
     expect(await engine.decide({ kind: "abort", runId, actor: carol })).toMatchObject({ accepted: true });
     const after = await engine.view(runId);

@@ -3,6 +3,7 @@ import { eventsForRun, verifyChain } from "../../src/audit/chain.ts";
 import { playbook, z } from "../../src/sdk/index.ts";
 import { secret } from "../../src/sdk/secret.ts";
 import type { Engine } from "../../src/execute/engine.ts";
+import type { Db } from "../../src/store/driver.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { bob, carol, testEngine } from "../helpers/engine.ts";
 
@@ -173,6 +174,48 @@ describe("fencing (Postgres)", () => {
     expect(t.active).toBe(0);
     await store.db.query("UPDATE runs SET status = 'aborted', lease_owner = NULL WHERE id = $1", [a]); // lets drive() return
     await working;
+  });
+
+  it("a lease renewal the database never answers loses the lease: the running step's signal aborts within the lease", async () => {
+    const t = target();
+    const pb = mutatingPlaybook(t, { holdMs: 8000 });
+    // The real store, except that once `silent` is set the lease renewal gets no answer at all
+    // (a partition or a failover: no error, no RST, the query just never returns).
+    let silent = false;
+    const hung: string[] = [];
+    const db: Db = {
+      ...store.db,
+      query: (sql, params) => {
+        if (silent && /^\s*UPDATE runs SET lease_expires_at/.test(sql)) {
+          hung.push(sql);
+          return new Promise(() => {});
+        }
+        return store.db.query(sql, params);
+      },
+      transaction: (fn) => store.db.transaction(fn),
+      withMigrationLock: (fn) => store.db.withMigrationLock(fn),
+      close: async () => {},
+    };
+    const { engine } = testEngine({ db, playbooks: [pb] }); // lease 2 s
+    const a = await proposeApproved(engine, { on: "silent" });
+    const working = engine.drive(a);
+    for (let i = 0; i < 100 && t.signals.length === 0; i++) await sleep(20);
+    expect(t.signals).toHaveLength(1);
+    await sleep(800); // at least one renewal has landed
+    silent = true;
+    const from = performance.now();
+    while (!t.signals[0]!.aborted && performance.now() - from < 4000) await sleep(20);
+    expect(hung.length).toBeGreaterThan(0);
+    expect(t.signals[0]!.aborted).toBe(true);
+    // Within the lease: 0.8 of it after the last renewal that landed was sent.
+    expect(performance.now() - from).toBeLessThan(2000);
+    silent = false;
+    // The database let the lease lapse; whoever claims the run next finds the change uncertain.
+    const v = await working;
+    expect(v.run.status).toBe("awaiting_decision");
+    expect(v.steps[1]!.status).toBe("uncertain");
+    expect(t.mutations).toBe(1);
+    expect((await engine.decide({ kind: "abort", runId: a, actor: carol })).accepted).toBe(true);
   });
 
   it("retrying an uncertain step needs fresh approvals", async () => {

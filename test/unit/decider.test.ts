@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { actGate, afterMutation, afterVerify, nextAction, type DeciderStep } from "../../src/execute/decider.ts";
+import { BelayError } from "../../src/errors.ts";
+import { actGate, afterMutation, afterVerify, mutationOutcome, nextAction, type DeciderStep } from "../../src/execute/decider.ts";
 
 /** The runner's decisions without I/O: each case of issue 9 as a line or two. */
 const step = (idx: number, kind: DeciderStep["kind"], status: DeciderStep["status"]): DeciderStep => ({ idx, name: `s${idx}`, kind, status });
@@ -18,6 +19,15 @@ describe("nextAction", () => {
 
   it("an abort request wins over everything, and names who asked", () => {
     expect(nextAction({ ...run, abortRequested: "carol" }, [step(0, "act", "pending")])).toEqual({ do: "finish", status: "aborted", actor: "carol", reason: "aborted by carol" });
+  });
+
+  it("an abort request does not settle a change that may or may not have happened: that step becomes uncertain first", () => {
+    const aborting = { ...run, abortRequested: "carol" };
+    expect(nextAction(aborting, [step(0, "act", "running")])).toMatchObject({ do: "uncertain", interrupted: "running" });
+    expect(nextAction(aborting, [step(0, "act", "rolling_back")])).toMatchObject({ do: "uncertain", interrupted: "rolling_back" });
+    expect(nextAction(aborting, [step(0, "act", "verifying")])).toMatchObject({ do: "finish", status: "aborted" });
+    expect(nextAction(aborting, [step(0, "diagnose", "running")])).toMatchObject({ do: "finish", status: "aborted" });
+    expect(nextAction(aborting, [step(0, "act", "uncertain")])).toMatchObject({ do: "finish", status: "aborted" });
   });
 
   it("a read-only step cut short runs again", () => {
@@ -47,9 +57,23 @@ describe("locks follow the step, not the lease", () => {
     expect(afterMutation("lease_lost")).toEqual({ step: null, keepLocks: true, runStatus: null });
   });
 
-  it("a returned mutation is verified still holding its locks; one that threw settles as failed and releases them", () => {
+  it("a returned mutation is verified still holding its locks", () => {
     expect(afterMutation("returned")).toMatchObject({ step: "verifying", keepLocks: true });
-    expect(afterMutation("threw")).toMatchObject({ step: "failed", keepLocks: false, runStatus: "failed" });
+  });
+
+  it("a mutation that threw may have been applied: uncertain, locks kept; only a known pre-write refusal fails and releases them", () => {
+    expect(afterMutation("threw")).toEqual({ step: "uncertain", keepLocks: true, runStatus: "awaiting_decision" });
+    expect(afterMutation("refused")).toEqual({ step: "failed", keepLocks: false, runStatus: "failed" });
+  });
+
+  it("classifies how a mutation ended: a lost lease first, then a timeout, then pre-write refusals; anything else threw", () => {
+    expect(mutationOutcome(undefined, { leaseLost: false })).toBe("returned");
+    expect(mutationOutcome(new BelayError("step.timeout", "t"), { leaseLost: true })).toBe("lease_lost");
+    expect(mutationOutcome(new BelayError("step.timeout", "t"), { leaseLost: false })).toBe("timed_out");
+    for (const code of ["input.invalid", "target.read_only", "params.invalid"] as const) expect(mutationOutcome(new BelayError(code, "x"), { leaseLost: false })).toBe("refused");
+    expect(mutationOutcome(new BelayError("target.failed", "x"), { leaseLost: false })).toBe("threw");
+    expect(mutationOutcome(new Error("socket hang up"), { leaseLost: false })).toBe("threw");
+    expect(mutationOutcome("a string", { leaseLost: false })).toBe("threw");
   });
 
   it("verify and rollback settle the step and release its locks, except a rollback that timed out", () => {
