@@ -96,11 +96,13 @@ export function afterMutation(outcome: RunOutcome): { step: StepStatus | null; k
 }
 
 /** What follows verify (and, when it failed, rollback). Every outcome here settles the step. */
-export function afterVerify(verified: boolean, rollback: "none" | "ok" | "failed" | "timed_out" | null): { step: StepStatus; runStatus: RunStatus | null; keepLocks: boolean } {
+export function afterVerify(verified: boolean, rollback: "none" | "ok" | "failed" | "threw" | "timed_out" | null): { step: StepStatus; runStatus: RunStatus | null; keepLocks: boolean } {
   if (verified) return { step: "succeeded", runStatus: null, keepLocks: false };
   if (rollback === "ok") return { step: "rolled_back", runStatus: "rolled_back", keepLocks: false };
-  // A rollback that timed out may still be running: the step is uncertain and keeps its locks.
-  if (rollback === "timed_out") return { step: "uncertain", runStatus: "awaiting_decision", keepLocks: true };
+  // A rollback that timed out may still be running, and one that threw may be partly applied:
+  // the step is uncertain and keeps its locks until a person decides. Only a rollback refused
+  // before any write ("failed") settles the step.
+  if (rollback === "timed_out" || rollback === "threw") return { step: "uncertain", runStatus: "awaiting_decision", keepLocks: true };
   return { step: "failed", runStatus: "failed", keepLocks: false };
 }
 

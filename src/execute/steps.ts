@@ -6,7 +6,7 @@ import { buildPlan } from "../plan/plan.ts";
 import type { StepDef } from "../sdk/types.ts";
 import { getRun, type StepPatch, type StepRecord } from "../store/runs.ts";
 import { knownOutputs, makeContext, normalisePreview, normaliseVerify, NotYetKnown, withTimeout, type ContextInput } from "./context.ts";
-import { afterMutation, afterVerify, mutationOutcome, SETTLED } from "./decider.ts";
+import { afterMutation, afterVerify, mutationOutcome, PRE_WRITE_ERRORS, SETTLED } from "./decider.ts";
 import { outputDigest, type Fenced, type Next, type State } from "./fenced.ts";
 import { passGate } from "./gate.ts";
 import { storable } from "./storable.ts";
@@ -217,9 +217,12 @@ export async function verifyAndSettle(f: Fenced, state: State, s: StepRecord, de
     await withTimeout(`rollback of ${s.name}`, def.timeoutMs, (signal) => def.rollback!({ ...makeContext(input, signal, "full"), result }), lease.signal);
   } catch (err) {
     if (lease.lost) return "stop";
-    const settled = afterVerify(false, isBelayError(err, "step.timeout") ? "timed_out" : "failed");
+    const timedOut = isBelayError(err, "step.timeout");
+    const refused = isBelayError(err) && PRE_WRITE_ERRORS.has(err.code);
+    const settled = afterVerify(false, timedOut ? "timed_out" : refused ? "failed" : "threw");
     if (settled.step === "uncertain") {
-      await f.block(run, s, "uncertain", "awaiting_decision", `rollback of ${s.name} timed out; it may be partly applied: choose retry, skip or abort`, {
+      const what = timedOut ? "timed out" : `failed (${describeError(err)})`;
+      await f.block(run, s, "uncertain", "awaiting_decision", `rollback of ${s.name} ${what}; it may be partly applied: check the target, then choose retry, skip or abort`, {
         kind: "step.uncertain",
         actor: "belay",
         surface: "engine",

@@ -49,7 +49,7 @@ describe("a mutation that throws (Postgres)", () => {
     const va = await engine.drive(a);
     expect(va.run.status).toBe("awaiting_decision");
     expect(va.steps[0]!.status).toBe("uncertain");
-    expect(va.run.statusReason).toMatch(/may be partly applied: choose retry, skip or abort/);
+    expect(va.run.statusReason).toMatch(/may be partly applied: (check the target, then )?choose retry, skip or abort/);
     expect(await lockHolder("t:threw")).toBe(a);
     expect((await eventsForRun(store.db, a)).some((e) => e.kind === "step.uncertain" && e.step === "change")).toBe(true);
     expect(applied).toEqual(["threw"]);
@@ -61,5 +61,30 @@ describe("a mutation that throws (Postgres)", () => {
     expect(await lockHolder("t:ro")).toBeNull();
     expect((await engine.decide({ kind: "abort", runId: a, actor: carol })).accepted).toBe(true);
     expect(await lockHolder("t:threw")).toBeNull();
+  });
+  it("a rollback that throws may be partly applied: the step is uncertain and keeps its lock", async () => {
+    const pb = playbook({ id: "rollback-throws", title: "Rollback throws", summary: "Verify fails; the rollback throws.", failureModes: [], params: z.object({ on: z.string() }) })
+      .act("change", {
+        risk: "low",
+        permissions: ["t:write"],
+        locks: ({ params }) => [`t:${params.on}`],
+        preview: ({ params }) => `change ${params.on}`,
+        run: () => ({ changed: true }),
+        verify: () => ({ ok: false, detail: "the symptom is still there" }),
+        rollback: () => {
+          throw new Error("connection reset while restoring the old value");
+        },
+      });
+    const { engine } = testEngine({ db: store.db, playbooks: [pb] });
+    const { runId } = await engine.propose({ playbookId: "rollback-throws", params: { on: "rb" }, requestedBy: "alice", surface: "cli" });
+    const v = await engine.drive(runId);
+    expect((await engine.decide({ kind: "approve", runId, step: "change", actor: bob, planHash: v.run.planHash })).accepted).toBe(true);
+    const after = await engine.drive(runId);
+    expect(after.run.status).toBe("awaiting_decision");
+    expect(after.steps[0]!.status).toBe("uncertain");
+    expect(after.run.statusReason).toMatch(/^rollback of change failed \(connection reset while restoring the old value\); it may be partly applied/);
+    expect(await lockHolder("t:rb")).toBe(runId);
+    expect((await engine.decide({ kind: "abort", runId, actor: carol })).accepted).toBe(true);
+    expect(await lockHolder("t:rb")).toBeNull();
   });
 });

@@ -81,6 +81,8 @@ describe("locks follow the step, not the lease", () => {
     expect(afterVerify(false, "ok")).toMatchObject({ step: "rolled_back", keepLocks: false });
     expect(afterVerify(false, "failed")).toMatchObject({ step: "failed", keepLocks: false });
     expect(afterVerify(false, "timed_out")).toMatchObject({ step: "uncertain", keepLocks: true });
+    // A rollback that threw may have been partly applied, like one that timed out: a person decides, the locks stay.
+    expect(afterVerify(false, "threw")).toMatchObject({ step: "uncertain", runStatus: "awaiting_decision", keepLocks: true });
   });
 });
 
