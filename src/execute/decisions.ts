@@ -1,5 +1,6 @@
 import { breakGlassRefusal, checkApproval, evaluateApprovals, mayApprove } from "../approve/policy.ts";
 import type { AuditInput } from "../audit/events.ts";
+import { redactText } from "../audit/redact.ts";
 import { BelayError } from "../errors.ts";
 import { authenticatedPerson, principalAudit, type Principal } from "../identity/principal.ts";
 import type { Queryable } from "../store/driver.ts";
@@ -160,7 +161,8 @@ async function decideLocked(tx: Queryable, deps: EngineDeps, run: RunRecord, d: 
 
     if (d.kind === "deny") {
       if (step.status !== "awaiting_approval") return refuse("not_awaiting", `step ${step.name} is not waiting for approval (${step.status})`, step.name);
-      const reason = `${step.name} denied by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
+      // Stored and shown: redacted like every other reason (a person may paste a DSN into it).
+      const reason = redactText(`${step.name} denied by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`);
       await updateStep(tx, run.id, step.idx, { status: "skipped", error: reason, finishedAt: now });
       await updateRun(tx, run.id, { status: "aborted", statusReason: reason, leaseOwner: null }, now);
       await releaseTargetLocks(tx, run.id);
@@ -215,7 +217,7 @@ async function abort(
     const message = `${d.actor.person} may not abort run ${run.id}: only its requester or an approver may`;
     return { events: [{ ...base, kind: "approval.refused", data: { decision: "abort", code: "not_an_approver", reason: message } }], value: refused("not_an_approver", message) };
   }
-  const reason = `aborted by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`;
+  const reason = redactText(`aborted by ${d.actor.person}${d.reason ? `: ${d.reason}` : ""}`);
   // Whether a process holds the run is judged on the database's clock.
   const dbNow = await databaseNow(tx);
   const leaseMs = deps.leaseMs ?? 30_000;

@@ -96,4 +96,20 @@ describe("sealed inputs end with the run (Postgres)", () => {
       expect(cache(engine).has(runId)).toBe(false);
     }
   });
+  it("a deny's or an abort's reason is stored redacted, like every other reason", async () => {
+    const { engine } = testEngine({ db: store.db, playbooks: [dsnPlaybook()] });
+    const reasonOf = async (runId: string) =>
+      (await store.db.query<{ r: string; e: string | null }>("SELECT r.status_reason AS r, (SELECT string_agg(coalesce(error, ''), ' ') FROM steps WHERE run_id = r.id) AS e FROM runs r WHERE r.id = $1", [runId])).rows[0]!;
+    const denied = (await engine.propose({ playbookId: "dsn", params: { dsn: "x" }, requestedBy: "alice", surface: "cli" })).runId;
+    await engine.drive(denied);
+    expect((await engine.decide({ kind: "deny", runId: denied, step: "write", actor: bob, reason: `it would write ${dsn}` })).accepted).toBe(true);
+    const aborted = (await engine.propose({ playbookId: "dsn", params: { dsn: "x" }, requestedBy: "alice", surface: "cli" })).runId;
+    await engine.drive(aborted);
+    expect((await engine.decide({ kind: "abort", runId: aborted, actor: carol, reason: `stale DSN ${dsn}` })).accepted).toBe(true);
+    for (const id of [denied, aborted]) {
+      const row = await reasonOf(id);
+      expect(`${row.r} ${row.e ?? ""}`).not.toContain("s3cret-pw");
+      expect(row.r).toContain("postgres://app:[redacted]@db:5432/app");
+    }
+  });
 });
