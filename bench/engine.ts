@@ -57,6 +57,7 @@ const pb = playbook({ id: "bench", title: "Bench", summary: "Five cheap steps.",
   .act("change-2", {
     risk: "low",
     permissions: ["bench:write"],
+    locks: { none: "a benchmark step: it changes nothing another run could change" },
     preview: ({ run }) => timed(`${run.id}/change-2`, () => "value +1"),
     run: ({ run }) => timed(`${run.id}/change-2`, () => ({ value: ++state.value })),
     verify: ({ run }) => timed(`${run.id}/change-2`, () => true),

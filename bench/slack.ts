@@ -67,7 +67,7 @@ async function openStore(): Promise<{ db: Db; drop: () => Promise<void> }> {
 const noTargets = {} as Targets;
 const bench = playbook({ id: "bench-fix", title: "Bench fix", summary: "One read, one medium-risk change.", failureModes: ["redis-maxmemory"], params: z.object({ n: z.number().int().default(1) }) })
   .diagnose("read", () => ({ ok: true }))
-  .act("change", { risk: "medium", permissions: ["bench:write"], preview: () => "change one thing", run: () => ({ done: true }), verify: () => true, irreversible: "bench" });
+  .act("change", { risk: "medium", permissions: ["bench:write"], locks: { none: "a benchmark step: it changes nothing another run could change" }, preview: () => "change one thing", run: () => ({ done: true }), verify: () => true, irreversible: "bench" });
 
 /** slack.com stand-in: every method answers ok at once. */
 async function fakeSlack(): Promise<{ server: Server; url: string; calls: Map<string, number> }> {

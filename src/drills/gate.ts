@@ -21,6 +21,7 @@ export const drillGatePlaybook: AnyPlaybook = playbook({
 }).act("inject", {
   risk: "high",
   permissions: ["drill:inject"],
+  locks: { none: "an approval only: it changes nothing itself (the drill guards its own injections)" },
   description: "Approve to let the drill inject the faults below into a real system; it undoes them when it ends (or, after a crash, the next belay does).",
   preview: ({ params }) => `DRILL ${params.drillRunId} (${params.drill}) against ${params.target}:\n${params.injections}`,
   run: () => ({ approved: true }),

@@ -73,6 +73,29 @@ export function renderRunbook(pb: AnyPlaybook): string {
   return `${L.join("\n").replace(/\n{3,}/g, "\n\n").trimEnd()}\n`;
 }
 
+/** `{name}` for every param, so a step's lock keys read as templates; outputs are not known before the run. */
+const placeholderParams = new Proxy({}, { get: (_t, k) => (typeof k === "string" ? `{${k}}` : undefined) });
+const noOutputs = new Proxy({}, { get: () => { throw new Error("outputs are known only when the run gets here"); } });
+
+/** What an act step locks, for the runbook: no other run changes these while it runs. */
+function locksLine(s: StepDef): string | null {
+  const rule = s.lockRule;
+  if (!rule || !s.locks) return null;
+  if (rule.kind === "none") return `Locks: none (${rule.reason}).`;
+  let keys: readonly string[] | null = null;
+  try {
+    const k = s.locks({ params: placeholderParams, outputs: noOutputs });
+    keys = Array.isArray(k) && k.every((x) => typeof x === "string") ? k : null;
+  } catch {
+    keys = null;
+  }
+  const held = "no other run changes these while the step runs";
+  if (rule.kind === "targets") {
+    return `Locks: ${keys?.length ? keys.map((k) => `\`${k}\``).join(", ") : "none"} (by default: every target its params name, whole; ${held}).`;
+  }
+  return keys ? `Locks: ${keys.map((k) => `\`${k}\``).join(", ")} (${held}; a key on part of a target holds the whole target's key too).` : `Locks: computed from its params and earlier results when it starts (${held}).`;
+}
+
 function renderStep(s: StepDef, n: number): string[] {
   const head = s.kind === "act" ? `### ${n}. ${s.name} (act, ${s.risk} risk)` : `### ${n}. ${s.name} (${s.kind})`;
   const L = [head, ""];
@@ -97,6 +120,8 @@ function renderStep(s: StepDef, n: number): string[] {
   }
   facts.push(`Timeout: ${s.timeoutMs / 1000} s.`);
   if (s.permissions.length) facts.push(`Permissions: ${s.permissions.map((p) => `\`${p}\``).join(", ")}.`);
+  const locks = locksLine(s);
+  if (locks) facts.push(locks);
   L.push(...facts.map((f) => `- ${f}`), "");
   return L;
 }

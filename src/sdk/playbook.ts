@@ -3,6 +3,8 @@ import type {
   ActSpec,
   DecisionContext,
   DiagnoseSpec,
+  LockRule,
+  LocksSpec,
   NotifySpec,
   PlaybookMeta,
   ReadContext,
@@ -12,6 +14,7 @@ import type {
   When,
   WhenCheck,
 } from "./types.ts";
+import { defaultLocks, targetParamsOf, withWholeTargetKeys, type HasTargetParam } from "./target.ts";
 
 const BRAND = Symbol.for("belay.playbook");
 
@@ -19,6 +22,37 @@ const BRAND = Symbol.for("belay.playbook");
 type Fresh<N extends string, O> = N & (N extends keyof O ? { "duplicate step name": N } : unknown);
 
 type Add<O, N extends string, R> = O & { readonly [K in N]: R };
+
+/**
+ * An act step on params naming no target (`target()`) must say what it locks, or that it
+ * locks nothing and why: leaving `locks` out is a compile error there.
+ */
+type LocksRequired<S, P, O> = HasTargetParam<S> extends true ? unknown : { locks: LocksSpec<P, O> };
+
+/** How an act step's locks are chosen (see ActBase.locks); throws for a step that says nothing and names no target. */
+function lockRuleOf(playbookId: string, step: string, locks: unknown, params: unknown): LockRule {
+  if (typeof locks === "function") return { kind: "given", fn: locks as Extract<LockRule, { kind: "given" }>["fn"] };
+  if (locks === undefined) {
+    const named = targetParamsOf(params);
+    if (named.size === 0) {
+      throw new Error(
+        `playbook ${playbookId}: act step "${step}" declares no locks and its params name no target (target()); give locks: ({ params }) => [...] or locks: { none: "why nothing needs locking" }`,
+      );
+    }
+    return { kind: "targets", params: [...named].map(([param, spec]) => ({ param, kind: spec.kind })) };
+  }
+  const reason = (locks as { none?: unknown } | null)?.none;
+  if (typeof reason === "string" && reason.trim()) return { kind: "none", reason: reason.trim() };
+  throw new Error(`playbook ${playbookId}: act step "${step}" has locks that are neither a function nor { none: "<reason>" }`);
+}
+
+function locksOf(rule: LockRule, params: unknown): (ctx: DecisionContext<any, any>) => readonly string[] {
+  if (rule.kind === "given") return (ctx) => withWholeTargetKeys(rule.fn(ctx));
+  if (rule.kind === "none") return () => [];
+  const named = targetParamsOf(params);
+  const fn = defaultLocks(named);
+  return (ctx) => fn({ params: ctx.params as Record<string, unknown> });
+}
 
 const BARE_REASON = "its when condition is false";
 
@@ -52,7 +86,7 @@ function conditionOf(when: When<any, any> | undefined): Pick<StepDef, "when" | "
 
 const DEFAULT_TIMEOUT_MS: Record<StepKind, number> = { diagnose: 60_000, act: 120_000, wait: 600_000, notify: 30_000 };
 
-function stepDef(name: string, kind: StepKind, spec: Record<string, any>): StepDef {
+function stepDef(name: string, kind: StepKind, spec: Record<string, any>, lock: { rule: LockRule; params: unknown } | null = null): StepDef {
   return Object.freeze({
     name,
     kind,
@@ -64,7 +98,8 @@ function stepDef(name: string, kind: StepKind, spec: Record<string, any>): StepD
     intervalMs: spec.intervalMs ?? 5_000,
     manual: Object.freeze([...(spec.manual ?? [])]),
     ...conditionOf(spec.when),
-    locks: spec.locks ?? null,
+    locks: lock ? locksOf(lock.rule, lock.params) : null,
+    lockRule: lock ? lock.rule : null,
     run: spec.run ?? null,
     preview: spec.preview ?? null,
     verify: spec.verify ?? null,
@@ -154,12 +189,12 @@ export class Playbook<S extends z.ZodType = z.ZodType, O = {}> {
    *   verify: async ({ targets }) => (await targets.redis("cache").configGet("maxmemory-policy")) === "allkeys-lru",
    *   rollback: ({ targets }) => targets.redis("cache").configSet("maxmemory-policy", "noeviction") })
    */
-  act<const N extends string, R>(name: Fresh<N, O>, spec: ActSpec<z.output<S>, O, R>): Playbook<S, Add<O, N, R | undefined>> {
+  act<const N extends string, R>(name: Fresh<N, O>, spec: ActSpec<z.output<S>, O, R> & LocksRequired<S, z.output<S>, O>): Playbook<S, Add<O, N, R | undefined>> {
     const s = spec as unknown as Record<string, unknown>;
     if (typeof s.rollback !== "function" && !(typeof s.irreversible === "string" && s.irreversible.trim())) {
       throw new Error(`playbook ${this.id}: act step "${name}" needs a rollback or an irreversible reason`);
     }
-    return this.with(stepDef(name, "act", s));
+    return this.with(stepDef(name, "act", s, { rule: lockRuleOf(this.id, name, s.locks, this.params), params: this.params }));
   }
 
   /**

@@ -109,11 +109,19 @@ export interface DiagnoseSpec<P, O, R> extends StepCommon<P, O> {
   run: (ctx: ReadContext<P, O>) => Awaitable<R>;
 }
 
+/** An act step's locks: keys computed from params and outputs, or none, with the reason. */
+export type LocksSpec<P, O> = ((ctx: DecisionContext<P, O>) => readonly string[]) | { readonly none: string };
+
 interface ActBase<P, O, R> extends StepCommon<P, O> {
   risk: Risk;
   permissions: readonly string[];
-  /** Lock keys of what this step mutates, e.g. `kube:prod/deployments/api`. Two runs never hold one at once. */
-  locks?: (ctx: DecisionContext<P, O>) => readonly string[];
+  /**
+   * Lock keys of what this step mutates, e.g. `kube:prod/deployments/api`. Two runs never hold
+   * one at once, and a key on a part of a target also takes the whole target's (`kube:prod`).
+   * Left out, the step locks every target its params name (`target()`), whole. A step whose
+   * params name no target must give its keys or say `{ none: "why nothing needs locking" }`.
+   */
+  locks?: LocksSpec<P, O>;
   /** Exactly what will change. Read-only; runs before anyone is asked to approve. */
   preview: (ctx: PreviewContext<P, O>) => Awaitable<PreviewValue>;
   run: (ctx: StepContext<P, O> & { readonly preview: string; readonly previewData: unknown }) => Awaitable<R>;
@@ -160,7 +168,13 @@ export interface StepDef {
   readonly skipReason: (ctx: DecisionContext<any, any>) => string;
   /** The conditions' reasons as written (a computed reason shows as `null`), for runbooks. */
   readonly conditions: readonly (string | null)[];
+  /**
+   * The keys an act step locks (null for other kinds): what it names, or by default every
+   * target its params name, each key on a part of a target with the whole target's key too.
+   */
   readonly locks: ((ctx: DecisionContext<any, any>) => readonly string[]) | null;
+  /** For runbooks: how the locks were chosen (given, defaulted from the target params, or none and why). */
+  readonly lockRule: LockRule | null;
   readonly run: AnyFn | null;
   readonly preview: AnyFn | null;
   readonly verify: AnyFn | null;
@@ -169,6 +183,11 @@ export interface StepDef {
   readonly until: AnyFn | null;
   readonly message: ((ctx: DecisionContext<any, any>) => string) | null;
 }
+
+export type LockRule =
+  | { readonly kind: "given"; readonly fn: (ctx: DecisionContext<any, any>) => readonly string[] }
+  | { readonly kind: "targets"; readonly params: readonly { readonly param: string; readonly kind: string }[] }
+  | { readonly kind: "none"; readonly reason: string };
 
 /** A match rule: every field given must hold. Regexps test, strings compare exactly. */
 export interface MatchRule {

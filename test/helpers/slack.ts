@@ -359,6 +359,7 @@ export function cachePlaybook(state: CacheState) {
     .act("set-policy", {
       risk: "medium",
       permissions: ["redis:CONFIG"],
+      locks: { none: "a test step: it changes nothing another run could change" },
       preview: ({ params, outputs }) => `maxmemory-policy ${outputs["read-memory"].policy} -> ${params.mode}`,
       run: ({ params }) => {
         const previous = state.policy;
@@ -373,6 +374,7 @@ export function cachePlaybook(state: CacheState) {
     .act("restart-writer", {
       risk: "high",
       permissions: ["apps/deployments:patch"],
+      locks: { none: "a test step: it changes nothing another run could change" },
       preview: ({ params }) => `restart writer (${params.replicas} replicas)`,
       run: () => ({ restarts: ++state.restarts }),
       verify: () => true,

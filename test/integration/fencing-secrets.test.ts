@@ -21,6 +21,7 @@ function dsnPlaybook(opts: { failRead?: boolean } = {}) {
     .act("write", {
       risk: "low",
       permissions: ["cm:write"],
+      locks: { none: "a test step: it changes nothing another run could change" },
       preview: ({ params }) => ({ summary: "write the DSN back", data: { value: params.dsn } }),
       run: () => ({ ok: true }),
       verify: () => true,

@@ -278,6 +278,7 @@ describe("fencing (Postgres)", () => {
       .act("write", {
         risk: "low",
         permissions: ["cm:write"],
+        locks: { none: "a test step: it changes nothing another run could change" },
         preview: ({ params }) => ({ summary: "write the DSN back into the ConfigMap", data: { value: params.dsn } }),
         run: ({ params, outputs, previewData }) => {
           seen.push({ step: "write", dsn: params.dsn, url: outputs.read.url, header: outputs.read.header, token: params.token, previewed: (previewData as { value: string }).value });

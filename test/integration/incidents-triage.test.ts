@@ -22,7 +22,7 @@ const depthCheck = playbook({
   fromAlert: (a) => ({ queue: a.labels.queue }),
 })
   .diagnose("depth", ({ params }) => ({ queue: params.queue, depth: 42 }))
-  .act("restart", { risk: "low", permissions: ["queue:restart"], preview: () => "restart", run: () => ({ ok: true }), verify: () => true, irreversible: "test" });
+  .act("restart", { risk: "low", permissions: ["queue:restart"], locks: { none: "a test step: it changes nothing another run could change" }, preview: () => "restart", run: () => ({ ok: true }), verify: () => true, irreversible: "test" });
 
 let store: TestStore;
 let h: IngestHarness;

@@ -14,6 +14,7 @@ const setPolicy = playbook({ id: "set-policy", title: "Evict instead", summary: 
   .act("switch", {
     risk: "low",
     permissions: ["redis:CONFIG"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     when: { if: ({ outputs }) => outputs.policy.policy !== "allkeys-lru", reason: "the policy is already allkeys-lru" },
     preview: () => "noeviction -> allkeys-lru",
     run: () => {

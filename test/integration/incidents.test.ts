@@ -24,6 +24,7 @@ const queueRestart = playbook({
   .act("restart", {
     risk: "low",
     permissions: ["queue:restart"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     preview: ({ params }) => `restart the ${params.queue} consumer`,
     run: async () => {
       svc.ran++;

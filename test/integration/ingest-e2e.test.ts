@@ -39,6 +39,7 @@ const redisMaxmemory = playbook({
   .act("set-allkeys-lru", {
     risk: "medium",
     permissions: ["redis:CONFIG"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     preview: ({ outputs }) => `maxmemory-policy ${outputs.policy} -> allkeys-lru`,
     run: ({ params, targets }) => targets.redis(params.redis).configSet("maxmemory-policy", "allkeys-lru"),
     verify: async ({ params, targets }) => (await targets.redis(params.redis).configGet("maxmemory-policy")) === "allkeys-lru",

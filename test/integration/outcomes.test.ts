@@ -11,6 +11,7 @@ const terminate = playbook({ id: "t-terminate", title: "t", summary: "t", failur
   .act("terminate", {
     risk: "medium",
     permissions: ["postgres:pg_signal_backend"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     when: [
       { if: () => true, reason: "never shown: this check holds" },
       { if: ({ outputs }) => outputs.idle.sessions > 0, reason: ({ params, outputs }) => `no session idle in transaction for ${params.olderThanMinutes} min or more (${outputs.idle.total} connections)` },
@@ -22,7 +23,7 @@ const terminate = playbook({ id: "t-terminate", title: "t", summary: "t", failur
   });
 
 const bare = playbook({ id: "t-bare", title: "t", summary: "t", failureModes: [], params: z.object({}) })
-  .act("x", { risk: "low", permissions: ["x:y"], when: () => false, preview: () => "x", run: () => 1, verify: () => true, rollback: () => 0 });
+  .act("x", { risk: "low", permissions: ["x:y"], locks: { none: "a test step: it changes nothing another run could change" }, when: () => false, preview: () => "x", run: () => 1, verify: () => true, rollback: () => 0 });
 
 describe("skip reasons and outcomes through the engine", () => {
   let store: TestStore;

@@ -35,6 +35,7 @@ const cacheFix = playbook({
   .act("set-policy", {
     risk: "medium",
     permissions: ["redis:CONFIG"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     preview: () => "maxmemory-policy noeviction -> allkeys-lru",
     run: () => ({ previous: "noeviction" }),
     verify: () => ({ ok: false, detail: "maxmemory-policy still noeviction" }),
@@ -141,6 +142,7 @@ const notNeeded = playbook({ id: "terminate-nothing", title: "Terminate idle ses
   .act("terminate", {
     risk: "medium",
     permissions: ["postgres:pg_signal_backend"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     when: { if: ({ outputs }) => outputs.idle.sessions > 0, reason: "no session idle in transaction for 10 min or more" },
     preview: () => "terminate",
     run: () => ({}),

@@ -73,6 +73,7 @@ describe("read-only target facades", () => {
       .act("delete", {
         risk: "low",
         permissions: ["redis:DEL"],
+        locks: { none: "a test step: it changes nothing another run could change" },
         // Forgot { dryRun: true }: the facade makes it one anyway.
         preview: async ({ targets: t }) => (await t.redis("cache").deleteKeys({ keys: [gone] })).summary,
         run: ({ targets: t }) => t.redis("cache").deleteKeys({ keys: [gone] }),

@@ -16,6 +16,7 @@ const raiseLimit = playbook({ id: "raise-limit", title: "Raise a limit", summary
   .act("raise", {
     risk: "low",
     permissions: ["thing:write"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     preview: ({ params, outputs }) => `limit ${outputs.limit.limit} -> ${params.to}`,
     run: ({ params }) => {
       const previous = state.limit;
@@ -34,7 +35,7 @@ const unreachable = playbook({ id: "unreachable", title: "Unreachable target", s
     await new Promise((r) => setTimeout(r, 800)); // the root is posted first, then the run fails
     throw new Error("connect ECONNREFUSED 127.0.0.1:6399");
   })
-  .act("fix", { risk: "low", permissions: ["thing:write"], preview: () => "fix", run: () => ({}), verify: () => true, irreversible: "test" });
+  .act("fix", { risk: "low", permissions: ["thing:write"], locks: { none: "a test step: it changes nothing another run could change" }, preview: () => "fix", run: () => ({}), verify: () => true, irreversible: "test" });
 
 let store: TestStore;
 let slack: FakeSlack;

@@ -3,7 +3,7 @@
  * every `@ts-expect-error` below MUST be an error, or tsc fails with "Unused
  * '@ts-expect-error' directive". So each line proves the compiler rejects that mistake.
  */
-import { playbook, z } from "../../src/sdk/index.ts";
+import { playbook, target, z } from "../../src/sdk/index.ts";
 
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
 function assertType<T extends true>(): T | void {}
@@ -13,7 +13,7 @@ const base = playbook({
   title: "Types",
   summary: "Type tests",
   failureModes: [],
-  params: z.object({ redis: z.string().default("cache"), limit: z.number().int() }),
+  params: z.object({ redis: target("redis").default("cache"), limit: z.number().int() }),
 }).diagnose("memory", async ({ params }) => {
   // params are typed from the zod schema
   assertType<Equal<typeof params.limit, number>>();
@@ -109,7 +109,7 @@ playbook({
 });
 
 // Read-only means read-only: diagnose, verify and wait get targets without mutating operations.
-const readOnly = playbook({ id: "ro", title: "", summary: "", failureModes: [], params: z.object({ redis: z.string() }) })
+const readOnly = playbook({ id: "ro", title: "", summary: "", failureModes: [], params: z.object({ redis: target("redis") }) })
   .diagnose("policy", async ({ params, targets }) => {
     const r = targets.redis(params.redis);
     // @ts-expect-error configSet mutates: a diagnose cannot call it
@@ -185,4 +185,37 @@ base.act("reasonless", {
   run: () => 1,
   verify: () => true,
   rollback: () => undefined,
+});
+
+// An act step's locks: on params naming a target (`target()`), leaving them out locks that target.
+playbook({ id: "locks-default", title: "", summary: "", failureModes: [], params: z.object({ pg: target("postgres").optional(), n: z.number() }) }).act("change", {
+  risk: "low",
+  permissions: ["pg:write"],
+  preview: () => "x",
+  run: () => 1,
+  verify: () => true,
+  irreversible: "x",
+});
+const untargeted = playbook({ id: "locks-none", title: "", summary: "", failureModes: [], params: z.object({ redis: z.string(), n: z.number() }) });
+// @ts-expect-error an act step whose params name no target must say what it locks
+untargeted.act("unlocked", {
+  risk: "low",
+  permissions: ["redis:CONFIG"],
+  preview: () => "x",
+  run: () => 1,
+  verify: () => true,
+  irreversible: "x",
+});
+// ...its keys, or that it locks nothing and why.
+untargeted.act("keyed", { risk: "low", permissions: ["redis:CONFIG"], locks: ({ params }) => [`redis:${params.redis}`], preview: () => "x", run: () => 1, verify: () => true, irreversible: "x" });
+untargeted.act("none", { risk: "low", permissions: ["redis:CONFIG"], locks: { none: "changes nothing shared" }, preview: () => "x", run: () => 1, verify: () => true, irreversible: "x" });
+untargeted.act("bad-locks", {
+  risk: "low",
+  permissions: ["redis:CONFIG"],
+  // @ts-expect-error "none" needs a reason: { none: "why" }
+  locks: "none",
+  preview: () => "x",
+  run: () => 1,
+  verify: () => true,
+  irreversible: "x",
 });

@@ -21,12 +21,13 @@ const pb = playbook({
   .act("scale", {
     risk: "medium",
     permissions: ["apps/deployments/scale:patch"],
+    locks: { none: "a test step: it changes nothing another run could change" },
     preview: ({ outputs, params }) => `replicas ${outputs.read.replicas} -> ${params.replicas}`,
     run: () => 1,
     verify: () => true,
     rollback: () => 0,
   })
-  .act("annotate", { risk: "low", permissions: ["apps/deployments:patch", "apps/deployments/scale:patch"], preview: () => "x", run: () => 1, verify: () => true, irreversible: "annotations are harmless" });
+  .act("annotate", { risk: "low", permissions: ["apps/deployments:patch", "apps/deployments/scale:patch"], locks: { none: "a test step: it changes nothing another run could change" }, preview: () => "x", run: () => 1, verify: () => true, irreversible: "annotations are harmless" });
 
 describe("binding params", () => {
   it("coerces key=value strings by the schema's types", () => {
