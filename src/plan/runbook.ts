@@ -93,7 +93,8 @@ function locksLine(s: StepDef): string | null {
   if (rule.kind === "targets") {
     return `Locks: ${keys?.length ? keys.map((k) => `\`${k}\``).join(", ") : "none"} (by default: every target its params name, whole; ${held}).`;
   }
-  return keys ? `Locks: ${keys.map((k) => `\`${k}\``).join(", ")} (${held}; a key on part of a target holds the whole target's key too).` : `Locks: computed from its params and earlier results when it starts (${held}).`;
+  const parts = keys?.some((k) => /^(redis|postgres):[^/]+\/./.test(k)) ? "; a key on part of a Redis or Postgres target holds the whole target's key too" : "";
+  return keys ? `Locks: ${keys.map((k) => `\`${k}\``).join(", ")} (${held}${parts}).` : `Locks: computed from its params and earlier results when it starts (${held}).`;
 }
 
 function renderStep(s: StepDef, n: number): string[] {

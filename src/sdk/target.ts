@@ -73,7 +73,10 @@ export function targetParamsOf(schema: unknown): Map<string, TargetParamSpec> {
   return out;
 }
 
-const TARGET_KEY = /^(redis|postgres|kube):([^/]+)\/./;
+// Redis and Postgres targets are one server each: a part key takes the whole server's key.
+// A kube target is a whole cluster: serialising every change to it would let a long drain
+// hold up an unrelated rollback at 3 a.m., so kube part keys stay parts.
+const TARGET_KEY = /^(redis|postgres):([^/]+)\/./;
 
 /**
  * The lock keys a step takes, from the keys it names: each key on a part of a configured

@@ -14,9 +14,8 @@ describe("act step locks", () => {
     expect(def.locks!(ctx({ redis: "cache", kube: "prod", n: 1 }))).toEqual(["redis:cache", "kube:prod"]); // an optional target left out is not touched
   });
 
-  it("given keys also take the whole target's key for a key on part of a target", () => {
+  it("given keys also take the whole target's key for a key on part of a Redis or Postgres target (kube parts stay parts)", () => {
     expect(withWholeTargetKeys(["kube:prod/deployments/api", "redis:cache/clients", "redis:cache", "postgres:main/backends", "t:x", "svc:a/b"])).toEqual([
-      "kube:prod",
       "kube:prod/deployments/api",
       "redis:cache",
       "redis:cache/clients",
