@@ -53,3 +53,45 @@ export async function observe(db: Queryable, fingerprint: string): Promise<Obser
     events,
   };
 }
+
+/** A real (not drill-labelled) alert that reached belay's Alertmanager webhook during a drill. */
+export interface RealAlert {
+  fingerprint: string;
+  incidentId: string | null;
+  alertname: string;
+  labels: Record<string, string>;
+  /** Alertmanager's startsAt: when the team's monitoring says it began firing. */
+  startsAt: Date | null;
+  /** When belay first received it. */
+  receivedAt: Date;
+}
+
+/**
+ * The first real Alertmanager alert named one of `alertnames`, first seen by belay at or after
+ * `since`, whose labels pass `matches` (the drill's target). Drill-labelled alerts never count.
+ */
+export async function findRealAlert(db: Queryable, opts: { alertnames: readonly string[]; since: Date; matches: (labels: Readonly<Record<string, string>>) => boolean }): Promise<RealAlert | null> {
+  // A plain read: the drill polls, nothing here is locked or written.
+  const r = await db.query<{ fingerprint: string; incident_id: string | null; alert: { labels?: Record<string, string>; startsAt?: string | null; drill?: boolean } | string; first_seen_at: Date | string }>(
+    `SELECT fingerprint, incident_id, alert, first_seen_at FROM incident_alerts
+      WHERE source = 'alertmanager' AND first_seen_at >= $1 AND alert->'labels'->>'alertname' = ANY($2::text[])
+      ORDER BY first_seen_at ASC LIMIT 200`,
+    [opts.since, [...opts.alertnames]],
+  );
+  for (const row of r.rows) {
+    const alert = typeof row.alert === "string" ? (JSON.parse(row.alert) as Exclude<typeof row.alert, string>) : row.alert;
+    const labels = alert.labels ?? {};
+    if (alert.drill || labels.belay_drill !== undefined || labels.drill === "true") continue;
+    if (!opts.matches(labels)) continue;
+    const startsAt = alert.startsAt ? new Date(alert.startsAt) : null;
+    return {
+      fingerprint: row.fingerprint,
+      incidentId: row.incident_id,
+      alertname: labels.alertname ?? "",
+      labels,
+      startsAt: startsAt && !Number.isNaN(startsAt.getTime()) && startsAt.getTime() > 0 ? startsAt : null,
+      receivedAt: row.first_seen_at instanceof Date ? row.first_seen_at : new Date(row.first_seen_at),
+    };
+  }
+  return null;
+}
