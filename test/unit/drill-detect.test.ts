@@ -2,6 +2,9 @@ import { expect, it } from "vitest";
 import { detectModeOf } from "../../src/cli/drill.ts";
 import { UsageError } from "../../src/cli/io.ts";
 import { DEFAULT_DETECT_WITHIN_S, realAlertMatcher } from "../../src/drills/detect.ts";
+import { drillStartedReply } from "../../src/drills/slack.ts";
+import { parseCommand } from "../../src/slack/command.ts";
+import redisDrill from "../../playbooks/drills/redis-maxmemory.ts";
 
 it("--detect: synthetic by default, real with a default or given limit; bad values are usage errors that say what to type", () => {
   expect(detectModeOf(undefined, undefined)).toEqual({ mode: "synthetic" });
@@ -29,4 +32,17 @@ it("a real alert is the drill target's by a label naming it or by the target's l
   expect(bare.matches({ redis: "cache" })).toBe(true);
   // The only target of its kind, no matchers: any alert of the expected name is about it.
   expect(realAlertMatcher({ redis: { cache: {} } }, "redis", "cache").matches({ instance: "x:9121" })).toBe(true);
+});
+
+it("Slack: `drill start ID real [SECONDS]` starts a real-detection drill; anything else after the id is a usage message", () => {
+  expect(parseCommand("drill start redis-maxmemory")).toEqual({ kind: "drill", action: "start", drill: "redis-maxmemory" });
+  expect(parseCommand("drill start redis-maxmemory real")).toEqual({ kind: "drill", action: "start", drill: "redis-maxmemory", detectWithinS: DEFAULT_DETECT_WITHIN_S });
+  expect(parseCommand("drill start redis-maxmemory real 45")).toEqual({ kind: "drill", action: "start", drill: "redis-maxmemory", detectWithinS: 45 });
+  for (const bad of ["drill start redis-maxmemory fake", "drill start redis-maxmemory real soon", "drill start redis-maxmemory real 0", "drill start redis-maxmemory real 45 extra"]) {
+    const c = parseCommand(bad);
+    expect(c.kind, bad).toBe("usage");
+    expect((c as { message: string }).message).toContain("`drill start <drill> real [seconds]`");
+  }
+  expect(JSON.stringify(drillStartedReply(redisDrill, "drl_1", "UCAROL", 45).blocks)).toContain("No DRILL alert is sent: your monitoring has 45 s");
+  expect(JSON.stringify(drillStartedReply(redisDrill, "drl_1", "UCAROL").blocks)).toContain("The DRILL alert and its proposal follow");
 });
