@@ -67,31 +67,33 @@ export interface RealAlert {
 }
 
 /**
- * The first real Alertmanager alert named one of `alertnames`, first seen by belay at or after
+ * The first real Alertmanager alert named one of `alertnames` that began firing at or after
  * `since`, whose labels pass `matches` (the drill's target). Drill-labelled alerts never count.
+ * "Began" is belay's first receipt, or, for an alert whose row predates the drill (a
+ * recurring alert that reopened an incident keeps its first_seen_at), Alertmanager's startsAt
+ * of this firing; its receipt is then the row's latest (the first poll that sees it).
  */
 export async function findRealAlert(db: Queryable, opts: { alertnames: readonly string[]; since: Date; matches: (labels: Readonly<Record<string, string>>) => boolean }): Promise<RealAlert | null> {
   // A plain read: the drill polls, nothing here is locked or written.
-  const r = await db.query<{ fingerprint: string; incident_id: string | null; alert: { labels?: Record<string, string>; startsAt?: string | null; drill?: boolean } | string; first_seen_at: Date | string }>(
-    `SELECT fingerprint, incident_id, alert, first_seen_at FROM incident_alerts
-      WHERE source = 'alertmanager' AND first_seen_at >= $1 AND alert->'labels'->>'alertname' = ANY($2::text[])
+  const r = await db.query<{ fingerprint: string; incident_id: string | null; alert: { labels?: Record<string, string>; startsAt?: string | null; drill?: boolean } | string; first_seen_at: Date | string; last_seen_at: Date | string }>(
+    `SELECT fingerprint, incident_id, alert, first_seen_at, last_seen_at FROM incident_alerts
+      WHERE source = 'alertmanager' AND status = 'firing' AND last_seen_at >= $1 AND alert->'labels'->>'alertname' = ANY($2::text[])
       ORDER BY first_seen_at ASC LIMIT 200`,
     [opts.since, [...opts.alertnames]],
   );
+  const at = (v: Date | string) => (v instanceof Date ? v : new Date(v));
   for (const row of r.rows) {
     const alert = typeof row.alert === "string" ? (JSON.parse(row.alert) as Exclude<typeof row.alert, string>) : row.alert;
     const labels = alert.labels ?? {};
     if (alert.drill || labels.belay_drill !== undefined || labels.drill === "true") continue;
     if (!opts.matches(labels)) continue;
-    const startsAt = alert.startsAt ? new Date(alert.startsAt) : null;
-    return {
-      fingerprint: row.fingerprint,
-      incidentId: row.incident_id,
-      alertname: labels.alertname ?? "",
-      labels,
-      startsAt: startsAt && !Number.isNaN(startsAt.getTime()) && startsAt.getTime() > 0 ? startsAt : null,
-      receivedAt: row.first_seen_at instanceof Date ? row.first_seen_at : new Date(row.first_seen_at),
-    };
+    const parsed = alert.startsAt ? new Date(alert.startsAt) : null;
+    const startsAt = parsed && !Number.isNaN(parsed.getTime()) && parsed.getTime() > 0 ? parsed : null;
+    const first = at(row.first_seen_at);
+    const fresh = first >= opts.since;
+    // Firing since before the drill: not the drill's detection.
+    if (!fresh && !(startsAt && startsAt >= opts.since)) continue;
+    return { fingerprint: row.fingerprint, incidentId: row.incident_id, alertname: labels.alertname ?? "", labels, startsAt, receivedAt: fresh ? first : at(row.last_seen_at) };
   }
   return null;
 }
