@@ -2,9 +2,9 @@ import type { AuditInput } from "../audit/events.ts";
 import type { Matcher } from "../match/types.ts";
 import type { Alert } from "../sdk/alert.ts";
 import type { Queryable } from "../store/driver.ts";
-import type { TargetDirectory } from "../plan/targets.ts";
-import { correlationKeyOf } from "./correlate.ts";
-import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getKeyOwners, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
+import { storesNamed, type DataStore, type TargetDirectory } from "../plan/targets.ts";
+import { correlationKeyOf, targetOfAlert } from "./correlate.ts";
+import { getAlertsByKey, getIncidentsByIds, getIncidentsByPagerDutyIds, getKeyOwners, getIncidentsByKeyPrefix, getKeysOf, getOpenKeys, type AlertRecord, type IncidentRecord } from "./queries.ts";
 
 export interface DeliveryIn {
   id: string;
@@ -76,9 +76,13 @@ const alertKey = (source: string, fingerprint: string) => `${source}\u0000${fing
 /**
  * Decides, for a batch of deliveries in arrival order, which incident each alert belongs
  * to: the incident its fingerprint is already in (dedup), else the open incident of its
- * group (Alertmanager groupKey, PagerDuty incident id), else an open incident naming the
- * same service and failure mode within the window, else a new one. Reads in bulk up front;
- * writes nothing (the drain writes what this returns).
+ * group (Alertmanager groupKey, PagerDuty incident id), else the incident about the same
+ * target or instance (reopened if it resolved moments ago), else, for an alert about a data
+ * store naming no target (RedisMissingMaster), the one incident about a target of that store
+ * (and the other way round: a target's alert joins the incident such an alert opened just
+ * before), else an open incident naming the same service and failure mode within the
+ * window, else a new one. Reads in bulk up front; writes nothing (the drain writes what this
+ * returns).
  */
 export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly DeliveryIn[]): Promise<Grouping> {
   const { tx, now } = deps;
@@ -164,6 +168,57 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
     const within = deps.reopenWithinMs ?? 0;
     const recent = within > 0 && w.record.resolvedAt && now.getTime() - w.record.resolvedAt.getTime() <= within && !w.record.pagerdutyIncidentId ? w : null;
     return { key, inc: null, recent };
+  }
+
+  const isFresh = (w: IncidentWork) => !!w.record.lastAlertAt && now.getTime() - w.record.lastAlertAt.getTime() <= deps.windowMs;
+
+  /**
+   * An alert about a data store that names no target and no instance (RedisMissingMaster counts
+   * every scraped Redis): the one incident about a target of that store that is open and fresh,
+   * or resolved moments ago (to reopen), if exactly one is (RedisDown for cache a moment
+   * earlier). Several: it cannot tell which, and opens its own.
+   */
+  async function storeIncident(alert: Alert, store: DataStore): Promise<{ inc: IncidentWork; resolved: boolean } | null> {
+    const prefix = `target:${alert.drill ? "drill:" : ""}${store}/`;
+    const within = deps.reopenWithinMs ?? 0;
+    const ids = new Set(await getIncidentsByKeyPrefix(tx, prefix, within > 0 ? new Date(now.getTime() - within) : null));
+    // This batch's own keys: an incident opened or reopened by an earlier alert of the batch.
+    for (const [k, id] of keyMap) if (k.startsWith(prefix)) ids.add(id);
+    const untracked = [...ids].filter((id) => !incidents.has(id));
+    if (untracked.length > 0) for (const r of await getIncidentsByIds(tx, untracked)) track(r);
+    const candidates: { inc: IncidentWork; resolved: boolean }[] = [];
+    for (const id of ids) {
+      const w = incidents.get(id);
+      if (!w || w.record.drill !== alert.drill) continue;
+      const r = w.record;
+      if (r.status === "open" && isFresh(w)) candidates.push({ inc: w, resolved: false });
+      else if (r.status !== "open" && within > 0 && r.resolvedAt && now.getTime() - r.resolvedAt.getTime() <= within && !r.pagerdutyIncidentId) candidates.push({ inc: w, resolved: true });
+    }
+    return candidates.length === 1 ? candidates[0]! : null;
+  }
+
+  /**
+   * The other order: an alert about a target (RedisDown for cache) after an alert about its
+   * store but no target opened an incident of its own a moment earlier (both fire in one
+   * evaluation; their deliveries race). That incident, unless it is about another target of
+   * the store already.
+   */
+  async function untargetedIncident(alert: Alert, key: string): Promise<IncidentWork | null> {
+    const t = targetOfAlert(alert, deps.targets ?? {});
+    if (!t || (t.kind !== "redis" && t.kind !== "postgres")) return null;
+    const skey = storeKeyOf(alert, t.kind);
+    if (!keyMap.has(skey)) {
+      for (const [k, id] of await getOpenKeys(tx, [skey])) {
+        keyMap.set(k, id);
+        if (!incidents.has(id)) for (const r of await getIncidentsByIds(tx, [id])) track(r);
+      }
+    }
+    const w = openIncident(keyMap.get(skey));
+    if (!w || w.record.drill !== alert.drill || !isFresh(w)) return null;
+    const prefix = `target:${alert.drill ? "drill:" : ""}${t.kind}/`;
+    const keys = new Set(w.isNew ? [] : await getKeysOf(tx, w.record.id));
+    for (const [k, id] of keyMap) if (id === w.record.id) keys.add(k);
+    return [...keys].some((k) => k.startsWith(prefix) && k !== key) ? null : w;
   }
 
   async function windowIncident(alert: Alert): Promise<{ key: string | null; inc: IncidentWork | null; failureMode: string | null }> {
@@ -300,9 +355,16 @@ export async function groupDeliveries(deps: GroupingDeps, deliveries: readonly D
         reopen(corr.recent, d);
         inc = corr.recent;
       } else {
+        const store = corr.key === null ? untargetedStore(alert) : null;
+        const about = store ? await storeIncident(alert, store) : null;
+        // Resolved moments ago, like the reopen above: the same outage.
+        if (about?.resolved) reopen(about.inc, d);
+        const waiting = !about && corr.key?.startsWith("target:") ? await untargetedIncident(alert, corr.key) : null;
         const win = await windowIncident(alert);
-        inc = win.inc ?? open(alert, d, win.failureMode, null);
+        inc = about?.inc ?? waiting ?? win.inc ?? open(alert, d, win.failureMode, null);
         bindKey(win.key, inc);
+        // Not about any target yet: the first alert about one of the store's targets joins it.
+        if (store && !about) bindKey(storeKeyOf(alert, store), inc);
       }
       bindKey(corr.key, inc);
     }
@@ -383,6 +445,17 @@ function surfaceOf(source: string | null): string {
 function groupKeyOf(a: Alert): string | null {
   if (!a.groupKey || a.source === "pagerduty") return null; // PagerDuty groups by its incident id column
   return `${a.source}:${a.drill ? "drill:" : ""}${a.groupKey}`;
+}
+
+/** The one data store an alert names when it names no target, instance or job (RedisMissingMaster): null if none or several. */
+function untargetedStore(a: Alert): DataStore | null {
+  const stores = [...storesNamed(a, a.title)];
+  return stores.length === 1 ? stores[0]! : null;
+}
+
+/** The key of an open incident about a data store but no target yet. */
+function storeKeyOf(a: Alert, store: DataStore): string {
+  return `store:${a.drill ? "drill:" : ""}${store}`;
 }
 
 function windowKeyOf(a: Alert, failureMode: string | null): string | null {

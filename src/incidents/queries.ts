@@ -164,6 +164,26 @@ export async function openIncidentTargets(db: Queryable): Promise<{ kind: string
   });
 }
 
+/**
+ * Incidents holding a key that starts with `prefix` (`target:redis/`: incidents about some Redis
+ * target) that are open, or resolved at or after `resolvedSince` (null: open ones only).
+ */
+export async function getIncidentsByKeyPrefix(db: Queryable, prefix: string, resolvedSince: Date | null): Promise<string[]> {
+  // left() = $1 rather than LIKE: a target's name may hold % or _.
+  const r = await db.query<{ incident_id: string }>(
+    `SELECT DISTINCT k.incident_id FROM incident_keys k JOIN incidents i ON i.id = k.incident_id
+     WHERE left(k.key, length($1)) = $1 AND (i.status = 'open' OR ($2::timestamptz IS NOT NULL AND i.resolved_at >= $2::timestamptz))`,
+    [prefix, resolvedSince],
+  );
+  return r.rows.map((row) => row.incident_id);
+}
+
+/** Every grouping key an incident holds. */
+export async function getKeysOf(db: Queryable, incidentId: string): Promise<string[]> {
+  const r = await db.query<{ key: string }>(`SELECT key FROM incident_keys WHERE incident_id = $1`, [incidentId]);
+  return r.rows.map((row) => row.key);
+}
+
 export async function getOpenKeys(db: Queryable, keys: readonly string[]): Promise<Map<string, string>> {
   if (keys.length === 0) return new Map();
   const r = await db.query<{ key: string; incident_id: string }>(

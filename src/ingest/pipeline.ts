@@ -39,7 +39,7 @@ export interface IngestionDeps {
   bodyLimit?: number;
   /** The configured targets (their `labels:` matchers): target params and correlation are found from the alert. */
   targets?: TargetDirectory;
-  /** Given: belay keeps a connection to each Redis/Postgres target an open incident is about. */
+  /** Given: belay keeps a connection to each configured Redis/Postgres target (`targets`), and to each one an open incident is about. */
   holder?: TargetHolder;
   /** A resolved incident about a target is reopened by a related alert within this, and its proposals wait as long before being withdrawn (default 0). */
   resolveSettleMs?: number;
@@ -82,7 +82,7 @@ export interface Ingestion {
 export function createIngestion(deps: IngestionDeps): Ingestion {
   const catalog = deps.catalog ?? defaultCatalog;
   const matcher = createMatcher(deps.playbooks, catalog);
-  const standing = deps.holder ? standingConnections({ db: deps.db, holder: deps.holder, logger: deps.logger }) : null;
+  const standing = deps.holder ? standingConnections({ db: deps.db, holder: deps.holder, logger: deps.logger, ...(deps.targets ? { configured: deps.targets } : {}) }) : null;
   const watchMs = deps.watchAfterFixMs ?? 600_000;
   const worker = new IncidentWorker({
     logger: deps.logger,

@@ -16,7 +16,7 @@ import { output, runWithApprovals } from "./playbooks/harness.ts";
 
 /*
  * A Redis of this test's own at its maxclients: a new connection is refused ("max number of
- * clients reached"); the standing connection belay took when the incident opened still
+ * clients reached"); the standing connection belay took at start still
  * works, so redis-kill-idle-clients can make room.
  */
 const MAXCLIENTS = 4;
@@ -76,6 +76,16 @@ afterAll(async () => {
 });
 
 describe("a Redis at maxclients", () => {
+  it("belay holds a connection to a configured Redis from start, before any alert", async () => {
+    const probe = await connect("probe");
+    try {
+      for (let i = 0; i < 100 && !String(await probe.client("LIST")).includes("name=belay"); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(String(await probe.client("LIST")), "belay's standing connection before any incident").toContain("name=belay");
+    } finally {
+      probe.disconnect();
+    }
+  });
+
   it("belay's standing connection still works, and kill-idle frees the slots the idle clients held", async () => {
     await h.postAm(amPayload({ groupKey: '{}:{alertname="RedisTooManyConnections"}', alerts: [amAlert({ alertname: "RedisTooManyConnections", labels: { instance: "127.0.0.1:9121", job: "redis", severity: "warning" } })] }));
     await h.settle();

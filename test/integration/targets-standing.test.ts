@@ -14,7 +14,7 @@ import { output, runWithApprovals } from "./playbooks/harness.ts";
  * belay as a non-superuser role of this test's own (pg_monitor to see every session,
  * pg_signal_backend to terminate them), on a database of its own. At the connection limit
  * (here the role's own CONNECTION LIMIT 0, so the shared server's settings stay untouched)
- * a new session is refused; the standing one belay took when the incident opened still works.
+ * a new session is refused; the standing one belay took at start still works.
  */
 const tag = randomBytes(4).toString("hex");
 const BELAY_ROLE = `belay_t_${tag}`;
@@ -61,6 +61,21 @@ async function belaySessions(): Promise<number> {
 }
 
 describe("connection-limit incidents stay workable", () => {
+  it("belay holds a session to a configured Postgres target from start: a limit reached before any alert still leaves belay one", async () => {
+    // No incident yet: a connection storm can take the last slot before the alert fires.
+    for (let i = 0; i < 100 && (await belaySessions()) === 0; i++) await new Promise((r) => setTimeout(r, 50));
+    expect(await belaySessions(), "belay's standing session before any incident").toBe(1);
+    await admin.query(`ALTER ROLE ${BELAY_ROLE} CONNECTION LIMIT 0`);
+    try {
+      const refused = new pg.Client({ connectionString: asRole(db.url, BELAY_ROLE) });
+      await expect(refused.connect()).rejects.toThrow(/too many connections for role/);
+      const c = await targets.postgres("main").connections();
+      expect(c.used).toBeGreaterThanOrEqual(1);
+    } finally {
+      await admin.query(`ALTER ROLE ${BELAY_ROLE} CONNECTION LIMIT -1`);
+    }
+  });
+
   it("an open incident about a Postgres target holds a session; at the limit the terminate playbook still diagnoses and terminates", async () => {
     await h.postAm(
       amPayload({

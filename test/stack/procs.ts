@@ -44,7 +44,8 @@ export function start(name: string, cmd: string, args: string[], opts: { env?: R
   });
   const recent: string[] = [];
   const keep = (d: Buffer) => {
-    out.write(d);
+    // Output can still arrive after 'exit' (stdio closes later): the log is ended on 'close'.
+    if (!out.writableEnded) out.write(d);
     for (const line of d.toString("utf8").split("\n")) if (line) recent.push(line);
     if (recent.length > 200) recent.splice(0, recent.length - 200);
   };
@@ -57,9 +58,9 @@ export function start(name: string, cmd: string, args: string[], opts: { env?: R
     exited: new Promise<void>((resolve) => {
       child.once("exit", () => {
         live.delete(proc);
-        out.end();
         resolve();
       });
+      child.once("close", () => out.end());
       child.once("error", (err) => {
         recent.push(`spawn failed: ${err.message}`);
         live.delete(proc);

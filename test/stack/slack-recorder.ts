@@ -158,3 +158,28 @@ export function signedClick(opts: { secret: string; user: string; channel: strin
   const sig = `v0=${createHmac("sha256", opts.secret).update(`v0:${now}:${body}`).digest("hex")}`;
   return { body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(now), "x-slack-signature": sig } };
 }
+
+/**
+ * A `/runbook` slash command as Slack sends it to belay's /slack/events, signed with the app's
+ * secret. `responseUrl`: where belay's later answers go (the recorder records them).
+ */
+export function signedCommand(opts: { secret: string; user: string; channel: string; text: string; responseUrl: string }): { body: string; headers: Record<string, string> } {
+  const body = new URLSearchParams({
+    token: "legacy",
+    team_id: "T0STACK",
+    team_domain: "acme",
+    channel_id: opts.channel,
+    channel_name: "incidents",
+    user_id: opts.user,
+    user_name: opts.user.toLowerCase(),
+    command: "/runbook",
+    text: opts.text,
+    api_app_id: "A0BELAY",
+    is_enterprise_install: "false",
+    response_url: opts.responseUrl,
+    trigger_id: "1.2.stack-command",
+  }).toString();
+  const now = Math.floor(Date.now() / 1000);
+  const sig = `v0=${createHmac("sha256", opts.secret).update(`v0:${now}:${body}`).digest("hex")}`;
+  return { body, headers: { "content-type": "application/x-www-form-urlencoded", "x-slack-request-timestamp": String(now), "x-slack-signature": sig } };
+}

@@ -6,6 +6,8 @@ import { connect, type Socket } from "node:net";
 import pg from "pg";
 import { PNG } from "pngjs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { RunOutcome } from "../../src/execute/outcome.ts";
+import { incidentRunOutcomes } from "../../src/incidents/run-outcomes.ts";
 import { createPrometheusTarget } from "../../src/targets/prometheus.ts";
 import { createDrillFaults } from "../../src/drills/faults.ts";
 import { drillReportMarkdown } from "../../src/drills/report.ts";
@@ -16,8 +18,8 @@ import { newId } from "../../src/ids.ts";
 import { createTargets } from "../../src/targets/registry.ts";
 import redisDrill from "../../playbooks/drills/redis-maxmemory.ts";
 import { freePort, sleep, waitFor } from "./procs.ts";
-import { buttons, signedClick } from "./slack-recorder.ts";
-import { CHANNEL, SIGNING_SECRET, stackUnavailable, startStack, type Stack } from "./stack.ts";
+import { buttons, signedClick, signedCommand } from "./slack-recorder.ts";
+import { APP_CONNECTION_LIMIT, CHANNEL, RESOLVE_SETTLE_SECONDS, SIGNING_SECRET, stackUnavailable, startStack, type Stack } from "./stack.ts";
 
 /*
  * belay on a real monitoring stack: Debian's Prometheus, Alertmanager and exporters, the
@@ -29,20 +31,7 @@ import { CHANNEL, SIGNING_SECRET, stackUnavailable, startStack, type Stack } fro
  * fixing (issue 10). Each names the defect; enable it (delete the entry) once the fix is in.
  * BELAY_STACK_ALL=1 runs them anyway; BELAY_STACK_DUMP=DIR writes the thread chart there to look at.
  */
-const AWAITING = new Map<string, string>([
-  // Seen after the issue-9/10 merge: the run failed at step 1, "remaining connection slots are reserved for
-  // non-replication superuser connections": belay's standing session is taken when the incident opens, after the
-  // limit is already hit, and this cluster does not reserve belay a slot as the README says (CONNECTION LIMIT on the
-  // app role). After that, terminate is "nothing needed" for seconds-old sessions under the 10-minute default.
-  ["postgres-idle", "reserve belay a slot in the harness; a person's follow-up run with a shorter age threshold"],
-  // Seen after the merge: the automatic proposal rightly finishes "nothing needed" (no client idle 600 s): the
-  // scenario's clients are seconds old. It needs the operator's follow-up run (`/runbook run redis-kill-idle-clients
-  // idleSeconds=1 incident=<id>`) to be the one that is approved and kills.
-  ["too-many-connections", "a person's follow-up run with a shorter idle threshold, linked to the incident"],
-  // Seen after the merge: RedisDown joined the earlier target-errors scenario's incident about cache (reopened
-  // within the settle window) while RedisMissingMaster opened an incident of its own.
-  ["redis-down", "correlation by target across a reopened incident (item 6)"],
-]);
+const AWAITING = new Map<string, string>([]);
 
 const execFileP = promisify(execFile);
 const why = stackUnavailable();
@@ -120,13 +109,14 @@ async function incidentWith(alertname: string, since: Date): Promise<IncidentRow
 interface RunRow {
   id: string;
   playbook_id: string;
+  requested_by: string;
   status: string;
   status_reason: string | null;
   params: Record<string, unknown>;
 }
 
 async function runsOf(incidentId: string): Promise<RunRow[]> {
-  return (await stack.db.query<RunRow>(`SELECT id, playbook_id, status, status_reason, params FROM runs WHERE incident_id = $1 ORDER BY created_at`, [incidentId])).rows;
+  return (await stack.db.query<RunRow>(`SELECT id, playbook_id, requested_by, status, status_reason, params FROM runs WHERE incident_id = $1 ORDER BY created_at`, [incidentId])).rows;
 }
 
 async function stepsOf(runId: string): Promise<{ name: string; kind: string; status: string; output: any; preview: string | null }[]> {
@@ -137,7 +127,7 @@ async function stepsOf(runId: string): Promise<{ name: string; kind: string; sta
 async function story(incidentId: string): Promise<string> {
   const lines: string[] = [];
   for (const r of await runsOf(incidentId)) {
-    lines.push(`run ${r.id} ${r.playbook_id} ${r.status}${r.status_reason ? ` (${r.status_reason})` : ""} params ${JSON.stringify(r.params)}`);
+    lines.push(`run ${r.id} ${r.playbook_id} by ${r.requested_by} ${r.status}${r.status_reason ? ` (${r.status_reason})` : ""} params ${JSON.stringify(r.params)}`);
     for (const s of await stepsOf(r.id)) lines.push(`  ${s.name} [${s.kind}] ${s.status}${s.preview ? ` preview: ${s.preview}` : ""}`);
   }
   return lines.join("\n") || "no runs";
@@ -155,6 +145,76 @@ async function proposal(incidentId: string, playbookId: string): Promise<RunRow>
     return run;
   } catch (err) {
     throw new Error(`${(err as Error).message}\nincident ${incidentId}:\n${await story(incidentId)}`);
+  }
+}
+
+const IN_PROGRESS = new Set(["pending", "running", "waiting", "awaiting_approval", "awaiting_decision"]);
+
+/** belay's own run of `playbookId` for the incident, once finished, with its outcome; fails with what belay did instead. */
+async function automaticOutcome(incidentId: string, playbookId: string): Promise<{ run: RunRow; outcome: RunOutcome }> {
+  const run = await waitFor(
+    `belay's ${playbookId} run to finish`,
+    async () => (await runsOf(incidentId)).find((r) => r.playbook_id === playbookId && r.requested_by === "belay" && !IN_PROGRESS.has(r.status)),
+    30_000,
+  ).catch(async (err) => {
+    throw new Error(`${(err as Error).message}\nincident ${incidentId}:\n${await story(incidentId)}`);
+  });
+  const outcome = (await incidentRunOutcomes(stack.db, incidentId)).find((o) => o.runId === run.id)!.outcome;
+  // What the person reads before doing anything: the run's outcome, in the incident's thread.
+  const thread = await threadOf(incidentId);
+  await waitFor(
+    `the thread to say what belay's ${playbookId} run found`,
+    () => [...stack.slack.messages().values()].some((m) => m.thread_ts === thread && JSON.stringify([m.text, m.blocks]).includes(run.id) && JSON.stringify([m.text, m.blocks]).includes(outcome.label)),
+    20_000,
+  );
+  return { run, outcome };
+}
+
+/** The ts of the incident's thread root in Slack, once posted. */
+async function threadOf(incidentId: string): Promise<string> {
+  return waitFor(
+    "the incident's thread root in Slack",
+    async () => (await stack.db.query<{ slack_ts: string | null }>(`SELECT slack_ts FROM incidents WHERE id = $1`, [incidentId])).rows[0]?.slack_ts,
+    20_000,
+  );
+}
+
+/** A person's `/runbook ...` in the incidents channel, signed as Slack signs it; the ack's body. */
+async function slashCommand(text: string, user = "UALICE"): Promise<string> {
+  const { body, headers } = signedCommand({ secret: SIGNING_SECRET, user, channel: CHANNEL, text, responseUrl: `${stack.slack.apiUrl}response_url` });
+  const res = await fetch(`${stack.belay.url}/slack/events`, { method: "POST", headers, body });
+  expect(res.status).toBe(200);
+  return res.text();
+}
+
+/**
+ * What the on-call person does after belay's run said "nothing needed" under the playbook's
+ * default threshold: `/runbook run <playbook> <params> incident=<id>`. The run is linked to the
+ * incident and waits in its thread with Approve; fails with what belay did and said instead.
+ */
+async function personsProposal(incidentId: string, playbookId: string, params: string): Promise<RunRow> {
+  const ack = await slashCommand(`run ${playbookId} ${params} incident=${incidentId}`);
+  expect(ack).toContain(`Proposing \`${playbookId}\` for incident \`${incidentId}\``);
+  try {
+    const run = await waitFor(
+      `the person's ${playbookId} run awaiting approval`,
+      async () => (await runsOf(incidentId)).find((r) => r.playbook_id === playbookId && r.requested_by !== "belay" && r.status === "awaiting_approval"),
+      30_000,
+    );
+    await waitFor("the person's run in Slack with an Approve button", () => approvable(run.id), 20_000);
+    // The run's own message, a reply in the incident's thread (the root may name the run too).
+    const thread = await threadOf(incidentId);
+    await waitFor(
+      "the person's run as a reply in the incident's thread, with Approve",
+      () => [...stack.slack.messages().values()].some((m) => m.thread_ts === thread && JSON.stringify(m.blocks ?? []).includes(run.id) && buttons(m.blocks).some((b) => b.actionId.startsWith("belay.approve."))),
+      20_000,
+    );
+    return run;
+  } catch (err) {
+    const answers = stack.slack.of("response_url").map((c) => JSON.stringify(c.body));
+    const msgs = [...stack.slack.messages().values()].map((m) => `${m.ts}${m.thread_ts ? ` (in ${m.thread_ts})` : ""}: ${String(m.text ?? "").slice(0, 100)}`);
+    const log = stack.belay.proc.tail(200).split("\n").filter((l) => /"level":(4|5)0/.test(l)).slice(-10);
+    throw new Error(`${(err as Error).message}\nincident ${incidentId}:\n${await story(incidentId)}\nbelay answered: ${answers.join("\n") || "nothing"}\nbelay's warnings and errors:\n${log.join("\n")}\nSlack messages:\n${msgs.join("\n")}`);
   }
 }
 
@@ -208,6 +268,19 @@ async function quiet(): Promise<void> {
     30_000,
     500,
   ).catch((err) => console.log(`[stack] note: ${(err as Error).message}`));
+}
+
+/**
+ * Until the newest resolution of an incident about the Redis is more than the settle window
+ * ago: an alert about it now opens a new incident instead of reopening the last one.
+ */
+async function pastSettle(): Promise<void> {
+  const r = await stack.db.query<{ at: Date | null }>(
+    `SELECT max(i.resolved_at) AS at FROM incidents i
+      WHERE EXISTS (SELECT 1 FROM incident_alerts a WHERE a.incident_id = i.id AND a.alert->'labels'->>'alertname' LIKE 'Redis%')`,
+  );
+  const at = r.rows[0]?.at;
+  if (at) await sleep(Math.max(0, new Date(at).getTime() + (RESOLVE_SETTLE_SECONDS + 1) * 1000 - Date.now()));
 }
 
 /** Fills the Redis with 4 KB values until it refuses a write (maxmemory, noeviction). */
@@ -447,10 +520,11 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     }
   });
 
-  scenario("postgres-idle", "Postgres idle in transaction (non-superuser app role): proposal, terminate, connections drop", async (p) => {
+  scenario("postgres-idle", "Postgres idle in transaction (non-superuser app role at its CONNECTION LIMIT): nothing needed under 10 min, a person's run for seconds-old sessions terminates them", async (p) => {
     const since = new Date();
     const sessions: pg.Client[] = [];
     const ended = new Set<pg.Client>();
+    let lastOpened = 0;
     const open = async () => {
       const c = new pg.Client({ connectionString: stack.postgres.url("app", "app"), application_name: "leaky-app" });
       c.on("error", () => ended.add(c));
@@ -459,15 +533,16 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       await c.query("BEGIN");
       await c.query("SELECT 1");
       sessions.push(c);
+      lastOpened = Date.now();
     };
     try {
       p.fault();
-      for (let i = 0; i < 15; i++) await open();
+      for (let i = 0; i < APP_CONNECTION_LIMIT - 2; i++) await open();
       await waitFor(
         "PostgresqlTooManyConnections firing",
         async () => {
           if (await firing("PostgresqlTooManyConnections")) return true;
-          if (sessions.length < 17) await open();
+          if (sessions.length < APP_CONNECTION_LIMIT) await open();
           return false;
         },
         40_000,
@@ -476,19 +551,35 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       p.mark("firing");
       const incident = await waitFor("the alert to reach belay", () => incidentWith("PostgresqlTooManyConnections", since), 30_000);
       p.mark("webhook");
-      const run = await proposal(incident.id, "postgres-terminate-idle-in-transaction");
-      p.mark("proposal");
-      // The app takes every slot it may have: it is now refused, belay must not be.
+      // belay's own run: no session has been idle in transaction for the default 10 minutes.
+      const auto = await automaticOutcome(incident.id, "postgres-terminate-idle-in-transaction");
+      expect(auto.outcome.kind, await story(incident.id)).toBe("nothing_needed");
+      expect(auto.outcome.fixed).toBe(false);
+      expect(auto.outcome.reasons.join(" ")).toContain("idle in transaction for 10 min or more");
+      expect(approvable(auto.run.id), "the automatic run shows an Approve button").toBeUndefined();
+      p.mark("nothing-needed");
+      // The app takes every slot its role may have: it is now refused; belay's role is not.
       let refused = "";
-      while (!refused && sessions.length < 25) await open().catch((err) => (refused = (err as Error).message));
-      expect(refused).toMatch(/remaining connection slots are reserved|too many clients/);
-      await clickApprove(run.id);
+      while (!refused && sessions.length < APP_CONNECTION_LIMIT + 5) await open().catch((err) => (refused = (err as Error).message));
+      expect(refused).toMatch(/too many connections for role "app"/);
+      // The person's threshold: 3 s, and every leaked session is older than that.
+      await sleep(Math.max(0, lastOpened + 3_500 - Date.now()));
+      const run = await personsProposal(incident.id, "postgres-terminate-idle-in-transaction", "olderThanMinutes=0.05");
+      expect(run.params).toMatchObject({ postgres: "main", olderThanMinutes: 0.05 });
+      p.mark("proposal");
+      await clickApprove(run.id, "UBOB");
       p.mark("approved");
-      await waitFor("the run to succeed", async () => (await runStatus(run.id)) === "succeeded", 30_000);
-      await waitFor("the app's sessions to be terminated", () => ended.size === sessions.length, 10_000);
+      await waitFor("the run to succeed", async () => (await runStatus(run.id)) === "succeeded", 30_000).catch(async (err) => {
+        throw new Error(`${(err as Error).message}\n${await story(incident.id)}`);
+      });
+      // Every session the app holds (a refused connect is no session).
+      await waitFor("the app's sessions to be terminated", () => sessions.every((c) => ended.has(c)), 10_000);
       p.mark("fixed");
       const after = await stepsOf(run.id);
       expect(after.find((s) => s.name === "terminate")!.status).toBe("succeeded");
+      expect(after.find((s) => s.name === "terminate")!.output.signalled).toHaveLength(sessions.length);
+      const outcomes = await incidentRunOutcomes(stack.db, incident.id);
+      expect(outcomes.find((o) => o.runId === run.id)!.outcome).toMatchObject({ kind: "changed", fixed: true });
       await waitFor("the incident to be resolved", async () => (await incidentWith("PostgresqlTooManyConnections", since))?.status === "resolved", 60_000);
       p.mark("resolved");
     } finally {
@@ -535,7 +626,9 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     console.log(`[stack] storm: 200 alerts -> ${incidents.size} incidents`);
   });
 
-  scenario("too-many-connections", "Redis at maxclients: one incident, the proposal survives the exporter losing its connection, clients killed", async (p) => {
+  scenario("too-many-connections", "Redis at maxclients: one incident, nothing needed under 600 s, a person's run for seconds-idle clients survives the exporter losing its connection, clients killed", async (p) => {
+    // kill-9's incident about cache resolved moments ago; within the settle window this outage would reopen it.
+    await pastSettle();
     const since = new Date();
     const sockets: Socket[] = [];
     let closedByServer = 0;
@@ -554,7 +647,16 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       p.mark("firing");
       const incident = await waitFor("the alert to reach belay", () => incidentWith("RedisTooManyConnections", since), 30_000);
       p.mark("webhook");
-      const run = await proposal(incident.id, "redis-kill-idle-clients");
+      // belay's own run: no client has been idle for the default 600 s.
+      const auto = await automaticOutcome(incident.id, "redis-kill-idle-clients");
+      expect(auto.outcome.kind, await story(incident.id)).toBe("nothing_needed");
+      expect(auto.outcome.fixed).toBe(false);
+      expect(auto.outcome.reasons.join(" ")).toContain("idle for 600 s or more");
+      expect(approvable(auto.run.id), "the automatic run shows an Approve button").toBeUndefined();
+      p.mark("nothing-needed");
+      // The person's threshold: 1 s (the leaked sockets were opened seconds ago). Two Redis targets are configured, so the person names this one.
+      const run = await personsProposal(incident.id, "redis-kill-idle-clients", "redis=cache idleSeconds=1");
+      expect(run.params).toMatchObject({ redis: "cache", idleSeconds: 1 });
       p.mark("proposal");
       // Up to the limit: the exporter can no longer connect, and the connection alerts' series vanish.
       for (let i = 0; i < 10; i++) await openSocket();
@@ -565,6 +667,8 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
       expect(await runStatus(run.id), await story(incident.id)).toBe("awaiting_approval");
       const opened = (await incidentsSince(since)).filter((i) => i.created_at >= since);
       expect(opened.map((i) => i.alertnames.sort()), "one incident for one Redis").toHaveLength(1);
+      expect(opened[0]).toMatchObject({ id: incident.id, status: "open" });
+      expect(opened[0]!.alertnames).toContain("RedisDown");
 
       const before = closedByServer;
       await clickApprove(run.id);
@@ -573,6 +677,7 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
         throw new Error(`${(err as Error).message}\n${await story(incident.id)}`);
       });
       expect(closedByServer - before, await story(incident.id)).toBeGreaterThan(0);
+      expect((await stepsOf(run.id)).find((x) => x.name === "kill-idle")!.output.killed, "the leaked clients the preview listed").toBeGreaterThanOrEqual(101);
       p.mark("fixed");
       for (const s of sockets) s.destroy();
       await waitFor("the incident to be resolved", async () => (await incidentWith("RedisTooManyConnections", since))?.status === "resolved", 90_000);
@@ -605,6 +710,9 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
   });
 
   scenario("redis-down", "Redis down: RedisDown and RedisMissingMaster are one incident", async (p) => {
+    // target-errors' incident about cache resolved moments ago, and a related alert within the settle
+    // window reopens such an incident (by design: a flapping Redis is one outage). This one is a new outage.
+    await pastSettle();
     const since = new Date();
     p.fault();
     await stack.redis.kill();
@@ -612,13 +720,16 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     p.mark("firing");
     await waitFor("RedisDown to reach belay", () => incidentWith("RedisDown", since), 30_000);
     p.mark("webhook");
-    if (await firing("RedisMissingMaster")) await waitFor("RedisMissingMaster to reach belay", async () => (await incidentsSince(since)).some((i) => i.alertnames.includes("RedisMissingMaster")), 30_000);
+    // The published rule counts every scraped Redis: with this one down there is none, and it fires without an instance label.
+    await waitFor("RedisMissingMaster firing", () => firing("RedisMissingMaster"), 30_000);
+    await waitFor("RedisMissingMaster to reach belay", async () => (await incidentsSince(since)).some((i) => i.alertnames.includes("RedisMissingMaster")), 30_000);
     await sleep(3_000);
     const opened = (await incidentsSince(since)).filter((i) => i.created_at >= since);
+    const touched = (await incidentsSince(since)).filter((i) => i.created_at < since).map((i) => `${i.id} ${i.alertnames.join(",")}`);
     await stack.redis.restart();
     p.mark("restarted");
     await waitFor("the incidents to be resolved", async () => (await incidentsSince(since)).filter((i) => i.created_at >= since).every((i) => i.status === "resolved"), 60_000);
     p.mark("resolved");
-    expect(opened.map((i) => i.alertnames.sort())).toEqual([expect.arrayContaining(["RedisDown"])]);
+    expect(opened.map((i) => i.alertnames.sort()), `one new incident holding both (older incidents touched: ${touched.join("; ") || "none"})`).toEqual([["RedisDown", "RedisMissingMaster"]]);
   });
 });

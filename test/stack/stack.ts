@@ -24,6 +24,18 @@ export const AM_TOKEN = "stack-alertmanager-token";
 export const CHANNEL = "C0STACK";
 const PG_VERSION = () => readdirSync("/etc/postgresql").sort((a, b) => Number(a) - Number(b)).at(-1)!;
 const CLUSTER_PREFIX = "belaystack";
+/**
+ * The stack's Postgres slots, set up as the README tells an operator to ("Give belay a
+ * connection slot of its own"): of max_connections 40, superuser_reserved_connections (3)
+ * are the superuser exporter's; the application role may hold 32, so at its limit the
+ * exporter and belay's role (standing session, a second pooled one, a cancel) still get in:
+ * 32 + 1 + 3 < 37. The app alone still fires the published PostgresqlTooManyConnections
+ * (more than 0.8 x 40 = 32 sessions counted, the exporter's own included).
+ */
+export const PG_MAX_CONNECTIONS = 40;
+export const APP_CONNECTION_LIMIT = 32;
+/** belay's default, stated: a resolved incident about a target is reopened by a related alert within it. */
+export const RESOLVE_SETTLE_SECONDS = 30;
 
 const BINARIES = ["redis-server", "prometheus", "prometheus-alertmanager", "prometheus-redis-exporter", "prometheus-postgres-exporter", "pg_createcluster", "pg_ctlcluster", "pg_dropcluster"];
 
@@ -146,13 +158,14 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
   const cluster = `${CLUSTER_PREFIX}${process.pid}`;
   run("pg_createcluster", [version, cluster, "-p", String(pgPort), "--start-conf=manual", "--", "--auth-local=trust", "--auth-host=trust"], 120_000);
   cleanups.push(() => void run("pg_dropcluster", ["--stop", version, cluster], 60_000));
-  // Loopback only; few slots, so the connection scenario reaches the limit with a handful of sessions.
-  writeFileSync(`/etc/postgresql/${version}/${cluster}/conf.d/belay-stack.conf`, "listen_addresses = '127.0.0.1'\nmax_connections = 20\nfsync = off\n");
+  // Loopback only; few slots, so the connection scenario reaches the limit with a few dozen sessions.
+  writeFileSync(`/etc/postgresql/${version}/${cluster}/conf.d/belay-stack.conf`, `listen_addresses = '127.0.0.1'\nmax_connections = ${PG_MAX_CONNECTIONS}\nfsync = off\n`);
   run("pg_ctlcluster", ["--skip-systemctl-redirect", version, cluster, "start"], 60_000);
   const pgUrlOf = (db: string, user = "postgres") => `postgres://${user}@127.0.0.1:${pgPort}/${db}`;
   const pgAdmin = openPg(pgUrlOf("postgres"), { max: 1 });
   await waitFor("the stack's Postgres to accept connections", () => pgAdmin.query("SELECT 1").then(() => true), 30_000);
-  await pgAdmin.query("CREATE ROLE app LOGIN");
+  // As the README says (Postgres 15 has no reserved_connections): the application role has a limit of its own.
+  await pgAdmin.query(`CREATE ROLE app LOGIN CONNECTION LIMIT ${APP_CONNECTION_LIMIT}`);
   await pgAdmin.query("CREATE DATABASE app OWNER app");
   // belay's own role: no superuser, only what its playbooks need (see README: reserve belay a slot).
   await pgAdmin.query("CREATE ROLE belay LOGIN");
@@ -247,6 +260,7 @@ async function build(dir: string, cleanups: (() => Promise<void> | void)[], clos
     SLACK_APP_TOKEN: "",
     PAGERDUTY_TOKEN: "",
     PAGERDUTY_WEBHOOK_SECRET: "",
+    BELAY_RESOLVE_SETTLE_SECONDS: String(RESOLVE_SETTLE_SECONDS),
   };
   let belayProc: Proc;
   let belayRuns = 0;
