@@ -23,12 +23,17 @@ const HUMAN_KINDS = new Set(["step.approved", "step.denied", "approval.refused",
 /** `actor` is a human unless it is belay itself (or a drill acting as belay). */
 const isHuman = (e: AuditEvent) => e.actor !== "belay" && !e.actor.startsWith("belay-") && HUMAN_KINDS.has(e.kind);
 
-export async function observe(db: Queryable, fingerprint: string): Promise<Observation> {
+/**
+ * `since`: only what happened from then on counts (a real alert may reopen an earlier
+ * incident, whose old proposal and approvals are not the drill's).
+ */
+export async function observe(db: Queryable, fingerprint: string, since: Date | null = null): Promise<Observation> {
   const none: Observation = { incidentId: null, incidentOpenedAt: null, triagedAt: null, failureMode: null, run: null, ackAt: null, ackBy: null, approvedAt: null, approvedBy: [], events: [] };
   const inc = await db.query<{ incident_id: string | null }>(`SELECT incident_id FROM incident_alerts WHERE source = 'alertmanager' AND fingerprint = $1 ORDER BY last_seen_at DESC LIMIT 1`, [fingerprint]);
   const incidentId = inc.rows[0]?.incident_id ?? null;
   if (!incidentId) return none;
-  const events = await eventsForIncident(db, incidentId);
+  const all = await eventsForIncident(db, incidentId);
+  const events = since ? all.filter((e) => e.kind === "incident.opened" || new Date(e.at) >= since) : all;
   const at = (e: AuditEvent | undefined) => (e ? new Date(e.at) : null);
   const opened = events.find((e) => e.kind === "incident.opened");
   const triaged = events.find((e) => e.kind === "incident.triaged");

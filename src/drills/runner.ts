@@ -223,11 +223,12 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
 
     checkStop();
     let fingerprint = drillFingerprint(id);
+    let since: Date | null = null;
     if (detect.mode === "real") {
       // No synthetic alert: the team's own monitoring must notice, through the real Alertmanager webhook.
       const alertname = drillAlertPayloadName(drill, target);
       const m = realAlertMatcher(deps.targetDirectory, drill.meta.target.kind, target);
-      const since = faultAt ?? injectedAt;
+      since = faultAt ?? injectedAt;
       say("detect.waiting", `no synthetic alert: waiting up to ${detect.withinS} s for a real ${alertname} about ${target} (${m.how}) on /webhooks/alertmanager`);
       for (;;) {
         checkStop();
@@ -268,7 +269,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     for (;;) {
       checkStop();
       const now = deps.clock();
-      obs = await observe(deps.db, fingerprint);
+      obs = await observe(deps.db, fingerprint, realAlert ? since : null);
       if (obs.incidentId && !seen.has("incident")) {
         seen.add("incident");
         await setDrillLinks(deps.db, id, { incidentId: obs.incidentId });
@@ -342,7 +343,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     if (stats) say("probe.stopped", `${stats.requests} requests, error rate ${(stats.errorRate * 100).toFixed(1)}%, p95 ${stats.p95Ms === null ? "—" : Math.round(stats.p95Ms)} ms`);
     await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal, "change"), undo, auditor);
     for (const u of undo) say(u.undone ? "injection.undone" : "injection.undo_failed", `${u.name}${u.error ? `: ${u.error}` : ""}`);
-    obs = await observe(deps.db, realAlert?.fingerprint ?? drillFingerprint(id)).catch(() => obs);
+    obs = await observe(deps.db, realAlert?.fingerprint ?? drillFingerprint(id), realAlert ? (faultAt ?? injectedAt) : null).catch(() => obs);
     if (obs.run && !["succeeded", "failed", "rolled_back", "aborted", "previewed"].includes(obs.run.status) && deps.abortRun) {
       await deps.abortRun(obs.run.id, `drill ${id} ended`).catch((err) => deps.logger.warn({ err }, "could not abort the drill's run"));
       say("run.aborted", `run ${obs.run.id} was still ${obs.run.status}: aborted so nothing runs after the undo`);
