@@ -64,7 +64,7 @@ function deps(extra: Partial<DrillDeps> = {}): DrillDeps {
 }
 
 /** What Alertmanager sends for the published rule: the exporter's labels, nothing naming belay or a drill. */
-function realPayload(status: "firing" | "resolved", startsAt: Date) {
+function realPayload(status: "firing" | "resolved", startsAt: Date, fingerprint = `real-${Math.random().toString(36).slice(2, 10)}`) {
   const labels = { alertname: "RedisOutOfConfiguredMaxmemory", instance: INSTANCE, job: "redis", severity: "warning" };
   return {
     version: "4",
@@ -84,7 +84,7 @@ function realPayload(status: "firing" | "resolved", startsAt: Date) {
         startsAt: startsAt.toISOString(),
         endsAt: status === "resolved" ? new Date().toISOString() : "0001-01-01T00:00:00Z",
         generatorURL: "http://prometheus.monitoring:9090/graph?g0.expr=redis_memory_used_bytes+%2F+redis_memory_max_bytes+%2A+100+%3E+90&g0.tab=1",
-        fingerprint: `real-${Math.random().toString(36).slice(2, 10)}`,
+        fingerprint,
       },
     ],
   };
@@ -99,7 +99,7 @@ beforeAll(async () => {
   directory = { redis: { cache: { url, labels: { instance: INSTANCE } } }, postgres: {}, kube: {} };
   targets = createTargets(directory);
   faults = createDrillFaults({ redis: { cache: { url, drill: true } } }, new RehearsalWorld());
-  h = await startIngest({ db: store.db, playbooks: [redisPlaybook], targets, pagerduty: null, startWorker: true, startEngine: true, extra: { targets: directory } });
+  h = await startIngest({ db: store.db, playbooks: [redisPlaybook], targets, pagerduty: null, startWorker: true, startEngine: true, extra: { targets: directory, resolveSettleMs: 30_000 } });
 });
 
 afterAll(async () => {
@@ -176,3 +176,45 @@ it("--detect real: nothing fires -> the 'alert fired' criterion fails, the repor
   expect(report.undo.every((u) => u.undone)).toBe(true);
   expect(await config()).toEqual(before);
 });
+
+it("--detect real: the alert recurs and reopens an earlier incident (its stored row is older than the drill): still detected, and the earlier incident's proposal is not taken for the drill's", async () => {
+  const fp = "real-recurring";
+  // Earlier: the same alert fired, was proposed for, the proposal was aborted, the alert resolved.
+  const earlierStart = new Date(Date.now() - 60_000);
+  expect((await h.postAm(realPayload("firing", earlierStart, fp))).status).toBe(202);
+  const old = await waitForRun(null);
+  await h.engine.decide({ kind: "abort", runId: old, actor: systemPrincipal("test"), reason: "earlier incident" });
+  expect((await h.postAm(realPayload("resolved", earlierStart, fp))).status).toBe(202);
+  await new Promise((r) => setTimeout(r, 300));
+  let firedAt: Date | null = null;
+  const quick = new Drill({ ...untilProposed.meta, expect: { playbook: "redis-maxmemory-policy", proposedWithinS: 3 } }, untilProposed.injections, untilProposed.recoveredCheck, untilProposed.abortConditions);
+  const report = await runDrill(
+    deps({
+      onPhase: async (phase) => {
+        if (phase !== "injected") return;
+        await new Promise((r) => setTimeout(r, 200));
+        firedAt = new Date();
+        expect((await h.postAm(realPayload("firing", firedAt, fp))).status).toBe(202);
+      },
+    }),
+    quick,
+    { startedBy: "alice", detect: { mode: "real", withinS: 20 } },
+  );
+  const md = drillReportMarkdown(report);
+  expect(report.detection, md).toMatchObject({ mode: "real", fired: true, fingerprint: fp, startsAt: firedAt!.toISOString() });
+  expect(report.criteria.find((c) => c.name === "alert fired")?.ok, md).toBe(true);
+  // Whatever belay proposes for the reopened incident, the earlier (aborted) run is not the drill's.
+  expect(report.runId).not.toBe(old);
+  expect(await config()).toEqual(before);
+  await h.postAm(realPayload("resolved", firedAt!, fp));
+}, 40_000);
+
+/** The first redis-maxmemory-policy run other than `not` (polls the store). */
+async function waitForRun(not: string | null): Promise<string> {
+  for (let i = 0; i < 100; i++) {
+    const r = await store.db.query<{ id: string }>(`SELECT id FROM runs WHERE playbook_id = 'redis-maxmemory-policy' AND id IS DISTINCT FROM $1 ORDER BY created_at DESC LIMIT 1`, [not]);
+    if (r.rows[0]) return r.rows[0].id;
+    await new Promise((res) => setTimeout(res, 100));
+  }
+  throw new Error("no redis-maxmemory-policy run proposed");
+}
