@@ -9,9 +9,10 @@ import { authenticatedPerson } from "../identity/principal.ts";
 import { newId } from "../ids.ts";
 import { terminalPrincipal } from "./identity.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
+import { DEFAULT_DETECT_WITHIN_S, type DetectMode } from "../drills/detect.ts";
 
 const USAGE = `usage: belay drill list [--json]
-       belay drill run ID [--target NAME|URL] [--json] [--report FILE]
+       belay drill run ID [--target NAME|URL] [--detect synthetic|real] [--detect-within SECONDS] [--json] [--report FILE]
        belay drill abort [DRILLRUN] [--as PERSON --reason TEXT]
        belay drill report DRILLRUN [--format md|json]`;
 
@@ -58,8 +59,9 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseArgs({
     args: rest,
     allowPositionals: true,
-    options: { target: { type: "string" }, as: { type: "string" }, reason: { type: "string" }, json: { type: "boolean" }, report: { type: "string" } },
+    options: { target: { type: "string" }, as: { type: "string" }, reason: { type: "string" }, json: { type: "boolean" }, report: { type: "string" }, detect: { type: "string" }, "detect-within": { type: "string" } },
   });
+  const detect = detectModeOf(values.detect, values["detect-within"]);
   // A drill is started by the login that types it, never --as someone else: its starter is the
   // gate run's requester, and a borrowed requester would let the operator approve the injection.
   if (values.as !== undefined || values.reason !== undefined) {
@@ -96,7 +98,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
     for (const r of session.recovered) io.out(`[DRILL] undid ${r.undone.join(", ") || "nothing"} left by drill run ${r.drillRunId} (${r.drillId}), whose process had stopped${r.failed.length ? `; FAILED: ${r.failed.map((f) => `${f.name}: ${f.error}`).join("; ")}` : ""}`);
     io.out(`[DRILL] ${drill.id}: ${drill.meta.hypothesis}${slackOn ? "" : "\n[DRILL] Slack is not configured: approve here when asked."}`);
     // The injection's approval (a live drill) is decided by others: `belay approve RUN inject` from their logins, or in Slack.
-    const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who });
+    const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who, detect });
     if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
     const md = drillReportMarkdown(report);
     if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(report, null, 2) : md);
@@ -107,4 +109,16 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
     await session.close();
     await serving.close();
   }
+}
+
+/** `--detect real [--detect-within N]`: wait for the team's own monitoring instead of sending a synthetic alert. */
+export function detectModeOf(mode: string | undefined, within: string | undefined): DetectMode {
+  if (mode === undefined || mode === "synthetic") {
+    if (within !== undefined) throw new UsageError("belay drill run: --detect-within goes with --detect real (a synthetic alert is sent at once)");
+    return { mode: "synthetic" };
+  }
+  if (mode !== "real") throw new UsageError(`belay drill run: --detect is "synthetic" (default) or "real", not "${mode}"`);
+  const withinS = within === undefined ? DEFAULT_DETECT_WITHIN_S : Number(within);
+  if (!Number.isFinite(withinS) || withinS <= 0 || withinS > 3600) throw new UsageError(`belay drill run: --detect-within takes seconds between 1 and 3600, not "${within}"`);
+  return { mode: "real", withinS };
 }

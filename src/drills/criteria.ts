@@ -1,5 +1,5 @@
 import type { Drill, DrillProbe, ProbeStats } from "../sdk/drill.ts";
-import type { Observation } from "./observe.ts";
+import type { Observation, RealAlert } from "./observe.ts";
 import type { Criterion, Scores } from "./report.ts";
 
 const secs = (from: Date | null, to: Date | null) => (from && to ? (to.getTime() - from.getTime()) / 1000 : null);
@@ -12,11 +12,14 @@ export interface Measured {
   probe: ProbeStats | null;
   probeSpec: DrillProbe | null;
   obs: Observation;
+  /** Real detection: the team's monitoring, not a synthetic alert, had to notice the fault. */
+  real?: { withinS: number; faultAt: Date | null; alert: RealAlert | null };
 }
 
 export function scoresOf(m: Measured): Scores {
   return {
-    detectS: secs(m.injectedAt, m.obs.incidentOpenedAt),
+    // Real detection: from the fault to belay receiving the team's own alert (measured, not assumed).
+    detectS: m.real ? secs(m.real.faultAt ?? m.injectedAt, m.real.alert?.receivedAt ?? null) : secs(m.injectedAt, m.obs.incidentOpenedAt),
     acknowledgeS: secs(m.injectedAt, m.obs.ackAt),
     approveS: secs(m.injectedAt, m.obs.approvedAt),
     recoverS: secs(m.injectedAt, m.recoveredAt),
@@ -28,6 +31,23 @@ export function judgeCriteria(drill: Drill, m: Measured): Criterion[] {
   const x = drill.meta.expect;
   const out: Criterion[] = [];
   const { obs } = m;
+  if (m.real) {
+    const a = m.real.alert;
+    const s = secs(m.real.faultAt ?? m.injectedAt, a?.receivedAt ?? null);
+    const fired = a?.startsAt ? secs(m.real.faultAt ?? m.injectedAt, a.startsAt) : null;
+    out.push({
+      name: "alert fired",
+      expected: `a real alert within ${m.real.withinS} s of the injection`,
+      measured: s,
+      unit: "s",
+      ok: s !== null && s <= m.real.withinS,
+      detail: a
+        ? `${a.alertname} received ${s?.toFixed(1)} s after the injection began${fired !== null ? ` (Alertmanager startsAt ${fired.toFixed(1)} s)` : ""}; incident ${a.incidentId ?? "none"}`
+        : "monitoring did not detect the fault: no matching alert reached /webhooks/alertmanager",
+    });
+    // Nothing fired: what belay would have done was never tested.
+    if (!a) return out;
+  }
   if (x.playbook) {
     const s = secs(m.alertedAt, obs.run?.proposedAt ?? null);
     const right = obs.run?.playbookId === x.playbook;

@@ -9,6 +9,7 @@ import { createDrillFaults } from "./faults.ts";
 import { awaitInjectionApproval, DRILL_GATE_PLAYBOOK, drillGatePlaybook } from "./gate.ts";
 import { recoverOrphanedDrills, type RecoveredDrill } from "./recover.ts";
 import { runDrill, type DrillDeps } from "./runner.ts";
+import type { DetectMode } from "./detect.ts";
 import { RehearsalWorld, withRehearsal } from "./simulation.ts";
 import type { DrillReport } from "./report.ts";
 
@@ -21,7 +22,7 @@ export interface DrillSession {
   deps: DrillDeps;
   world: RehearsalWorld;
   recovered: RecoveredDrill[];
-  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string; drillRunId?: string; onGate?: (runId: string) => void }): Promise<DrillReport>;
+  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string; drillRunId?: string; onGate?: (runId: string) => void; detect?: DetectMode }): Promise<DrillReport>;
   close(): Promise<void>;
 }
 
@@ -47,6 +48,7 @@ export async function openDrillSession(serving: Serving, drills: ReadonlyMap<str
     targets: core.engine.deps.targets,
     faults,
     drillTargets: drillTargetMarks(core.config.file.targets),
+    targetDirectory: core.config.file.targets,
     owner: core.engine.deps.owner,
     leaseMs: opts.leaseMs,
     progress: opts.progress,

@@ -22,6 +22,11 @@ export interface Scores {
   recoverS: number | null;
 }
 
+/** How the drill's detection was measured: its own synthetic alert, or the team's real monitoring. */
+export type Detection =
+  | { mode: "synthetic" }
+  | { mode: "real"; withinS: number; alertname: string; fired: boolean; startsAt: string | null; receivedAt: string | null; fingerprint: string | null };
+
 export interface TimelineItem {
   at: string;
   /** Seconds since the drill started. */
@@ -50,6 +55,8 @@ export interface DrillReport {
   proposedPlaybook: string | null;
   /** True when every criterion held; null when the drill was aborted before it could tell. */
   hypothesisHeld: boolean | null;
+  /** Absent in reports stored before real detection existed (they were synthetic). */
+  detection?: Detection;
   criteria: Criterion[];
   scores: Scores;
   probe: ProbeStats | null;
@@ -73,6 +80,12 @@ function trendLine(name: keyof Scores, now: Scores, earlier: TrendPoint[]): stri
   return `${fmt(now[name])} (previous ${fmt(last)}${delta === null ? "" : `, ${sign}${fmt(delta)}`}; best of ${prev.length} earlier ${fmt(best)})`;
 }
 
+function detectionLine(d: Detection | undefined): string {
+  if (!d || d.mode === "synthetic") return "synthetic DRILL alert (time to detect is belay's, not your monitoring's)";
+  if (!d.fired) return `real monitoring: **no ${d.alertname} fired within ${d.withinS} s** — monitoring did not detect the fault`;
+  return `real monitoring: ${d.alertname} fired${d.startsAt ? ` at ${d.startsAt} (Alertmanager startsAt)` : ""}, received by belay at ${d.receivedAt}`;
+}
+
 /** The drill report as Markdown: DRILL in its title, the verdict first, then the evidence. */
 export function drillReportMarkdown(r: DrillReport): string {
   const verdict = r.hypothesisHeld === null ? "not tested (aborted)" : r.hypothesisHeld ? "HELD" : "DID NOT HOLD";
@@ -84,6 +97,7 @@ export function drillReportMarkdown(r: DrillReport): string {
     `- Mode: ${r.drill.mode === "rehearsal" ? "**REHEARSAL** — effects simulated, clearly labelled below" : "live (real injection)"}${r.drill.rehearsalNote ? ` — ${r.drill.rehearsalNote}` : ""}`,
     `- Target: \`${r.drill.target}\`; blast radius: ${r.drill.blastRadius}`,
     `- Started by ${r.startedBy} at ${r.startedAt}, finished ${r.finishedAt}`,
+    `- Detection: ${detectionLine(r.detection)}`,
     `- Incident: ${r.incidentId ? `\`${r.incidentId}\`` : "none opened"}; run: ${r.runId ? `\`${r.runId}\` (${r.proposedPlaybook})` : "none proposed"}`,
     "",
     `## Hypothesis: ${verdict}`,

@@ -8,7 +8,9 @@ import { getRun } from "../store/runs.ts";
 import { drillAlertPayload, drillFingerprint } from "./alert.ts";
 import type { GateOutcome } from "./gate.ts";
 import { judgeCriteria, scoresOf } from "./criteria.ts";
-import { observe, type Observation } from "./observe.ts";
+import { findRealAlert, observe, type Observation, type RealAlert } from "./observe.ts";
+import { realAlertMatcher, type DetectMode } from "./detect.ts";
+import type { TargetDirectory } from "../plan/targets.ts";
 import { HttpProbe } from "./probe.ts";
 import type { DrillReport, TimelineItem } from "./report.ts";
 import { NO_DRILL_TARGETS, drillTargetsFor, type DrillPhase, type DrillTargetMarks } from "./drill-targets.ts";
@@ -24,6 +26,8 @@ export interface DrillDeps {
   faults: DrillFaults;
   /** The targets marked `drill: true` (drillTargetMarks of the config): the only ones a drill's run and undo may change. Absent: none. */
   drillTargets?: DrillTargetMarks;
+  /** The configured targets' names and `labels:` matchers: how a real alert is found to be about the drill's target. */
+  targetDirectory?: TargetDirectory;
   /** This process's name for drill leases. */
   owner: string;
   /** Sends an Alertmanager webhook payload through belay's real ingest route; the HTTP status. */
@@ -116,7 +120,8 @@ class DrillStopped extends Error {}
  * synthetic DRILL alert through the real webhook, watches belay detect, propose, get approved
  * and recover, checks the abort conditions, always undoes, and writes the report.
  */
-export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string; onGate?: (runId: string) => void }): Promise<DrillReport> {
+export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: string; startedBy: string; drillRunId?: string; probeUrl?: string; onGate?: (runId: string) => void; detect?: DetectMode }): Promise<DrillReport> {
+  const detect: DetectMode = opts.detect ?? { mode: "synthetic" };
   const id = opts.drillRunId ?? deps.newId("drl");
   const target = opts.target ?? drill.meta.target.name;
   const leaseMs = deps.leaseMs ?? 15_000;
@@ -150,6 +155,10 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
 
   const undo: UndoEntry[] = [];
   let injectedAt: Date | null = null;
+  /** When the first injection began changing the target: what a real detection is measured from. */
+  let faultAt: Date | null = null;
+  let realAlert: RealAlert | null = null;
+  let undetected: string | null = null;
   let alertedAt: Date | null = null;
   let recoveredAt: Date | null = null;
   let recoveryDetail = "not recovered";
@@ -195,6 +204,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       // Durable before anything changes: a crash from here on is undone by the next belay.
       await saveUndo(deps.db, id, undo);
       await deps.onPhase?.("captured", id);
+      faultAt ??= deps.clock();
       await inj.run({ ...ctx, undo: entry.state });
       await auditDrill(deps.db, auditor, "drill.injected", { drillRunId: id, drill: drill.id, target, injection: inj.name, preview, simulated: inj.simulated ?? false });
       say(inj.simulated ? "injection.applied (SIMULATED)" : "injection.applied", inj.name);
@@ -212,10 +222,46 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     }
 
     checkStop();
-    const status = await deps.sendAlert(drillAlertPayload(drill, { drillRunId: id, target, status: "firing", startsAt: injectedAt }));
-    alertedAt = deps.clock();
-    say("alert.sent", `DRILL alert ${drillAlertPayloadName(drill, target)} -> /webhooks/alertmanager: HTTP ${status}`);
-    if (status !== 202) throw new Error(`belay refused the drill alert (HTTP ${status}); is ALERTMANAGER_TOKEN set?`);
+    let fingerprint = drillFingerprint(id);
+    let since: Date | null = null;
+    if (detect.mode === "real") {
+      // No synthetic alert: the team's own monitoring must notice, through the real Alertmanager webhook.
+      const alertname = drillAlertPayloadName(drill, target);
+      const m = realAlertMatcher(deps.targetDirectory, drill.meta.target.kind, target);
+      since = faultAt ?? injectedAt;
+      say("detect.waiting", `no synthetic alert: waiting up to ${detect.withinS} s for a real ${alertname} about ${target} (${m.how}) on /webhooks/alertmanager`);
+      for (;;) {
+        checkStop();
+        realAlert = await findRealAlert(deps.db, { alertnames: [alertname], since, matches: m.matches });
+        if (realAlert) break;
+        const waitedS = (deps.clock().getTime() - since.getTime()) / 1000;
+        for (const cond of drill.abortConditions) {
+          const reason = await cond.check({ ...checkCtx, elapsedS: waitedS, probe: probe?.stats() ?? null });
+          if (reason) abortReason = `abort condition ${cond.name}: ${reason}`;
+        }
+        if (waitedS > detect.withinS) break;
+        await new Promise((r) => setTimeout(r, tickMs));
+      }
+      if (!realAlert) {
+        undetected = `monitoring did not detect the fault: no ${alertname} about ${target} reached /webhooks/alertmanager within ${detect.withinS} s of the injection`;
+        say("detect.missed", undetected);
+        throw new DrillStopped(undetected);
+      }
+      alertedAt = realAlert.receivedAt;
+      fingerprint = realAlert.fingerprint;
+      const labels = Object.entries(realAlert.labels).map(([k, v]) => `${k}=${v}`).join(", ");
+      say("alert.fired", `${realAlert.alertname} (${labels}) fired${realAlert.startsAt ? ` at ${realAlert.startsAt.toISOString()} (Alertmanager startsAt)` : ""}`, realAlert.startsAt ?? realAlert.receivedAt);
+      say("alert.received", `belay received ${realAlert.alertname} (fingerprint ${realAlert.fingerprint})${realAlert.incidentId ? `, incident ${realAlert.incidentId}` : ""}`, realAlert.receivedAt);
+      const found: RealAlert = realAlert;
+      // On the incident's own trail too: a real (unlabelled) alert's incident is marked as this drill's.
+      await deps.db.transaction((tx) => appendAudit(tx, [{ kind: "drill.detected", actor: auditor.actor, surface: "drill", incidentId: found.incidentId, data: { drillRunId: id, drill: drill.id, target, alertname: found.alertname, fingerprint: found.fingerprint, incidentId: found.incidentId, startsAt: found.startsAt?.toISOString() ?? null, receivedAt: found.receivedAt.toISOString() } }], { now: deps.clock(), newId: () => deps.newId("evt") }));
+      if (found.incidentId) await setDrillLinks(deps.db, id, { incidentId: realAlert.incidentId });
+    } else {
+      const status = await deps.sendAlert(drillAlertPayload(drill, { drillRunId: id, target, status: "firing", startsAt: injectedAt }));
+      alertedAt = deps.clock();
+      say("alert.sent", `DRILL alert ${drillAlertPayloadName(drill, target)} -> /webhooks/alertmanager: HTTP ${status}`);
+      if (status !== 202) throw new Error(`belay refused the drill alert (HTTP ${status}); is ALERTMANAGER_TOKEN set?`);
+    }
     await deps.onPhase?.("alerted", id);
 
     const x = drill.meta.expect;
@@ -223,7 +269,7 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     for (;;) {
       checkStop();
       const now = deps.clock();
-      obs = await observe(deps.db, drillFingerprint(id));
+      obs = await observe(deps.db, fingerprint, realAlert ? since : null);
       if (obs.incidentId && !seen.has("incident")) {
         seen.add("incident");
         await setDrillLinks(deps.db, id, { incidentId: obs.incidentId });
@@ -282,7 +328,9 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
       await new Promise((r) => setTimeout(r, tickMs));
     }
   } catch (err) {
-    if (err instanceof DrillStopped) say("drill.aborted", err.message);
+    if (err instanceof DrillStopped) {
+      if (err.message !== undetected) say("drill.aborted", err.message);
+    }
     else {
       failure = (err as Error).message;
       say("drill.failed", failure);
@@ -295,12 +343,13 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     if (stats) say("probe.stopped", `${stats.requests} requests, error rate ${(stats.errorRate * 100).toFixed(1)}%, p95 ${stats.p95Ms === null ? "—" : Math.round(stats.p95Ms)} ms`);
     await undoInjections(deps.db, drill, drillContext(deps, drill, id, target, new AbortController().signal, "change"), undo, auditor);
     for (const u of undo) say(u.undone ? "injection.undone" : "injection.undo_failed", `${u.name}${u.error ? `: ${u.error}` : ""}`);
-    obs = await observe(deps.db, drillFingerprint(id)).catch(() => obs);
+    obs = await observe(deps.db, realAlert?.fingerprint ?? drillFingerprint(id), realAlert ? (faultAt ?? injectedAt) : null).catch(() => obs);
     if (obs.run && !["succeeded", "failed", "rolled_back", "aborted", "previewed"].includes(obs.run.status) && deps.abortRun) {
       await deps.abortRun(obs.run.id, `drill ${id} ended`).catch((err) => deps.logger.warn({ err }, "could not abort the drill's run"));
       say("run.aborted", `run ${obs.run.id} was still ${obs.run.status}: aborted so nothing runs after the undo`);
     }
-    if (alertedAt) {
+    // A real alert is the team's monitoring's to resolve (after the undo); a synthetic one is ours.
+    if (alertedAt && !realAlert) {
       const status = await deps.sendAlert(drillAlertPayload(drill, { drillRunId: id, target, status: "resolved", startsAt: injectedAt ?? started, endsAt: deps.clock() })).catch(() => 0);
       say("alert.resolved", `DRILL alert resolved: HTTP ${status}`);
       // Give ingestion a moment to close the incident, so its review has an end.
@@ -313,24 +362,27 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
     probeStats = stats;
   }
 
-  const measured = { injectedAt, alertedAt, recoveredAt, recoveryDetail, probe: probeStats, probeSpec, obs };
+  const measured = { injectedAt, alertedAt, recoveredAt, recoveryDetail, probe: probeStats, probeSpec, obs, ...(detect.mode === "real" ? { real: { withinS: detect.withinS, faultAt, alert: realAlert } } : {}) };
   const criteria = judgeCriteria(drill, measured);
   const undoneAll = undo.every((u) => u.undone || !u.injected);
-  const status: DrillReport["status"] = abortReason ? "aborted" : !failure && undoneAll && criteria.every((c) => c.ok) ? "passed" : "failed";
+  // Monitoring that never fired is the drill's finding, not an abort: the drill failed.
+  const stopped = abortReason && abortReason !== undetected ? abortReason : null;
+  const status: DrillReport["status"] = stopped ? "aborted" : !failure && undoneAll && criteria.every((c) => c.ok) ? "passed" : "failed";
   const earlier = (await listDrillRuns(deps.db, { drillId: drill.id, limit: 6 })).filter((r) => r.id !== id && r.report);
   const finished = deps.clock();
   const report: DrillReport = {
     drill: { id: drill.id, title: drill.meta.title, hypothesis: drill.meta.hypothesis, mode: drill.meta.mode, target, blastRadius: drill.meta.blastRadius, rehearsalNote: drill.meta.rehearsalNote ?? null },
     drillRunId: id,
     status,
-    reason: abortReason ?? failure ?? (undoneAll ? null : "an injection could not be undone: check the target by hand"),
+    reason: stopped ?? undetected ?? failure ?? (undoneAll ? null : "an injection could not be undone: check the target by hand"),
     startedBy: opts.startedBy,
     startedAt: started.toISOString(),
     finishedAt: finished.toISOString(),
     incidentId: obs.incidentId,
     runId: obs.run?.id ?? null,
     proposedPlaybook: obs.run?.playbookId ?? null,
-    hypothesisHeld: abortReason ? null : status === "passed",
+    hypothesisHeld: stopped ? null : status === "passed",
+    detection: detect.mode === "real" ? { mode: "real", withinS: detect.withinS, alertname: drillAlertPayloadName(drill, target), fired: realAlert !== null, startsAt: realAlert?.startsAt?.toISOString() ?? null, receivedAt: realAlert?.receivedAt.toISOString() ?? null, fingerprint: realAlert?.fingerprint ?? null } : { mode: "synthetic" },
     criteria,
     scores: scoresOf(measured),
     probe: probeStats,

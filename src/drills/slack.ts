@@ -22,8 +22,12 @@ export function drillListReply(drills: readonly Drill[], recent: readonly DrillR
   return { text: `DRILL: ${drills.length} drills`, blocks };
 }
 
-export function drillStartedReply(drill: Drill, drillRunId: string, user: string): { text: string; blocks: object[] } {
-  const text = `:performing_arts: *DRILL* \`${drillRunId}\` started by <@${user}>: *${esc(drill.meta.title)}*${drill.meta.mode === "rehearsal" ? " (REHEARSAL: effects simulated)" : ""}\n> ${esc(drill.meta.hypothesis)}\nThe DRILL alert and its proposal follow in the incident channel. Stop it with \`/runbook drill abort ${drillRunId}\`.`;
+export function drillStartedReply(drill: Drill, drillRunId: string, user: string, detectWithinS?: number): { text: string; blocks: object[] } {
+  const follows =
+    detectWithinS === undefined
+      ? "The DRILL alert and its proposal follow in the incident channel."
+      : `No DRILL alert is sent: your monitoring has ${detectWithinS} s to fire its own alert about the target (it is routed as any real alert is); its incident and proposal follow in the incident channel.`;
+  const text = `:performing_arts: *DRILL* \`${drillRunId}\` started by <@${user}>: *${esc(drill.meta.title)}*${drill.meta.mode === "rehearsal" ? " (REHEARSAL: effects simulated)" : ""}\n> ${esc(drill.meta.hypothesis)}\n${follows} Stop it with \`/runbook drill abort ${drillRunId}\`.`;
   return { text: `DRILL ${drillRunId} started: ${drill.meta.title}`, blocks: [section(text)] };
 }
 

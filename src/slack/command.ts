@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { alertSchema, type Alert } from "../sdk/alert.ts";
+import { DEFAULT_DETECT_WITHIN_S } from "../drills/detect.ts";
 
 /** A parsed `/runbook` invocation. Parsing is pure; handlers decide what each one does. */
 export type Command =
@@ -13,7 +14,8 @@ export type Command =
   | { kind: "history"; limit: number }
   | { kind: "audit"; subject: string }
   | { kind: "drill"; action: "list" }
-  | { kind: "drill"; action: "start"; drill: string }
+  /** `detectWithinS` set: `drill start ID real [SECONDS]`, no synthetic alert; the team's monitoring must fire. */
+  | { kind: "drill"; action: "start"; drill: string; detectWithinS?: number }
   | { kind: "drill"; action: "abort"; drillRun: string | null }
   | { kind: "postmortem"; incident: string }
   | { kind: "retriage"; incident: string }
@@ -88,7 +90,15 @@ export function parseCommand(raw: string): Command {
     case "drill": {
       const sub = (args[0] ?? "list").toLowerCase();
       if (sub === "list") return { kind: "drill", action: "list" };
-      if (sub === "start") return args[1] ? { kind: "drill", action: "start", drill: args[1] } : { kind: "usage", message: "Start which drill? `drill start <drill>`; `drill list` shows them." };
+      if (sub === "start") {
+        if (!args[1]) return { kind: "usage", message: "Start which drill? `drill start <drill>`; `drill list` shows them." };
+        if (args[2] === undefined) return { kind: "drill", action: "start", drill: args[1] };
+        const within = args[3] === undefined ? DEFAULT_DETECT_WITHIN_S : Number(args[3]);
+        if (args[2].toLowerCase() !== "real" || !Number.isInteger(within) || within < 1 || within > 3600 || args.length > 4) {
+          return { kind: "usage", message: `\`drill start ${clipWord(args[1])} ${clipWord(args.slice(2).join(" "))}\`: use \`drill start <drill>\` (a DRILL alert) or \`drill start <drill> real [seconds]\` (wait up to that many seconds, 1 to 3600, default ${DEFAULT_DETECT_WITHIN_S}, for your monitoring's own alert).` };
+        }
+        return { kind: "drill", action: "start", drill: args[1], detectWithinS: within };
+      }
       if (sub === "abort" || sub === "stop") return { kind: "drill", action: "abort", drillRun: args[1] ?? null };
       return { kind: "usage", message: `\`drill ${clipWord(sub)}\`: use \`drill list\`, \`drill start <drill>\` or \`drill abort [drill run]\`.` };
     }

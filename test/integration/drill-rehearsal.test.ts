@@ -68,24 +68,23 @@ async function approveWhenWaiting(runId: string): Promise<void> {
   }
 }
 
-it("slow-dependency rehearsal: api-deadlock-restart proposed, approved, the simulated restart clears the hang; the probe measured real HTTP", async () => {
+it("slow-dependency rehearsal: +100 ms on the dependency, judged against the SLO (p95, error rate) from the real HTTP probe; triaged, no restart claimed", async () => {
   const drill = (await loadDrills("playbooks/drills")).get("slow-dependency")!;
   const report = await runDrill(deps(), drill, { startedBy: "UDANA" });
-  expect(report.status).toBe("passed");
-  expect(report.proposedPlaybook).toBe("api-deadlock-restart");
-  expect(report.criteria.map((c) => [c.name, c.ok])).toEqual([
-    ["right playbook proposed", true],
-    ["approved", true],
-    ["recovered", true],
+  expect(report.criteria.map((c) => [c.name, c.ok]), JSON.stringify(report.criteria)).toEqual([
+    ["triaged, no playbook claimed", true],
+    ["probe error rate", true],
     ["probe p95 latency", true],
   ]);
-  expect(report.probe!.requests).toBeGreaterThan(0);
-  expect(report.simulated).toEqual(expect.arrayContaining(["SIMULATED: fault hung on shop/api", "SIMULATED: rollout restart deployment shop/api"]));
-  const md = drillReportMarkdown(report);
-  expect(md).toContain("**REHEARSAL** — effects simulated");
-  expect(md).toContain("## Simulated effects (rehearsal: none of this touched a real system)");
-  const run = await h.engine.view(report.runId!);
-  expect(run.steps.find((s) => s.name === "restart")!.preview).toMatch(/^SIMULATED \(drill rehearsal\)/);
+  expect(report.status).toBe("passed");
+  // The latency is real: every answer took the injected 100 ms, inside the 250 ms SLO.
+  expect(report.probe!.requests).toBeGreaterThan(5);
+  expect(report.probe!.p95Ms!).toBeGreaterThanOrEqual(95);
+  expect(report.probe!.p95Ms!).toBeLessThanOrEqual(250);
+  expect(report.probe!.errorRate).toBe(0);
+  expect(report.simulated).toEqual(expect.arrayContaining(["SIMULATED: fault degraded on shop/api"]));
+  expect(drillReportMarkdown(report)).toContain("**REHEARSAL** — effects simulated");
+  expect(world.faultOf("shop/api")).toBeNull();
 }, 30_000);
 
 it("network-partition rehearsal: triaged with no playbook claimed, the API fails fast under the partition", async () => {

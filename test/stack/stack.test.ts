@@ -9,6 +9,14 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { RunOutcome } from "../../src/execute/outcome.ts";
 import { incidentRunOutcomes } from "../../src/incidents/run-outcomes.ts";
 import { createPrometheusTarget } from "../../src/targets/prometheus.ts";
+import { createDrillFaults } from "../../src/drills/faults.ts";
+import { drillReportMarkdown } from "../../src/drills/report.ts";
+import { runDrill } from "../../src/drills/runner.ts";
+import { RehearsalWorld } from "../../src/drills/simulation.ts";
+import { silentLogger } from "../../src/execute/deps.ts";
+import { newId } from "../../src/ids.ts";
+import { createTargets } from "../../src/targets/registry.ts";
+import redisDrill from "../../playbooks/drills/redis-maxmemory.ts";
 import { freePort, sleep, waitFor } from "./procs.ts";
 import { buttons, signedClick, signedCommand } from "./slack-recorder.ts";
 import { APP_CONNECTION_LIMIT, CHANNEL, RESOLVE_SETTLE_SECONDS, SIGNING_SECRET, stackUnavailable, startStack, type Stack } from "./stack.ts";
@@ -63,6 +71,11 @@ class Phases {
   }
   mark(phase: string) {
     this.marks.push([phase, Date.now() - this.t0]);
+  }
+  /** A phase that happened at a known time (e.g. Alertmanager's startsAt). */
+  markAt(phase: string, at: Date) {
+    this.marks.push([phase, at.getTime() - this.t0]);
+    this.marks.sort((a, b) => a[1] - b[1]);
   }
   print() {
     console.log(`[stack] ${this.name}: ${this.marks.map(([p, ms]) => `${p} +${(ms / 1000).toFixed(1)}s`).join(" | ")}`);
@@ -425,6 +438,86 @@ describe.skipIf(skipAll)("belay on a real Prometheus + Alertmanager stack", () =
     await stack.redis.admin.config("SET", "maxmemory", "64mb");
     await waitFor("the incident to be resolved", async () => (await incidentWith("RedisOutOfConfiguredMaxmemory", since))?.status === "resolved", 60_000);
     p.mark("resolved");
+  });
+
+  scenario("drill-real-detect", "the redis-maxmemory drill with --detect real: no synthetic alert, Prometheus's own rule fires, MTTD measured, approved, recovered, undone", async (p) => {
+    const since = new Date();
+    const url = `redis://127.0.0.1:${stack.redis.port}`;
+    // The drill in this process, on the stack's store: the stack's belay serve gets the real alert and proposes.
+    const targets = createTargets({ redis: { cache: { url } }, postgres: {}, kube: {} });
+    const faults = createDrillFaults({ redis: { cache: { url, drill: true } } }, new RehearsalWorld());
+    const stopApprover = new AbortController();
+    let approvedRun: string | null = null;
+    // The on-call: approves the proposal in Slack when it shows.
+    const approver = (async () => {
+      while (!stopApprover.signal.aborted) {
+        const r = await stack.db.query<{ id: string }>(`SELECT id FROM runs WHERE playbook_id = 'redis-maxmemory-policy' AND status = 'awaiting_approval' AND created_at >= $1 LIMIT 1`, [since]);
+        const id = r.rows[0]?.id;
+        if (id && approvable(id)) {
+          p.mark("proposal");
+          await clickApprove(id);
+          p.mark("approved");
+          approvedRun = id;
+          return;
+        }
+        await sleep(200);
+      }
+    })();
+    try {
+      const report = await runDrill(
+        {
+          db: stack.db,
+          clock: () => new Date(),
+          newId,
+          logger: silentLogger,
+          targets,
+          faults,
+          targetDirectory: { redis: { cache: { labels: { instance: `127.0.0.1:${stack.redisExporterPort}` } }, sessions: { labels: { instance: "sessions-exporter.monitoring:9121" } } } },
+          owner: newId("stack-drill"),
+          tickMs: 250,
+          // Real detection never sends one.
+          sendAlert: async () => {
+            throw new Error("a --detect real drill sent a synthetic alert");
+          },
+          onPhase: (phase) => {
+            if (phase === "captured") p.fault();
+            if (phase === "injected") p.mark("injected");
+          },
+          progress: (line) => {
+            if (/\] alert\.received:/.test(line)) p.mark("webhook");
+            if (/\] system\.recovered:/.test(line)) p.mark("fixed");
+            if (/\] injection\.undone:/.test(line)) p.mark("undone");
+          },
+        },
+        redisDrill,
+        { startedBy: "UCAROL", detect: { mode: "real", withinS: 60 } },
+      );
+      const md = drillReportMarkdown(report);
+      if (report.detection?.mode === "real" && report.detection.startsAt) p.markAt("firing", new Date(report.detection.startsAt));
+      expect(report.status, md).toBe("passed");
+      expect(report.detection).toMatchObject({ mode: "real", fired: true, alertname: "RedisOutOfConfiguredMaxmemory" });
+      const fired = report.criteria.find((c) => c.name === "alert fired")!;
+      expect(fired.ok, md).toBe(true);
+      expect(report.scores.detectS).toBe(fired.measured);
+      expect(report.proposedPlaybook).toBe("redis-maxmemory-policy");
+      expect(report.runId).toBe(approvedRun);
+      expect(report.undo.every((u) => u.undone)).toBe(true);
+      // Undone exactly: quiet()'s 64mb and noeviction are back, and the drill's keys are gone.
+      expect(await stack.redis.admin.config("GET", "maxmemory")).toEqual(["maxmemory", String(64 * 1024 * 1024)]);
+      expect(await stack.redis.admin.config("GET", "maxmemory-policy")).toEqual(["maxmemory-policy", "noeviction"]);
+      expect((await stack.redis.admin.scan("0", "MATCH", `belay:drill:${report.drillRunId}:*`, "COUNT", 10_000))[1]).toEqual([]);
+      // The real alert's incident is the drill's, and it resolves once the undo has the memory back.
+      const incident = await waitFor("the drill's incident", () => incidentWith("RedisOutOfConfiguredMaxmemory", since), 10_000);
+      expect(report.incidentId).toBe(incident.id);
+      await waitFor("the incident to be resolved", async () => (await incidentWith("RedisOutOfConfiguredMaxmemory", since))?.status === "resolved", 60_000);
+      p.mark("resolved");
+      console.log(`[stack] drill-real-detect: MTTD ${fired.measured} s (${fired.detail})`);
+    } finally {
+      stopApprover.abort();
+      await approver;
+      await faults.close();
+      await targets.close();
+    }
   });
 
   scenario("postgres-idle", "Postgres idle in transaction (non-superuser app role at its CONNECTION LIMIT): nothing needed under 10 min, a person's run for seconds-old sessions terminates them", async (p) => {

@@ -149,7 +149,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
         if (!drill) return ack(reply(`DRILL: no drill \`${cmd.drill}\`; \`${name} drill list\` shows them.`));
         if (drills.blocked) return ack(reply(`DRILL: cannot start \`${cmd.drill}\`: ${drills.blocked}.`));
         const drillRunId = newId("drl");
-        const started = drillStartedReply(drill, drillRunId, command.user_id);
+        const started = drillStartedReply(drill, drillRunId, command.user_id, cmd.detectWithinS);
         const live = drill.meta.mode === "live";
         // A live drill changes a real system: its starter needs the authority of a high-risk approval (checked after the ack: groups may need Slack).
         await ack(live ? reply(`DRILL: checking that <@${command.user_id}> may start the live drill \`${drill.id}\`…`) : reply(started.text, started.blocks));
@@ -169,6 +169,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
             const report = await drills.session.run(drill, {
               startedBy: ctx.people.fromSlack(command.user_id),
               drillRunId,
+              ...(cmd.detectWithinS !== undefined ? { detect: { mode: "real" as const, withinS: cmd.detectWithinS } } : {}),
               // The injection's approval is a run message like any other, in the channel the drill was started from.
               onGate: (runId) => ctx.background("showing a drill's injection approval", () => ctx.showRun(runId, { channel: command.channel_id, threadTs: null }, {})),
             });
