@@ -1,4 +1,5 @@
 import { writeFileSync } from "node:fs";
+import { redact, redactText } from "../audit/redact.ts";
 import { parseArgs } from "node:util";
 import { drillsDirOf, getDrill, loadDrills } from "../drills/registry.ts";
 import { drillReportMarkdown, type DrillReport } from "../drills/report.ts";
@@ -101,7 +102,7 @@ export async function drillCommand(args: string[], io: CliIo): Promise<number> {
     const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who, detect });
     if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
     const md = drillReportMarkdown(report);
-    if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(report, null, 2) : md);
+    if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(redact(report), null, 2) : redactText(md));
     io.out(values.json ? JSON.stringify(report, null, 2) : `\n${md}`);
     return report.status === "passed" ? 0 : 1;
   } finally {

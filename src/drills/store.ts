@@ -1,3 +1,4 @@
+import { redact, redactText } from "../audit/redact.ts";
 import type { Queryable } from "../store/driver.ts";
 
 export type DrillRunStatus = "running" | "undoing" | "passed" | "failed" | "aborted" | "crashed";
@@ -125,7 +126,8 @@ export async function setDrillStatus(db: Queryable, id: string, status: DrillRun
        lease_owner = CASE WHEN $4::timestamptz IS NULL THEN lease_owner END,
        lease_expires_at = CASE WHEN $4::timestamptz IS NULL THEN lease_expires_at END
      WHERE id = $1`,
-    [id, status, reason, now, report === undefined ? null : JSON.stringify(report)],
+    // What people read later is a store copy like any other: redacted (the undo state is not: it is what undo runs on).
+    [id, status, reason === null ? null : redactText(reason), now, report === undefined ? null : JSON.stringify(redact(report))],
   );
 }
 
