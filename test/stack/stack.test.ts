@@ -27,26 +27,21 @@ import { APP_CONNECTION_LIMIT, CHANNEL, RESOLVE_SETTLE_SECONDS, SIGNING_SECRET, 
  * serve as a child process, Slack's Web API recorded. Assertions are on outcomes and on
  * what was said in Slack, never on times; the phase times are printed.
  *
- * AWAITING: scenarios that fail on today's belay because of a defect another branch is
- * fixing (issue 10). Each names the defect; enable it (delete the entry) once the fix is in.
- * BELAY_STACK_ALL=1 runs them anyway; BELAY_STACK_DUMP=DIR writes the thread chart there to look at.
+ * Every scenario runs: none is parked. BELAY_STACK_DUMP=DIR writes the thread chart there to look at.
  */
-const AWAITING = new Map<string, string>([]);
 
 const execFileP = promisify(execFile);
 const why = stackUnavailable();
 // CI must run the stack: a missing binary there is a failure, not a skip.
 const skipAll = why !== null && process.env.CI !== "true";
-const runAll = process.env.BELAY_STACK_ALL === "1";
 
 const SCENARIO_MS = 150_000;
 let stack: Stack;
 
 /** One scenario: its phase times are printed whether it passes or fails. */
 function scenario(id: string, title: string, fn: (p: Phases) => Promise<void>) {
-  const skip = !runAll && AWAITING.has(id);
-  it.skipIf(skip)(
-    `${id}: ${title}${skip ? ` [awaiting: ${AWAITING.get(id)}]` : ""}`,
+  it(
+    `${id}: ${title}`,
     async () => {
       await quiet();
       const p = new Phases(id);
