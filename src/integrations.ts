@@ -1,4 +1,4 @@
-import type { Core } from "./main.ts";
+import type { Core } from "./core.ts";
 import type { Integration } from "./surfaces.ts";
 import { createAnchorIntegration } from "./audit/integration.ts";
 import { createIngestIntegrations } from "./ingest/integration.ts";

@@ -10,41 +10,18 @@ import { newId } from "./ids.ts";
 import { createLogger } from "./logger.ts";
 import { loadPlaybooks } from "./plan/registry.ts";
 import type { AnyPlaybook } from "./sdk/playbook.ts";
+export type { Core, Serving } from "./core.ts";
 import { createHttpServer, listen } from "./server/http.ts";
 import type { Integration } from "./surfaces.ts";
+import type { Core, Serving } from "./core.ts";
 import { signPending } from "./audit/anchor.ts";
 import type { AuditEvent } from "./audit/events.ts";
-import type { DrillSession } from "./drills/launch.ts";
-import type { Drill } from "./sdk/drill.ts";
 import { Metrics } from "./server/metrics.ts";
 import type { Db } from "./store/driver.ts";
 import { openStore } from "./store/open.ts";
 import { openPg } from "./store/pg.ts";
 import { createTargets, type TargetHolder } from "./targets/registry.ts";
 import type { Targets } from "./targets/types.ts";
-
-/**
- * The composition root: config -> clients -> wiring -> start. The only place that builds
- * real clients; everything else receives them as arguments.
- */
-export interface Core {
-  config: Config;
-  logger: Logger;
-  db: Db;
-  /** Where webhooks are stored before their 202: on Postgres a small pool of its own, so drain, triage and runs never hold up an ack. */
-  inboxDb: Db;
-  playbooks: Map<string, AnyPlaybook>;
-  targets: Targets & TargetHolder & { close(): Promise<void> };
-  engine: Engine;
-  metrics: Metrics;
-  /** Subscribe to committed audit events (surfaces re-render from these). */
-  subscribe(fn: (events: readonly AuditEvent[]) => void): void;
-  /** Game-day drills, when `belay serve` opened a drill session (surfaces start them from here). */
-  drills?: { defs: ReadonlyMap<string, Drill>; session: DrillSession };
-  /** Where notify steps deliver; surfaces add themselves. */
-  addNotifier(fn: (run: { id: string; incidentId: string | null }, message: string) => Promise<void>): void;
-  close(): Promise<void>;
-}
 
 export async function openCore(config: Config, opts: { command: string; logLevel?: string }): Promise<Core> {
   const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL);
@@ -126,14 +103,6 @@ export async function openCore(config: Config, opts: { command: string; logLevel
   };
 }
 
-
-export interface Serving {
-  core: Core;
-  server: Server;
-  url: string;
-  integrations: Integration[];
-  close(): Promise<void>;
-}
 
 /** `belay serve`: the engine loop plus the HTTP server on PORT. */
 export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving> {

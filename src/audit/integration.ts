@@ -1,5 +1,5 @@
 import { newId } from "../ids.ts";
-import type { Core } from "../main.ts";
+import type { Core } from "../core.ts";
 import type { SlackSurface } from "../slack/surface.ts";
 import type { Integration } from "../surfaces.ts";
 import { createAnchor } from "./anchor.ts";

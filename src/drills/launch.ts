@@ -2,7 +2,9 @@ import { systemPrincipal } from "../identity/principal.ts";
 import { randomBytes } from "node:crypto";
 import type { Config } from "../config.ts";
 import { newId } from "../ids.ts";
-import type { Serving } from "../main.ts";
+import type { Serving } from "../core.ts";
+import type { DrillSession } from "./session.ts";
+export type { DrillSession } from "./session.ts";
 import type { Drill } from "../sdk/drill.ts";
 import { drillTargetMarks } from "./drill-targets.ts";
 import { createDrillFaults } from "./faults.ts";
@@ -16,14 +18,6 @@ import type { DrillReport } from "./report.ts";
 /** Config for a drill's own belay: the webhook route is on even without ALERTMANAGER_TOKEN (a one-off token). */
 export function drillConfig(config: Config): Config {
   return { ...config, env: { ...config.env, ALERTMANAGER_TOKEN: config.env.ALERTMANAGER_TOKEN ?? `drill-${randomBytes(16).toString("hex")}` } };
-}
-
-export interface DrillSession {
-  deps: DrillDeps;
-  world: RehearsalWorld;
-  recovered: RecoveredDrill[];
-  run(drill: Drill, opts: { target?: string; startedBy: string; probeUrl?: string; drillRunId?: string; onGate?: (runId: string) => void; detect?: DetectMode }): Promise<DrillReport>;
-  close(): Promise<void>;
 }
 
 /**

@@ -1,7 +1,7 @@
 import type { Principal } from "../identity/principal.ts";
 import { newId } from "../ids.ts";
 import type { Metrics } from "../server/metrics.ts";
-import type { Core } from "../main.ts";
+import type { Core } from "../core.ts";
 import { acknowledgeIncident, pagerDutyFromConfig } from "../pagerduty/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
 import { createIngestion } from "./pipeline.ts";

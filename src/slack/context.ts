@@ -4,7 +4,7 @@ import type { ApprovalPolicy, Risk } from "../approve/policy.ts";
 import type { People } from "../identity/people.ts";
 import type { Principal } from "../identity/principal.ts";
 import type { Drill } from "../sdk/drill.ts";
-import type { DrillSession } from "../drills/launch.ts";
+import type { DrillSession } from "../drills/session.ts";
 import type { Engine } from "../execute/engine.ts";
 import type { Logger } from "../execute/deps.ts";
 import type { Matcher } from "../match/types.ts";

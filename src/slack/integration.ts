@@ -1,5 +1,5 @@
 import { catalog } from "../catalog/index.ts";
-import type { Core } from "../main.ts";
+import type { Core } from "../core.ts";
 import { createMatcher } from "../match/index.ts";
 import type { IncidentNotifier, Integration } from "../surfaces.ts";
 import type { ExternalActionHandler, SlackSettings } from "./context.ts";
