@@ -17,6 +17,8 @@ const envSchema = z.object({
   BELAY_CONFIG: z.string().min(1).optional(),
   BELAY_PLAYBOOKS_DIR: z.string().min(1).default("./playbooks"),
   BELAY_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  /** How long a shutdown lets act steps in progress finish (below the pod's termination grace period). */
+  BELAY_DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3_600).default(25),
   SLACK_BOT_TOKEN: z.string().startsWith("xoxb-", "must be a bot token starting with xoxb-").optional(),
   SLACK_SIGNING_SECRET: z.string().min(1).optional(),
   SLACK_APP_TOKEN: z.string().startsWith("xapp-", "must be an app-level token starting with xapp-").optional(),

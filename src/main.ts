@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { Server } from "node:http";
 import type { Config } from "./config.ts";
-import { Engine } from "./execute/engine.ts";
+import { Engine, type DrainReport } from "./execute/engine.ts";
 import { makeKeyring, parseKey } from "./execute/secrets.ts";
 import { BelayError } from "./errors.ts";
 import { secretParamNames } from "./plan/bind.ts";
@@ -105,7 +105,7 @@ export async function openCore(config: Config, opts: { command: string; logLevel
 
 
 /** `belay serve`: the engine loop plus the HTTP server on PORT. */
-export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving> {
+export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving & { drain(timeoutMs: number): Promise<DrainReport> }> {
   const core = await openCore(config, { command: "belay serve" });
   // Loaded here, not at the top: Bolt and the webhook code are for the server, not the CLI.
   const { integrations: buildIntegrations } = await import("./integrations.ts");
@@ -117,7 +117,10 @@ export async function serve(config: Config, opts: { port?: number; host?: string
     if (i.onEvents) core.subscribe(i.onEvents.bind(i));
     if (i.notify) core.addNotifier(i.notify.bind(i));
   }
+  // Set by drain(): /readyz says 503 at once, so the Service stops sending work here.
+  let draining = false;
   const server = createHttpServer({
+    draining: () => draining,
     routes: integrations.flatMap((i) => i.routes),
     metrics: core.metrics,
     logger: core.logger,
@@ -140,6 +143,11 @@ export async function serve(config: Config, opts: { port?: number; host?: string
     server,
     url: `http://${addr.address === "::" || addr.address === "0.0.0.0" ? "localhost" : addr.address.includes(":") ? `[${addr.address}]` : addr.address}:${addr.port}`,
     integrations,
+    /** Graceful shutdown, first stage: see Engine.drain. Webhooks are still accepted meanwhile. */
+    async drain(timeoutMs: number) {
+      draining = true;
+      return core.engine.drain(timeoutMs);
+    },
     async close() {
       for (const i of integrations) await i.stop?.();
       await new Promise<void>((r) => server.close(() => r()));

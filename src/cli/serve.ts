@@ -4,6 +4,16 @@ import type { Config } from "../config.ts";
 import { configFrom, type CliIo } from "./io.ts";
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+  // From the first line: a SIGTERM during start-up still ends in a drain and exit 0, not a kill.
+  const shutdown = shutdownSignal(io);
+  try {
+    return await serveUntilSignal(args, io, shutdown.received);
+  } finally {
+    shutdown.dispose();
+  }
+}
+
+async function serveUntilSignal(args: string[], io: CliIo, received: Promise<NodeJS.Signals>): Promise<number> {
   const { values } = parseArgs({ args, options: { port: { type: "string" }, host: { type: "string" } } });
   const config = configFrom(io);
   const port = values.port === undefined ? undefined : Number(values.port);
@@ -30,15 +40,44 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     io.out(`  [DRILL] ${r.drillRunId} (${r.drillId}) was left injected by a stopped belay: undid ${r.undone.join(", ") || "nothing"}${r.failed.length ? `; FAILED to undo ${r.failed.map((f) => f.name).join(", ")}: fix by hand` : ""}`);
   }
   io.out(`  Drills: ${drills.size} (belay drill list)${config.env.ALERTMANAGER_TOKEN ? "" : "; starting one from Slack needs ALERTMANAGER_TOKEN (its alert goes through that webhook)"}`);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once("SIGINT", stop);
-    process.once("SIGTERM", stop);
-  });
-  io.out("shutting down: finishing steps in progress");
+  const signal = await received;
+  const began = performance.now();
+  const drainMs = config.env.BELAY_DRAIN_TIMEOUT_SECONDS * 1000;
+  io.out(`${signal}: draining (/readyz 503; act steps in progress get up to ${config.env.BELAY_DRAIN_TIMEOUT_SECONDS} s, BELAY_DRAIN_TIMEOUT_SECONDS)`);
+  const report = await s.drain(drainMs);
+  const ids = (l: string[]) => (l.length ? ` (${l.join(", ")})` : "");
+  io.out(`  handed over ${report.handedOver.length}${ids(report.handedOver)}; finished ${report.finished.length}${ids(report.finished)}; given up at the timeout ${report.abandoned.length}${ids(report.abandoned)}`);
   await session.close();
   await s.close();
+  io.out(`stopped in ${Math.round(performance.now() - began)} ms`);
   return 0;
+}
+
+/**
+ * SIGTERM (Kubernetes) and SIGINT (a terminal) both start a drain; a second one while
+ * draining stops at once (exit 1: whatever was in flight is recovered like after a crash).
+ */
+function shutdownSignal(io: CliIo): { received: Promise<NodeJS.Signals>; dispose(): void } {
+  let got: NodeJS.Signals | null = null;
+  let resolve!: (s: NodeJS.Signals) => void;
+  const received = new Promise<NodeJS.Signals>((r) => (resolve = r));
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (got) {
+      io.err(`${signal} again while draining: stopping now; runs in flight are recovered by another replica`);
+      process.exit(1);
+    }
+    got = signal;
+    resolve(signal);
+  };
+  process.on("SIGTERM", onSignal);
+  process.on("SIGINT", onSignal);
+  return {
+    received,
+    dispose() {
+      process.off("SIGTERM", onSignal);
+      process.off("SIGINT", onSignal);
+    },
+  };
 }
 
 /** Loud when nobody configured who may approve what: fine for a trial, never for production. */

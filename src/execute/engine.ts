@@ -33,6 +33,16 @@ export interface ProposeInput {
   dryRun?: boolean;
 }
 
+/** What a drain did with the runs in flight. */
+export interface DrainReport {
+  /** Runs whose read-only work was cut short and whose lease was released for another replica. */
+  handedOver: string[];
+  /** Runs whose act (or notify) step was allowed to finish, then handed over. */
+  finished: string[];
+  /** Runs still working when the drain timeout passed: given up, recovered by their next owner. */
+  abandoned: string[];
+}
+
 export interface RunView {
   run: RunRecord;
   steps: StepRecord[];
@@ -217,6 +227,30 @@ export class Engine {
           this.kick();
         }
       });
+  }
+
+  /**
+   * Graceful shutdown: claims nothing more, hands diagnose and wait work over to another
+   * replica at once (its lease released, not left to expire), and lets act steps in progress
+   * finish for up to `timeoutMs`; what is still running then is given up as a crash would
+   * leave it (its next owner recovers it: a mutating step becomes uncertain).
+   */
+  async drain(timeoutMs: number): Promise<DrainReport> {
+    this.stopping = true;
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    await this.polling;
+    const handedOver = this.runner.drain();
+    const waitedFor = [...this.active.keys()].filter((id) => !handedOver.includes(id));
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = await Promise.race([
+      Promise.allSettled([...this.active.values()]).then(() => false),
+      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
+    ]);
+    clearTimeout(timer);
+    const abandoned = timedOut ? this.runner.abandon() : [];
+    await Promise.allSettled([...this.active.values()]);
+    return { handedOver, finished: waitedFor.filter((id) => !abandoned.includes(id)), abandoned };
   }
 
   /** Stops claiming new work and waits for runs in progress to reach a safe point. */

@@ -43,10 +43,13 @@ export class Lease {
     return this.ac.signal.aborted;
   }
 
+  /** True once `handOver` gave the lease up on purpose (shutdown): the runner then releases it in the store. */
+  handedOver = false;
+
   /** Gives the lease's signal up: another process has (or may have) the run. */
   lose(why: string): void {
     if (this.lost) return;
-    this.deps.logger.warn({ runId: this.runId, epoch: this.epoch, why }, "lease lost; aborting the step in flight");
+    if (!this.handedOver) this.deps.logger.warn({ runId: this.runId, epoch: this.epoch, why }, "lease lost; aborting the step in flight");
     this.ac.abort(new BelayError("lease.lost", `run ${this.runId}: ${why}`));
     this.stop();
   }
@@ -86,6 +89,17 @@ export class Lease {
         // The watchdog decides when a failing database costs the lease.
         this.deps.logger.warn({ err, runId: this.runId }, "lease renewal failed");
       });
+  }
+
+  /**
+   * Shutdown: aborts the step in flight like a lost lease (its work is not ours to write any
+   * more) and marks the lease for release, so another replica claims the run at once.
+   */
+  handOver(why: string): void {
+    if (this.lost) return;
+    this.handedOver = true;
+    this.deps.logger.info({ runId: this.runId, epoch: this.epoch, why }, "handing the run over to another replica");
+    this.lose(why);
   }
 
   stop(): void {

@@ -2,7 +2,7 @@ import { describeError, isBelayError } from "../errors.ts";
 import { playbookFingerprint } from "../plan/plan.ts";
 import { secretParamNames } from "../plan/bind.ts";
 import { REDACTED } from "../audit/redact.ts";
-import type { RunStatus } from "../store/runs.ts";
+import { releaseLease, type RunStatus } from "../store/runs.ts";
 import { IN_FLIGHT, nextAction, SETTLED } from "./decider.ts";
 import type { EngineDeps } from "./deps.ts";
 import { AbortPending, Fenced, type Next, type SecretCache, type State } from "./fenced.ts";
@@ -12,6 +12,10 @@ import { act, readOnly } from "./steps.ts";
 
 export type { SecretCache } from "./fenced.ts";
 
+/** Read-only work a shutdown cuts short and hands over (its step is simply run again). Act and notify steps finish. */
+const HANDED_OVER_KINDS: ReadonlySet<string> = new Set(["diagnose", "wait"]);
+const DRAINING = "this belay is shutting down";
+
 /**
  * Works claimed runs: the lease (lease.ts) fences them, the decider (decider.ts) says what
  * comes next, the gate (gate.ts) holds act steps for approvals and locks, steps.ts carries
@@ -20,6 +24,9 @@ export type { SecretCache } from "./fenced.ts";
  */
 export class Runner {
   private readonly f: Fenced;
+  private draining = false;
+  /** The kind of the step each run is carrying out now. */
+  private readonly current = new Map<string, string>();
 
   constructor(
     private readonly deps: EngineDeps,
@@ -61,7 +68,40 @@ export class Runner {
       lease.stop();
       this.f.leases.delete(runId);
       this.f.mirrors.delete(runId);
+      this.current.delete(runId);
+      if (lease.handedOver) {
+        // Nothing of ours writes to the run any more: let the next claim have it now.
+        await releaseLease(this.deps.db, { runId, owner: this.deps.owner, epoch }).catch((err: unknown) =>
+          this.deps.logger.warn({ runId, err: describeError(err) }, "handing the lease over failed; another replica takes the run when the lease expires"),
+        );
+      }
     }
+  }
+
+  /**
+   * Shutdown, first stage: diagnose and wait steps in flight are cut short and their runs
+   * handed over; act (and notify) steps finish, and their runs are handed over after them.
+   * Returns the runs handed over at once.
+   */
+  drain(): string[] {
+    this.draining = true;
+    const handed: string[] = [];
+    for (const [runId, lease] of this.f.leases) {
+      // Between steps, a run is handed over at its next step (or finishes, if that is what is next).
+      const kind = this.current.get(runId);
+      if (kind !== undefined && HANDED_OVER_KINDS.has(kind)) {
+        lease.handOver(DRAINING);
+        handed.push(runId);
+      }
+    }
+    return handed;
+  }
+
+  /** Shutdown, past the drain timeout: every run still in flight is given up (an act step becomes uncertain for its next owner). */
+  abandon(): string[] {
+    const left = [...this.f.leases.keys()];
+    for (const lease of this.f.leases.values()) lease.handOver(`${DRAINING} and the drain timeout passed`);
+    return left;
   }
   private async load(runId: string, lease: Lease): Promise<State | null> {
     const mirror = await this.f.mirror(runId);
@@ -97,6 +137,12 @@ export class Runner {
   private async step(state: State): Promise<Next> {
     const { run, steps } = state;
     const action = nextAction(run, steps);
+    // Draining: a run may still end or park for a person, but starts (or recovers) no step
+    // here; another replica goes on with it.
+    if (this.draining && action.do !== "finish" && action.do !== "await_decision") {
+      state.lease.handOver(DRAINING);
+      return "stop";
+    }
     switch (action.do) {
       case "finish":
         await this.f.finish(run, action.status, action.reason, action.actor, steps.filter((s) => IN_FLIGHT.has(s.status)));
@@ -135,7 +181,18 @@ export class Runner {
       });
       return "continue";
     }
+    this.current.set(run.id, def.kind);
+    // A drain that began since the check above: a read-only step does not start.
+    if (this.draining && HANDED_OVER_KINDS.has(def.kind)) state.lease.handOver(DRAINING);
+    if (state.lease.lost) {
+      this.current.delete(run.id);
+      return "stop";
+    }
     await this.f.phase("step.before", run.id, next);
-    return def.kind === "act" ? act(this.f, state, next, def) : readOnly(this.f, state, next, def);
+    try {
+      return await (def.kind === "act" ? act(this.f, state, next, def) : readOnly(this.f, state, next, def));
+    } finally {
+      this.current.delete(run.id);
+    }
   }
 }

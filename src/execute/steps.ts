@@ -63,10 +63,25 @@ export async function waitUntil(f: Fenced, state: State, s: StepRecord, def: Ste
     const waited = f.deps.clock().getTime() - started;
     if (held) return { waitedMs: waited };
     if (waited >= def.timeoutMs) throw new Error(`condition not met within ${def.timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, Math.min(def.intervalMs, def.timeoutMs - waited)));
+    // The pause ends early when the lease goes (a shutdown hands the wait over at once).
+    await sleepUnlessAborted(Math.min(def.intervalMs, def.timeoutMs - waited), state.lease.signal);
+    if (state.lease.lost) throw state.lease.signal.reason;
     const run = await getRun(f.deps.db, state.run.id);
     if (run?.abortRequested) throw new Error(`aborted by ${run.abortRequested} while waiting`);
   }
+}
+
+function sleepUnlessAborted(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done, { once: true });
+  });
 }
 
 /** Computes previews for this act step and later ones whose inputs are known; re-hashes the plan if any changed. */

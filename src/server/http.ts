@@ -35,6 +35,8 @@ export function createHttpServer(deps: {
   logger: Logger;
   /** Readiness: the store answers. Liveness (/healthz) only says the process serves HTTP. */
   ready: () => Promise<{ ok: boolean; detail: string }>;
+  /** True once a shutdown began: /readyz answers 503 "draining" without asking the store. */
+  draining?: () => boolean;
 }): Server {
   const table = new Map<string, Route>();
   for (const r of [
@@ -43,6 +45,7 @@ export function createHttpServer(deps: {
       method: "GET" as const,
       path: "/readyz",
       handler: async (_q: IncomingMessage, s: ServerResponse) => {
+        if (deps.draining?.()) return sendJson(s, 503, { ok: false, detail: "draining: this belay is shutting down; another replica takes its work" });
         const r = await deps.ready().catch((err: Error) => ({ ok: false, detail: err.message }));
         sendJson(s, r.ok ? 200 : 503, r);
       },

@@ -336,6 +336,20 @@ export async function renewLease(db: Queryable, lease: { runId: string; owner: s
   return r.rowCount > 0;
 }
 
+/**
+ * Hands a lease over at shutdown: the run stays `running` with its lease already expired, so
+ * any replica's next claim takes it (and its recovery repeats the read-only step that was cut
+ * short) without waiting out the lease. Only this owner's lease at this epoch is touched.
+ */
+export async function releaseLease(db: Queryable, lease: { runId: string; owner: string; epoch: number }): Promise<boolean> {
+  const r = await db.query(
+    `UPDATE runs SET lease_expires_at = now() - interval '1 millisecond', updated_at = now()
+     WHERE id = $1 AND lease_owner = $2 AND lease_epoch = $3 AND status = 'running'`,
+    [lease.runId, lease.owner, lease.epoch],
+  );
+  return r.rowCount > 0;
+}
+
 /** The database's clock: the one every lease, lock and expiry is judged by. */
 export async function databaseNow(db: Queryable): Promise<Date> {
   const r = await db.query<{ now: Date }>("SELECT now() AS now");
