@@ -37,17 +37,20 @@ export default playbook({
   }),
 })
   .diagnose("deployment", {
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment} -o wide"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("pods", {
     description: "Pods: if all are Ready and not restarting, the hang is inside the process.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment} -o wide"],
     run: ({ params, outputs, targets }) =>
       targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(",")),
   })
   .diagnose("endpoints", {
     description: "Ready endpoints behind the Service.",
+    permissions: ["core/endpoints:get"],
     manual: ["kubectl -n {namespace} get endpoints {deployment}"],
     run: async ({ params, targets }) => {
       try {
@@ -59,6 +62,7 @@ export default playbook({
   })
   .diagnose("recent-logs", {
     description: "The last log lines of one pod: evidence before the restart destroys it.",
+    permissions: ["core/pods/log:get"],
     manual: ["kubectl -n {namespace} logs deploy/{deployment} --tail=200"],
     run: async ({ params, outputs, targets }) => {
       const p = outputs.pods[0];

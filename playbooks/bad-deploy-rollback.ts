@@ -28,16 +28,19 @@ export default playbook({
 })
   .diagnose("history", {
     description: "Revisions with their images and change causes.",
+    permissions: ["apps/deployments:get", "apps/replicasets:list"],
     manual: ["kubectl -n {namespace} rollout history deployment/{deployment}"],
     run: ({ params, targets }) => targets.kube(params.kube).revisions(params.namespace, params.deployment),
   })
   .diagnose("deployment", {
     description: "The Deployment's images and replica counts now.",
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment} -o wide"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("status", {
     description: "kubectl rollout status, once.",
+    permissions: ["apps/deployments:get"],
     run: ({ params, targets }) => targets.kube(params.kube).rolloutStatus(params.namespace, params.deployment),
   })
   .act("rollback", {

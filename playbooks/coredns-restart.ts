@@ -26,11 +26,13 @@ export default playbook({
 })
   .diagnose("pods", {
     description: "CoreDNS pods, restarts and last termination reasons.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l {selector} -o wide"],
     run: ({ params, targets }) => targets.kube(params.kube).listPods(params.namespace, params.selector),
   })
   .diagnose("previous-logs", {
     description: "What a crashed CoreDNS said before it died (plugin errors, loop detected, upstream timeouts).",
+    permissions: ["core/pods/log:get"],
     manual: ["kubectl -n {namespace} logs -l {selector} --previous --tail=50"],
     run: async ({ params, outputs, targets }) => {
       const worst = [...outputs.pods].sort((a, b) => b.restarts - a.restarts)[0];
@@ -44,13 +46,14 @@ export default playbook({
   })
   .diagnose("endpoints", {
     description: "Ready addresses behind the kube-dns Service.",
+    permissions: ["core/endpoints:get"],
     manual: ["kubectl -n {namespace} get endpoints {service}"],
     run: ({ params, targets }) => targets.kube(params.kube).endpoints(params.namespace, params.service),
   })
   .act("restart", {
     description: "kubectl rollout restart deployment/coredns in kube-system.",
     risk: "medium",
-    permissions: ["apps/deployments:patch"],
+    permissions: ["apps/deployments:get", "apps/deployments:patch", "core/endpoints:get"],
     locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
     manual: ["kubectl -n {namespace} rollout restart deployment/{deployment}", "kubectl -n {namespace} rollout status deployment/{deployment} --timeout=3m"],
     preview: async ({ params, targets }) => {

@@ -39,6 +39,7 @@ export default playbook({
 })
   .diagnose("config", {
     description: "The app's DB host key now.",
+    permissions: ["core/configmaps:get"],
     manual: ["kubectl -n {namespace} get configmap {configMap} -o jsonpath='{.data.{key}}'"],
     run: async ({ params, targets }) => {
       const data = await targets.kube(params.kube).getConfigMap(params.namespace, params.configMap);
@@ -49,6 +50,7 @@ export default playbook({
   })
   .diagnose("endpoints", {
     description: "Ready endpoints of the pooler and direct Services: the pooler should have none, the direct one some.",
+    permissions: ["core/endpoints:get"],
     manual: ["kubectl get endpoints -A | grep -Ei 'bouncer|pooler|postgres'"],
     run: async ({ params, targets }) => {
       const look = async (svc: string | undefined) => {
@@ -66,7 +68,7 @@ export default playbook({
   .act("switch-host", {
     description: "Set the DB host key to the chosen endpoint.",
     risk: "high",
-    permissions: ["core/configmaps:patch"],
+    permissions: ["core/configmaps:get", "core/configmaps:patch"],
     when: { if: ({ outputs }) => outputs.config.needsSwitch, reason: ({ outputs }) => `the app's DB host is already ${outputs.config.want}` },
     locks: ({ params }) => [`kube:${params.kube}/configmaps/${params.namespace}/${params.configMap}`],
     manual: ["kubectl -n {namespace} patch configmap {configMap} --type merge -p '{\"data\":{\"{key}\":\"<host>\"}}'"],
@@ -88,7 +90,7 @@ export default playbook({
   .act("restart-apps", {
     description: "Rolling-restart every listed Deployment so it reads the new host; verify every rollout.",
     risk: "high",
-    permissions: ["apps/deployments:patch"],
+    permissions: ["apps/deployments:get", "apps/deployments:patch", "core/configmaps:get", "core/configmaps:patch"],
     when: { if: ({ outputs }) => outputs.config.needsSwitch, reason: ({ outputs }) => `the app's DB host is already ${outputs.config.want}` },
     locks: ({ params }) => params.deployments.map((d) => `kube:${params.kube}/deployments/${params.namespace}/${d}`),
     manual: ["kubectl -n {namespace} rollout restart deployment/<each deployment>", "kubectl -n {namespace} rollout status deployment/<each deployment> --timeout=5m"],

@@ -31,11 +31,13 @@ export default playbook({
   }),
 })
   .diagnose("deployment", {
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment} -o jsonpath='{.spec.template.spec.containers[*].image}'"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("waiting-pods", {
     description: "Pods waiting to start, with the kubelet's reason and message.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment}"],
     run: async ({ params, outputs, targets }) =>
       (await targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(",")))
@@ -43,6 +45,7 @@ export default playbook({
   })
   .diagnose("pull-events", {
     description: "Failed / BackOff events of the first waiting pod: the registry's own words.",
+    permissions: ["core/events:list"],
     manual: ["kubectl -n {namespace} describe pod <pod> | sed -n '/Events/,$p'"],
     run: async ({ params, outputs, targets }) => {
       const pod = outputs["waiting-pods"][0]?.pod;
@@ -51,6 +54,7 @@ export default playbook({
   })
   .diagnose("history", {
     description: "Images per revision: did the tag change in the newest one?",
+    permissions: ["apps/deployments:get", "apps/replicasets:list"],
     manual: ["kubectl -n {namespace} rollout history deployment/{deployment}"],
     run: async ({ params, targets }) => (await targets.kube(params.kube).revisions(params.namespace, params.deployment)).slice(0, 3),
   })

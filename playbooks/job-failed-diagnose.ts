@@ -23,11 +23,13 @@ export default playbook({
 })
   .diagnose("pods", {
     description: "The Job's pods (label job-name) and how each ended.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l job-name={job}", "kubectl -n {namespace} describe job {job}"],
     run: ({ params, targets }) => targets.kube(params.kube).listPods(params.namespace, `job-name=${params.job}`),
   })
   .diagnose("logs", {
     description: "The last lines of up to three failed pods.",
+    permissions: ["core/pods/log:get"],
     manual: ["kubectl -n {namespace} logs job/{job} --tail=100"],
     run: async ({ params, outputs, targets }) => {
       const failed = outputs.pods.filter((p) => p.phase === "Failed" || p.restarts > 0).slice(0, 3);
@@ -44,6 +46,7 @@ export default playbook({
   })
   .diagnose("events", {
     description: "Events of the Job itself: BackoffLimitExceeded, DeadlineExceeded.",
+    permissions: ["core/events:list"],
     manual: ["kubectl -n {namespace} get events --field-selector involvedObject.name={job}"],
     run: ({ params, targets }) => targets.kube(params.kube).events(params.namespace, params.job, "Job"),
   })

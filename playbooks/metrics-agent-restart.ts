@@ -35,16 +35,19 @@ export default playbook({
   },
 })
   .diagnose("deployment", {
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment}"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("pods", {
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment}"],
     run: ({ params, outputs, targets }) =>
       targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(",")),
   })
   .diagnose("logs", {
     description: "Recent agent logs: remote write errors, WAL, scrape failures.",
+    permissions: ["core/pods/log:get"],
     manual: ["kubectl -n {namespace} logs deploy/{deployment} --tail=100"],
     run: async ({ params, outputs, targets }) => {
       const p = outputs.pods[0];

@@ -27,11 +27,13 @@ export default playbook({
 })
   .diagnose("node", {
     description: "Conditions (Ready, DiskPressure, MemoryPressure, PIDPressure), taints, schedulability.",
+    permissions: ["core/nodes:get"],
     manual: ["kubectl describe node {node}", "kubectl get node {node} -o jsonpath='{.status.conditions}'"],
     run: ({ params, targets }) => targets.kube(params.kube).getNode(params.node),
   })
   .diagnose("workload", {
     description: "What a drain would evict and what it would leave.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl get pods -A --field-selector spec.nodeName={node} -o wide"],
     run: async ({ params, targets }) => {
       const d = await targets.kube(params.kube).drainPlan(params.node);
@@ -41,7 +43,7 @@ export default playbook({
   .act("cordon", {
     description: "Mark the node unschedulable.",
     risk: "low",
-    permissions: ["core/nodes:patch"],
+    permissions: ["core/nodes:get", "core/nodes:patch"],
     when: { if: ({ outputs }) => !outputs.node.unschedulable, reason: ({ params }) => `node ${params.node} is already cordoned (unschedulable)` },
     locks: ({ params }) => [`kube:${params.kube}/nodes/${params.node}`],
     manual: ["kubectl cordon {node}"],

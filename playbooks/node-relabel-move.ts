@@ -34,11 +34,13 @@ export default playbook({
 })
   .diagnose("deployment", {
     description: "The Deployment's nodeSelector: must use the label being moved.",
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment} -o jsonpath='{.spec.template.spec.nodeSelector}'"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("nodes", {
     description: "Both nodes' readiness, conditions and current labels.",
+    permissions: ["core/nodes:get"],
     manual: ["kubectl get nodes {badNode} {healthyNode} -L {labelKey}", "kubectl describe node {healthyNode}"],
     run: async ({ params, targets }) => {
       const kube = targets.kube(params.kube);
@@ -49,7 +51,7 @@ export default playbook({
   .act("label-healthy", {
     description: "Add the workload's label to the healthy node.",
     risk: "medium",
-    permissions: ["core/nodes:patch"],
+    permissions: ["core/nodes:get", "core/nodes:patch"],
     when: [
       { if: ({ outputs }) => outputs.nodes.healthyIsUsable, reason: "the healthy node is not ready or is cordoned: nothing may move there" },
       { if: ({ outputs, params }) => outputs.nodes.healthy.labels[params.labelKey] !== params.labelValue, reason: ({ params }) => `the healthy node already has ${params.labelKey}=${params.labelValue}` },
@@ -70,7 +72,7 @@ export default playbook({
   .act("unlabel-bad", {
     description: "Remove the label from the bad node so nothing new is pinned there.",
     risk: "medium",
-    permissions: ["core/nodes:patch"],
+    permissions: ["core/nodes:get", "core/nodes:patch"],
     when: [
       { if: ({ outputs }) => outputs.nodes.healthyIsUsable, reason: "the healthy node is not ready or is cordoned: nothing may move there" },
       { if: ({ outputs, params }) => outputs.nodes.bad.labels[params.labelKey] !== undefined, reason: ({ params }) => `the bad node has no ${params.labelKey} label` },
@@ -91,7 +93,7 @@ export default playbook({
   .act("reschedule", {
     description: "Rolling restart: new pods schedule by the new labels, onto the healthy node.",
     risk: "medium",
-    permissions: ["apps/deployments:patch"],
+    permissions: ["apps/deployments:get", "apps/deployments:patch", "core/pods:list"],
     when: { if: ({ outputs }) => outputs.nodes.healthyIsUsable, reason: "the healthy node is not ready or is cordoned: nothing may move there" },
     locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
     manual: ["kubectl -n {namespace} rollout restart deployment/{deployment}", "kubectl -n {namespace} get pods -l app={deployment} -o wide"],

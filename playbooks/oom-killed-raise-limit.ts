@@ -47,11 +47,13 @@ export default playbook({
 })
   .diagnose("deployment", {
     description: "Containers with their memory requests and limits.",
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment} -o jsonpath='{.spec.template.spec.containers[*].resources}'"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("oom-kills", {
     description: "Pods whose last termination was OOMKilled.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment} -o custom-columns=NAME:.metadata.name,RESTARTS:.status.containerStatuses[*].restartCount,LAST:.status.containerStatuses[*].lastState.terminated.reason"],
     run: async ({ params, outputs, targets }) => {
       const pods = await targets.kube(params.kube).listPods(params.namespace, selectorOf(outputs.deployment.selector));
@@ -63,6 +65,7 @@ export default playbook({
   })
   .diagnose("usage", {
     description: "Memory use per container from metrics-server, against the limit.",
+    permissions: ["metrics.k8s.io/pods:list"],
     manual: ["kubectl -n {namespace} top pods -l app={deployment} --containers"],
     run: async ({ params, outputs, targets }) => {
       try {
@@ -91,7 +94,7 @@ export default playbook({
   .act("raise-limit", {
     description: "Set the container's memory limit to the new value (a rolling update).",
     risk: "medium",
-    permissions: ["apps/deployments:patch"],
+    permissions: ["apps/deployments:get", "apps/deployments:patch"],
     when: { if: ({ outputs }) => outputs["new-limit"].next !== null, reason: ({ outputs }) => `no higher limit to set: ${outputs["new-limit"].reason ?? "none computed"}` },
     locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
     manual: [

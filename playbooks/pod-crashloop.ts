@@ -41,17 +41,20 @@ export default playbook({
 })
   .diagnose("deployment", {
     description: "The Deployment's replicas, images and revision.",
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment} -o wide"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("pods", {
     description: "Pods with status, restarts and last termination reason.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment} -o wide"],
     run: ({ params, outputs, targets }) =>
       targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(",")),
   })
   .diagnose("previous-logs", {
     description: "The last lines the crashed container wrote before it died.",
+    permissions: ["core/pods/log:get"],
     manual: ["kubectl -n {namespace} logs deploy/{deployment} --previous --tail=100"],
     run: async ({ params, outputs, targets }) => {
       const worst = [...outputs.pods].sort((a, b) => b.restarts - a.restarts)[0];
@@ -66,12 +69,14 @@ export default playbook({
   })
   .diagnose("events", {
     description: "Events of the worst pod: BackOff, OOMKilling, probe failures.",
+    permissions: ["core/events:list"],
     manual: ["kubectl -n {namespace} get events --field-selector involvedObject.kind=Pod --sort-by=.lastTimestamp"],
     run: ({ params, outputs, targets }) =>
       outputs["previous-logs"].pod ? targets.kube(params.kube).events(params.namespace, outputs["previous-logs"].pod) : [],
   })
   .diagnose("rollout", {
     description: "Did the crashes begin with the newest revision?",
+    permissions: ["apps/deployments:get", "apps/replicasets:list"],
     manual: ["kubectl -n {namespace} rollout history deployment/{deployment}"],
     run: async ({ params, outputs, targets }) => {
       const revisions = await targets.kube(params.kube).revisions(params.namespace, params.deployment);
@@ -97,6 +102,7 @@ export default playbook({
   })
   .diagnose("after", {
     description: "Pods after the change: restarts should stop climbing.",
+    permissions: ["core/pods:list"],
     run: async ({ params, outputs, targets }) =>
       (await targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(","))).map((p) => ({
         name: p.name,

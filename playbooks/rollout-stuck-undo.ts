@@ -28,16 +28,19 @@ export default playbook({
 })
   .diagnose("status", {
     description: "kubectl rollout status, once.",
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} rollout status deployment/{deployment} --timeout=10s"],
     run: ({ params, targets }) => targets.kube(params.kube).rolloutStatus(params.namespace, params.deployment),
   })
   .diagnose("deployment", {
     description: "Replicas: desired, updated, available; conditions.",
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} describe deployment {deployment}"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("pods", {
     description: "Pods and why the new ones are not ready.",
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment}"],
     run: async ({ params, outputs, targets }) =>
       (await targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(","))).map((p) => ({
@@ -46,6 +49,7 @@ export default playbook({
   })
   .diagnose("history", {
     description: "Revisions, newest first.",
+    permissions: ["apps/deployments:get", "apps/replicasets:list"],
     manual: ["kubectl -n {namespace} rollout history deployment/{deployment}"],
     run: ({ params, targets }) => targets.kube(params.kube).revisions(params.namespace, params.deployment),
   })

@@ -31,16 +31,19 @@ export default playbook({
   }),
 })
   .diagnose("deployment", {
+    permissions: ["apps/deployments:get"],
     manual: ["kubectl -n {namespace} get deployment {deployment}"],
     run: ({ params, targets }) => targets.kube(params.kube).getDeployment(params.namespace, params.deployment),
   })
   .diagnose("pods", {
+    permissions: ["core/pods:list"],
     manual: ["kubectl -n {namespace} get pods -l app={deployment} -o wide"],
     run: ({ params, outputs, targets }) =>
       targets.kube(params.kube).listPods(params.namespace, Object.entries(outputs.deployment.selector).map(([k, v]) => `${k}=${v}`).join(",")),
   })
   .diagnose("logs", {
     description: "The last lines each worker wrote: what job it took last, what it waits on.",
+    permissions: ["core/pods/log:get"],
     manual: ["kubectl -n {namespace} logs deploy/{deployment} --tail=50 --timestamps"],
     run: async ({ params, outputs, targets }) => {
       const out: { pod: string; logs: string }[] = [];

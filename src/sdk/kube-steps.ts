@@ -29,7 +29,8 @@ export function rolloutRestartStep(opts: {
   return {
     description: opts.description,
     risk: opts.risk ?? "low",
-    permissions: ["apps/deployments:patch"],
+    // The patch reads the Deployment first (for the diff); verify reads it until the rollout is done.
+    permissions: ["apps/deployments:get", "apps/deployments:patch"],
     locks: ({ params }) => [`kube:${params.kube}/deployments/${params.namespace}/${params.deployment}`],
     manual: [
       "kubectl -n {namespace} rollout restart deployment/{deployment}",
