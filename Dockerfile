@@ -1,4 +1,6 @@
 # belay: `docker build -t belay . && docker run -p 3000:3000 -v belay-data:/data belay`
+# (any command: `docker run belay playbooks list`). Kubernetes: deploy/ (kubectl apply -k deploy/).
+# .dockerignore keeps the context to what is copied below: no node_modules, .belay, .env or .git.
 FROM node:20-bookworm-slim
 
 ENV NODE_ENV=production \
@@ -25,7 +27,10 @@ USER node
 VOLUME ["/data"]
 EXPOSE 3000
 
+# Ready, not merely alive: /readyz checks the store, and answers 503 while belay drains.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=30s \
-  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/readyz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
 
-CMD ["node", "bin/belay.mjs", "serve"]
+# node is PID 1 and belay handles SIGTERM itself (it drains, then exits 0).
+ENTRYPOINT ["node", "bin/belay.mjs"]
+CMD ["serve"]
