@@ -9,6 +9,7 @@ import type { CliIo } from "../../src/cli/io.ts";
 import { neededPermissions, rbacObjects, renderRbac, type RbacRule } from "../../src/deploy/rbac.ts";
 import { loadPlaybooks } from "../../src/plan/registry.ts";
 import type { AnyPlaybook } from "../../src/sdk/playbook.ts";
+import { operations } from "../../src/targets/operations.ts";
 import { formatKubePermission, isKubePermission, kubeAccess, KUBE_METHODS, parseKubePermission, type KubeMethod } from "../../src/targets/kube-access.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -54,6 +55,10 @@ describe("every step declares exactly the Kubernetes permissions its code can us
       for (const m of kubeCallsIn(text)) if (!inSteps.has(m)) problems.push(`${file} calls kube ${m} outside a step's own functions`);
     }
     expect(problems).toEqual([]);
+  });
+
+  it("the operations table (docs) names, for each kube method, one of the permissions kube-access.ts grants it", () => {
+    for (const op of operations.kube) expect(kubeAccess[op.name as KubeMethod].permissions, op.name).toContain(op.permission);
   });
 
   it("the scan sees calls through a variable and a shared step helper", () => {

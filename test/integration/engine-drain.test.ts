@@ -1,0 +1,89 @@
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { playbook, z } from "../../src/sdk/index.ts";
+import { claimRuns } from "../../src/store/runs.ts";
+import { openTestStore, type TestStore } from "../helpers/db.ts";
+import { alice, bob, testEngine } from "../helpers/engine.ts";
+
+/**
+ * Engine.drain, the engine half of `belay serve`'s shutdown (the child-process test is
+ * serve-shutdown.test.ts): a wait step is handed over at once, even mid-pause; an act step
+ * that outlasts the drain timeout is given up, and its next owner finds it uncertain.
+ */
+const waitPlaybook = playbook({
+  id: "long-wait",
+  title: "Waits for a condition that does not come",
+  summary: "Polls every minute.",
+  failureModes: ["redis-maxmemory"],
+  params: z.object({}),
+}).wait("never", { timeoutMs: 600_000, intervalMs: 60_000, until: () => false });
+
+let release: (() => void) | null = null;
+const stuckActPlaybook = playbook({
+  id: "stuck-act",
+  title: "An act step that does not finish",
+  summary: "Hangs until the test lets it go.",
+  failureModes: ["redis-maxmemory"],
+  params: z.object({}),
+}).act("hang", {
+  risk: "low",
+  permissions: ["test:hang"],
+  locks: { none: "a test step: it changes nothing another run could change" },
+  preview: () => "hang",
+  run: () => new Promise<void>((r) => (release = r)),
+  verify: () => true,
+  irreversible: "a test step",
+});
+
+let store: TestStore;
+beforeAll(async () => {
+  store = await openTestStore("pg", "engine_drain");
+});
+afterAll(async () => {
+  release?.();
+  await store?.close();
+});
+
+async function until(fn: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await fn())) {
+    if (Date.now() > end) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+const stepStatus = async (runId: string) => (await store.db.query<{ status: string }>("SELECT status FROM steps WHERE run_id = $1", [runId])).rows[0]?.status;
+
+describe("Engine.drain", () => {
+  it("hands a wait step over at once, mid-pause, with its lease released", async () => {
+    const { engine } = testEngine({ db: store.db, playbooks: [waitPlaybook], extra: { leaseMs: 30_000 } });
+    engine.start();
+    const { runId } = await engine.propose({ playbookId: "long-wait", params: {}, requestedBy: alice.person, surface: "cli" });
+    await until(async () => (await stepStatus(runId)) === "running");
+    await new Promise((r) => setTimeout(r, 100)); // into the minute-long pause
+    const began = performance.now();
+    const report = await engine.drain(5_000);
+    expect(performance.now() - began).toBeLessThan(1_000);
+    expect(report).toEqual({ handedOver: [runId], finished: [], abandoned: [] });
+    const [claim] = await claimRuns(store.db, { owner: "other-replica", leaseMs: 30_000, limit: 1, runId });
+    expect(claim).toMatchObject({ id: runId, previousStatus: "running" });
+  });
+
+  it("gives up an act step that outlasts the drain timeout; its next owner finds it uncertain", async () => {
+    const { engine } = testEngine({ db: store.db, playbooks: [stuckActPlaybook], extra: { leaseMs: 30_000 } });
+    engine.start();
+    const { runId } = await engine.propose({ playbookId: "stuck-act", params: {}, requestedBy: alice.person, surface: "cli" });
+    await until(async () => (await engine.view(runId)).run.status === "awaiting_approval");
+    const view = await engine.view(runId);
+    expect(await engine.decide({ kind: "approve", runId, step: "hang", actor: bob, planHash: view.run.planHash })).toMatchObject({ accepted: true });
+    await until(async () => (await stepStatus(runId)) === "running");
+    const began = performance.now();
+    const report = await engine.drain(300);
+    expect(performance.now() - began).toBeLessThan(2_000);
+    expect(report).toEqual({ handedOver: [], finished: [], abandoned: [runId] });
+
+    // Another replica takes it at once and, as after a crash, does not repeat the mutation.
+    const next = testEngine({ db: store.db, playbooks: [stuckActPlaybook], owner: "next-owner", extra: { leaseMs: 30_000 } }).engine;
+    const after = await next.drive(runId);
+    expect(after.steps[0]!.status).toBe("uncertain");
+    expect(after.run.status).toBe("awaiting_decision");
+  });
+});
