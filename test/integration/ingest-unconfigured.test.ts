@@ -23,7 +23,7 @@ describe("webhook routes that are not configured", () => {
     const res = await fetch(`${h.url}/webhooks/pagerduty`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(pdIncidentEvent("incident.triggered", "PNOCONF")) });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
-    const body = await res.json();
+    const body = (await res.json()) as { error: string };
     expect(body.error).toContain("PAGERDUTY_WEBHOOK_SECRET");
     const [row] = (await store.db.query(`SELECT count(*)::int AS n FROM ingest_deliveries`)).rows as { n: number }[];
     expect(row!.n).toBe(0);
@@ -33,6 +33,6 @@ describe("webhook routes that are not configured", () => {
     const res = await fetch(`${h.url}/webhooks/alertmanager`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(amPayload({ alerts: [amAlert({ alertname: "RedisDown" })] })) });
     expect(res.status).toBe(503);
     expect(res.headers.get("retry-after")).toMatch(/^\d+$/);
-    expect((await res.json()).error).toContain("ALERTMANAGER_TOKEN");
+    expect(((await res.json()) as { error: string }).error).toContain("ALERTMANAGER_TOKEN");
   });
 });
