@@ -106,7 +106,7 @@ describe("slash commands", () => {
     // Text that is no subcommand is alert text to match; a one-word near miss asks what was meant.
     const unknown = await h.command("restart everything now");
     expect(unknown.body.text).toBe('No playbook fits "restart everything now".');
-    expect((await h.command("stats")).body.text.split("\n")[0]).toBe("`stats` is no subcommand: did you mean `/runbook status`? Matched it as alert text:");
+    expect((await h.command("stats")).body.text.split("\n")[0]).toBe("`stats` is not a subcommand (did you mean `/runbook status`?), so it was matched as alert text:");
     expect((await h.command("RedisOutOfConfiguredMaxmemory instance=cache-1")).body.text).toBe("1 playbook(s) fit; best cache-fix");
     const empty = await h.command("");
     expect(empty.body.text).toContain("`/runbook list [query]`");

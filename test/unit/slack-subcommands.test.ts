@@ -44,6 +44,6 @@ describe("/runbook subcommands", () => {
 
   it("a near miss says which subcommand it may have meant", () => {
     const r = matchReply({ failureMode: null, candidates: [] } as never, "stats", "/runbook", "status");
-    expect(r.text.split("\n")[0]).toBe("`stats` is no subcommand: did you mean `/runbook status`? Matched it as alert text:");
+    expect(r.text.split("\n")[0]).toBe("`stats` is not a subcommand (did you mean `/runbook status`?), so it was matched as alert text:");
   });
 });

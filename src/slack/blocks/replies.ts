@@ -56,7 +56,7 @@ export function showReply(pb: AnyPlaybook, command: string): Reply {
 
 /** `near`: the text was one word close to this subcommand, so the reply asks whether it was meant. */
 export function matchReply(result: MatchResult, text: string, command: string, near?: string): Reply {
-  const hint = near ? `\`${esc(clip(text, 40))}\` is no subcommand: did you mean \`${command} ${near}\`? Matched it as alert text:` : null;
+  const hint = near ? `\`${esc(clip(text, 40))}\` is not a subcommand (did you mean \`${command} ${near}\`?), so it was matched as alert text:` : null;
   if (hint) {
     const r = matchReply(result, text, command);
     return reply(`${hint}\n${r.text}`, [section(hint), ...(r.blocks ?? [])]);
