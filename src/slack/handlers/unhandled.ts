@@ -14,6 +14,14 @@ import { FORM_OPEN_ACTION } from "./form.ts";
  *
  * Bolt runs every listener whose constraints match, so these catch-alls step aside for what
  * the real listeners claim (the same ids they register with) instead of acking twice.
+ *
+ * How Bolt 5.1 routes the legacy kinds: an `interactive_message` (attachment buttons) is an
+ * action whose payload is `actions[0]`, which has a `name` but no `action_id`, so a listener
+ * with an action_id pattern (`app.action(/.+/)`) never sees it; a `dialog_submission` is an
+ * action whose payload is the whole body; `dialog_suggestion` (it has a `name`) and
+ * `block_suggestion` are options requests. Empty constraints (`{}`) match them all. A
+ * payload type Bolt cannot classify reaches no listener; the receiver's fallback
+ * (surface.ts) answers it.
  */
 
 /** Whether one of belay's real action listeners owns this action id. */
