@@ -2,7 +2,9 @@ import { from, type FailureMode } from "./types.ts";
 
 /*
  * Postgres: samber/awesome-prometheus-alerts (postgres_exporter rules), the postgres_exporter
- * mixin, the pgbouncer mixin and Canonical's charmed PostgreSQL rules. Redis: the
+ * mixin, the pgbouncer mixin, Canonical's charmed PostgreSQL rules, the CloudNativePG cluster
+ * chart's rules (cloudnative-pg/charts, charts/cluster/prometheus_rules) and Crunchy Data's
+ * pgmonitor rules (crunchy-alert-rules-pg.yml). Redis: the
  * awesome-prometheus-alerts rules for oliver006/redis_exporter.
  */
 export const databases: readonly FailureMode[] = [
@@ -15,6 +17,8 @@ export const databases: readonly FailureMode[] = [
         ...from("awesome-prometheus-alerts", "PostgresqlDown"),
         ...from("postgres-mixin", "PostgreSQLDown"),
         ...from("charmed-postgresql", "PatroniPostgresqlDown", "PatroniHasNoLeader"),
+        ...from("cloudnative-pg", "CNPGClusterOffline"),
+        ...from("pgmonitor", "PGIsUp", "PGNoPrimary"),
       ],
       labelHints: [{ label: "datname" }],
       textPatterns: [
@@ -42,6 +46,8 @@ export const databases: readonly FailureMode[] = [
           "PGBouncerHighServerConnectionSaturationCritical",
         ),
         ...from("charmed-postgresql", "PgbouncerMaxConnections"),
+        ...from("cloudnative-pg", "CNPGClusterHighConnectionsWarning"),
+        ...from("pgmonitor", "PGConnPerc", "PGIdleTxn"),
       ],
       labelHints: [{ label: "state", value: "idle in transaction" }],
       textPatterns: [
@@ -74,7 +80,13 @@ export const databases: readonly FailureMode[] = [
     category: "databases",
     symptom: "A replica falls behind its primary.",
     signals: {
-      alertnames: [...from("awesome-prometheus-alerts", "PostgresqlReplicationLag"), ...from("common", "PostgreSQLReplicationLag")],
+      alertnames: [
+        ...from("awesome-prometheus-alerts", "PostgresqlReplicationLag"),
+        ...from("common", "PostgreSQLReplicationLag"),
+        // CNPG's HA alerts fire when standbys stop streaming (fewer than two, or none, keep up).
+        ...from("cloudnative-pg", "CNPGClusterHighReplicationLag", "CNPGClusterPhysicalReplicationLagWarning", "CNPGClusterHAWarning", "CNPGClusterHACritical"),
+        ...from("pgmonitor", "PGReplicationByteLag"),
+      ],
       labelHints: [{ label: "application_name" }],
       textPatterns: [/\breplication lag\b/i, /\b(replica|standby)\b[^\n]{0,40}\b(falls?|fell|is|lagging) behind\b/i, /\bbytes behind (the )?(master|primary)\b/i],
     },
@@ -115,6 +127,7 @@ export const databases: readonly FailureMode[] = [
     signals: {
       alertnames: [
         ...from("awesome-prometheus-alerts", "PostgresqlTableNotAutoVacuumed", "PostgresqlTableNotAutoAnalyzed", "PostgresqlTooManyDeadTuples", "PostgresqlBloatTableHigh(>80%)"),
+        ...from("pgmonitor", "PGEmergencyVacuum"),
       ],
       labelHints: [{ label: "relname" }],
       textPatterns: [/\bnot (been )?auto[- ]?(vacuumed|analyzed)\b/i, /\bdead tuples\b/i, /\bautovacuum\b[^\n]{0,30}\b(stalled|not running|blocked|behind|cancel\w*)\b/i, /\btable\b[^\n]{0,40}\bis bloated\b/i],
@@ -127,7 +140,7 @@ export const databases: readonly FailureMode[] = [
     category: "databases",
     symptom: "Transaction ID age approaches wraparound.",
     signals: {
-      alertnames: [],
+      alertnames: [...from("pgmonitor", "PGXIDWraparound")],
       labelHints: [{ label: "datname" }],
       textPatterns: [
         /\bwraparound\b/i,
@@ -147,6 +160,7 @@ export const databases: readonly FailureMode[] = [
       alertnames: [
         ...from("postgres-mixin", "PostgreSQLSlowQueries"),
         ...from("awesome-prometheus-alerts", "PostgresqlSlowQueries", "PostgresqlHighRateStatementTimeout"),
+        ...from("pgmonitor", "PGQueryTime"),
       ],
       labelHints: [{ label: "datname" }],
       textPatterns: [/\bslow quer(y|ies)\b/i, /\bstatement[ _]timeouts?\b/i, /\bmissing index\b/i, /\bsequential scans?\b/i, /\blong[- ]running (queries|query|transactions?)\b/i],

@@ -143,6 +143,8 @@ export const kubernetesCluster: readonly FailureMode[] = [
       alertnames: [
         ...from("kubernetes-mixin", "KubePersistentVolumeFillingUp"),
         ...from("awesome-prometheus-alerts", "KubernetesVolumeOutOfDiskSpace", "KubernetesVolumeFullInFourDays"),
+        // A CloudNativePG instance's data, WAL or tablespace PVC filling up.
+        ...from("cloudnative-pg", "CNPGClusterLowDiskSpaceWarning"),
       ],
       labelHints: [{ label: "persistentvolumeclaim" }],
       textPatterns: [/\bPersistentVolume\b[^\n]{0,120}\b(only .{0,20} free|filling up|expected to fill up)\b/i, /\bvolume is almost full\b/i, /\bPVC\b[^\n]{0,40}\b(full|filling up)\b/i],

@@ -132,7 +132,11 @@ export const operations: readonly FailureMode[] = [
     category: "operations",
     symptom: "The metrics agent cannot ship or scrape; dashboards stop updating.",
     signals: {
-      alertnames: [...from("prometheus-mixin", "PrometheusRemoteStorageFailures", "PrometheusRemoteWriteBehind")],
+      alertnames: [
+        ...from("prometheus-mixin", "PrometheusRemoteStorageFailures", "PrometheusRemoteWriteBehind"),
+        // The Postgres exporter's own queries fail: the database's metrics stop being true.
+        ...from("pgmonitor", "PGExporterScrapeError", "SQLExporterScrapeError"),
+      ],
       labelHints: [{ label: "remote_name" }],
       textPatterns: [
         /\b(dashboards?|metrics)\b[^\n]{0,20}\b(have |has )?stopped (updating|shipping|arriving)\b/i,

@@ -23,6 +23,8 @@ export type RuleSet =
   | "ingress-nginx-mixin"
   | "awesome-prometheus-alerts"
   | "charmed-postgresql"
+  | "cloudnative-pg"
+  | "pgmonitor"
   | "common";
 
 /** An alert name exactly as a public rule set ships it. */

@@ -10,6 +10,8 @@ import { afterMutation, afterVerify, mutationOutcome, PRE_WRITE_ERRORS, SETTLED 
 import { outputDigest, type Fenced, type Next, type State } from "./fenced.ts";
 import { passGate } from "./gate.ts";
 import { storable } from "./storable.ts";
+import { isWrittenTextTrue, notifyText } from "./notify-text.ts";
+import { eventsForRun } from "../audit/chain.ts";
 
 export async function readOnly(f: Fenced, state: State, s: StepRecord, def: StepDef): Promise<Next> {
   const { run, lease } = state;
@@ -23,7 +25,8 @@ export async function readOnly(f: Fenced, state: State, s: StepRecord, def: Step
     if (def.kind === "diagnose") {
       output = await withTimeout(`step ${s.name}`, def.timeoutMs, (signal) => def.run!(makeContext(input, signal, "read")), lease.signal);
     } else if (def.kind === "notify") {
-      const message = def.message!({ params: state.params, outputs: state.outputs });
+      // Never announce a change that was skipped or only previewed: see notify-text.ts.
+      const message = await deliveredNotifyText(f, state, s, def.message!({ params: state.params, outputs: state.outputs }));
       // The message leaves the engine: what is delivered is redacted, like what is stored.
       await withTimeout(`step ${s.name}`, def.timeoutMs, () => f.deps.notify?.({ id: run.id, incidentId: run.incidentId }, redactText(message)), lease.signal);
       output = { message };
@@ -54,6 +57,14 @@ export async function readOnly(f: Fenced, state: State, s: StepRecord, def: Step
   });
   await f.phase("step.after", run.id, s);
   return "continue";
+}
+
+/** The notify text from the run's real step states (the audit trail is read only when a step was skipped or previewed). */
+async function deliveredNotifyText(f: Fenced, state: State, s: StepRecord, written: string): Promise<string> {
+  const facts = { idx: s.idx, dryRun: state.run.dryRun, steps: state.steps, events: [] as Awaited<ReturnType<typeof eventsForRun>> };
+  if (isWrittenTextTrue(facts)) return written;
+  facts.events = await eventsForRun(f.deps.db, state.run.id);
+  return notifyText(written, facts).text;
 }
 
 export async function waitUntil(f: Fenced, state: State, s: StepRecord, def: StepDef, input: ContextInput): Promise<{ waitedMs: number }> {

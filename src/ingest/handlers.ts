@@ -92,6 +92,19 @@ export function alertmanagerHandler(deps: WebhookDeps & { token: string }): Hand
   };
 }
 
+/**
+ * A webhook route belay was not configured for: 503 (with Retry-After) naming the variable to
+ * set, so a sender set up before belay keeps retrying until it is, instead of a 404 that reads
+ * as a wrong URL. Nothing is read or stored.
+ */
+export function notConfiguredHandler(deps: Pick<WebhookDeps, "count" | "logger">, source: string, variable: string, retryAfterS = 300): Handler {
+  return (req, res) => {
+    deps.count?.(source, 503, 0);
+    deps.logger.warn({ source, status: 503 }, `webhook refused: ${source} webhooks are not configured (set ${variable})`);
+    refuse(req, res, { status: 503, error: `${source === "pagerduty" ? "PagerDuty" : "Alertmanager"} webhooks are not configured on this belay: set ${variable} and restart it` }, { "retry-after": String(retryAfterS) });
+  };
+}
+
 async function store(deps: WebhookDeps, res: ServerResponse, delivery: NewDelivery, bytes: number): Promise<void> {
   const bad = unstorableReason(delivery.alerts, "$alerts") ?? unstorableReason(delivery.meta, "$meta");
   if (bad) {

@@ -3,7 +3,8 @@ import { sendJson } from "../server/http.ts";
 
 /** A webhook refused before it was stored: the status and the reason sent back. */
 export interface Refusal {
-  status: 400 | 401 | 413 | 415;
+  /** 503: the route is not configured (the sender should retry once it is). */
+  status: 400 | 401 | 413 | 415 | 503;
   error: string;
 }
 

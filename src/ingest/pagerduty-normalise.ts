@@ -26,7 +26,7 @@ export const pagerdutyIncidentSchema = z.object({
 export const pagerdutyWebhookSchema = z.object({
   event: z.object({
     id: z.string().min(1),
-    event_type: z.string().regex(/^incident\.[a-z_]+$/, 'expected an incident event type such as "incident.triggered"'),
+    event_type: z.string().regex(/^incident\.[a-z_.]+$/, 'expected an incident event type such as "incident.triggered"'),
     resource_type: z.string().optional(),
     occurred_at: z.string().optional(),
     data: pagerdutyIncidentSchema,
@@ -34,6 +34,40 @@ export const pagerdutyWebhookSchema = z.object({
 });
 
 export type PagerdutyWebhook = z.infer<typeof pagerdutyWebhookSchema>;
+
+/** Any v3 delivery: one event whose `data` depends on its type (an incident, a note, a service, a ping...). */
+export const pagerdutyEnvelopeSchema = z.object({
+  event: z.object({
+    id: z.string().min(1),
+    event_type: z.string().min(1),
+    data: z.record(z.string(), z.unknown()),
+  }),
+});
+
+/*
+ * The event types whose `data` is an incident (PagerDuty's "Event Types" list); an incident
+ * event whose data forgot its `type` is still read as one, so a malformed one is an error.
+ */
+const INCIDENT_DATA_EVENTS: ReadonlySet<string> = new Set([
+  "incident.acknowledged",
+  "incident.delegated",
+  "incident.escalated",
+  "incident.priority_updated",
+  "incident.reassigned",
+  "incident.reopened",
+  "incident.resolved",
+  "incident.triggered",
+  "incident.unacknowledged",
+]);
+
+/**
+ * Whether a delivery carries an incident (and so one alert). Notes, status updates,
+ * responders, service events and `pagey.ping` carry none: they are valid and hold no alert.
+ */
+export function carriesIncident(envelope: z.infer<typeof pagerdutyEnvelopeSchema>): boolean {
+  const type = envelope.event.data.type;
+  return type === "incident" || (type === undefined && INCIDENT_DATA_EVENTS.has(envelope.event.event_type));
+}
 
 /** True when the JSON looks like a PagerDuty v3 webhook (it may still be invalid). */
 export function looksLikePagerduty(json: unknown): boolean {

@@ -2,11 +2,12 @@ import { z } from "zod";
 import { BelayError } from "../errors.ts";
 import { alertSchema, type Alert } from "../sdk/alert.ts";
 import { alertmanagerWebhookSchema, looksLikeAlertmanager, normaliseAlertmanager } from "./alertmanager-normalise.ts";
-import { looksLikePagerduty, normalisePagerduty, pagerdutyWebhookSchema } from "./pagerduty-normalise.ts";
+import { carriesIncident, looksLikePagerduty, normalisePagerduty, pagerdutyEnvelopeSchema, pagerdutyWebhookSchema } from "./pagerduty-normalise.ts";
 
 /**
  * The alerts in a file given to `belay match --alert FILE`: an Alertmanager webhook (every
- * alert in the group), a PagerDuty v3 webhook (the incident), a normalised alert, or an
+ * alert in the group), a PagerDuty v3 webhook (the incident; none for a delivery about a note,
+ * a responder, a service or a ping), a normalised alert, or an
  * array of normalised alerts. A malformed file is a BelayError("input.invalid") naming the
  * file, the JSON path of the bad field and what was expected.
  */
@@ -15,6 +16,8 @@ export function parseAlertFile(json: unknown, path: string): Alert[] {
     return normaliseAlertmanager(validate(alertmanagerWebhookSchema, json, path, "Alertmanager webhook"));
   }
   if (looksLikePagerduty(json)) {
+    const envelope = validate(pagerdutyEnvelopeSchema, json, path, "PagerDuty v3 webhook");
+    if (!carriesIncident(envelope)) return [];
     return [normalisePagerduty(validate(pagerdutyWebhookSchema, json, path, "PagerDuty v3 webhook"))];
   }
   if (Array.isArray(json)) {

@@ -17,7 +17,7 @@ import type { TargetHolder } from "../targets/registry.ts";
 import type { Route } from "../server/http.ts";
 import type { Db, Queryable } from "../store/driver.ts";
 import type { IncidentNotifier } from "../surfaces.ts";
-import { alertmanagerHandler, pagerDutyHandler } from "./handlers.ts";
+import { alertmanagerHandler, notConfiguredHandler, pagerDutyHandler } from "./handlers.ts";
 import { Inbox } from "./inbox.ts";
 
 export interface IngestionDeps {
@@ -131,8 +131,20 @@ export function createIngestion(deps: IngestionDeps): Ingestion {
   const inbox = new Inbox({ db: deps.inboxDb ?? deps.db, clock: deps.clock, newId: deps.newId, deadlineMs: deps.inboxDeadlineMs, onStored: () => worker.wake() });
   const common = { inbox, logger: deps.logger, bodyLimit: deps.bodyLimit ?? 1024 * 1024, count: deps.countWebhook };
   const routes: Route[] = [];
-  if (deps.pagerdutySecrets.length > 0) routes.push({ method: "POST", path: "/webhooks/pagerduty", handler: pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets, clock: deps.clock, maxAgeMs: deps.webhookMaxAgeMs ?? 3_600_000, countStale: deps.countStaleWebhook }) });
-  if (deps.alertmanagerToken) routes.push({ method: "POST", path: "/webhooks/alertmanager", handler: alertmanagerHandler({ ...common, token: deps.alertmanagerToken }) });
+  // An unconfigured source still has its route: it answers 503 naming the variable to set.
+  routes.push({
+    method: "POST",
+    path: "/webhooks/pagerduty",
+    handler:
+      deps.pagerdutySecrets.length > 0
+        ? pagerDutyHandler({ ...common, secrets: deps.pagerdutySecrets, clock: deps.clock, maxAgeMs: deps.webhookMaxAgeMs ?? 3_600_000, countStale: deps.countStaleWebhook })
+        : notConfiguredHandler(common, "pagerduty", "PAGERDUTY_WEBHOOK_SECRET"),
+  });
+  routes.push({
+    method: "POST",
+    path: "/webhooks/alertmanager",
+    handler: deps.alertmanagerToken ? alertmanagerHandler({ ...common, token: deps.alertmanagerToken }) : notConfiguredHandler(common, "alertmanager", "ALERTMANAGER_TOKEN"),
+  });
   return {
     routes,
     onEvents: watchAfterFix({ db: deps.db, clock: deps.clock, newId: deps.newId, logger: deps.logger, afterMs: watchMs }),

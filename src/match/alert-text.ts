@@ -16,8 +16,22 @@ export function alertText(alert: Alert): string {
   return text;
 }
 
-/* "[FIRING:2] KubePodCrashLooping shop (api ...)": Alertmanager's default subject, as PagerDuty titles carry it. */
-const SUBJECT = /^\[(?:FIRING|RESOLVED)(?::\d+)?\]\s+([A-Za-z_][A-Za-z0-9_]*)/;
+/*
+ * "[FIRING:2] KubePodCrashLooping shop (api ...)": Alertmanager's default subject, as PagerDuty
+ * titles carry it: the group labels' values sorted by label name, then in parentheses the other
+ * common labels' values. alertname need not come first (`group_by: [cluster, alertname]` puts
+ * the cluster first; without alertname in group_by it is inside the parentheses).
+ */
+const SUBJECT = /^\s*\[(?:FIRING|RESOLVED)(?::\d+)?\]\s*(.*)$/s;
+const NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** An alert rule's usual shape: PascalCase with a lower-case letter after a capital (KubePodCrashLooping, PGIsUp). */
+const RULE_LIKE = /^[A-Z][A-Za-z0-9_]*[a-z][A-Za-z0-9_]*$/;
+
+/** The alert name in a default subject: a known one first, then one shaped like a rule name, then the first value. */
+function subjectAlertname(rest: string, isKnown: (name: string) => boolean): string | null {
+  const values = rest.replace(/[()]/g, " ").split(/\s+/).filter((v) => NAME.test(v));
+  return values.find(isKnown) ?? values.find((v) => RULE_LIKE.test(v) && /[A-Z].*[a-z]|[a-z].*[A-Z]/.test(v)) ?? values[0] ?? null;
+}
 const TOKEN = /[A-Za-z][A-Za-z0-9_]{4,}/g;
 
 /**
@@ -30,7 +44,10 @@ export function effectiveAlertname(alert: Alert, isKnown: (name: string) => bool
   const title = alert.title;
   if (!title) return null;
   const subject = SUBJECT.exec(title);
-  if (subject) return subject[1]!;
+  if (subject) {
+    const name = subjectAlertname(subject[1]!, isKnown);
+    if (name) return name;
+  }
   for (const token of title.match(TOKEN) ?? []) if (isKnown(token)) return token;
   return null;
 }

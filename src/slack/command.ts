@@ -7,7 +7,8 @@ export type Command =
   | { kind: "help" }
   | { kind: "list"; query: string | null }
   | { kind: "show"; playbook: string }
-  | { kind: "match"; text: string }
+  /** `near`: the text was one word close to a subcommand's name (a typo, perhaps); it is matched all the same. */
+  | { kind: "match"; text: string; near?: string }
   | { kind: "run"; playbook: string; params: Record<string, string>; stray: string[] }
   | { kind: "status"; runId: string | null }
   | { kind: "abort"; runId: string; reason: string | null }
@@ -51,21 +52,73 @@ export function splitPairs(words: readonly string[]): { pairs: Record<string, st
   return { pairs, rest };
 }
 
-// Suggested for a mistyped verb by its first two letters (retriage is left out: "restart" is no typo of it).
-const VERBS = ["help", "list", "show", "match", "run", "status", "abort", "history", "audit", "drill", "postmortem"];
+/**
+ * The subcommands of `/runbook`, in the order help lists them. The parser recognises exactly
+ * these names and aliases (anything else is alert text to match), and the help text and the
+ * manifest's usage hint are made from (or checked against) this table.
+ */
+export const SUBCOMMANDS = [
+  { name: "list", aliases: ["ls"], usage: "list [query]", summary: "playbooks, optionally filtered" },
+  { name: "show", aliases: [], usage: "show <playbook>", summary: "its steps, risks and params" },
+  { name: "match", aliases: [], usage: "match <text>", summary: "which failure mode and playbooks fit an alert (`alertname=X key=value` or free text; any text that is not a subcommand is matched too)" },
+  { name: "run", aliases: [], usage: "run <playbook> [key=value ...] [incident=<id>]", summary: "propose a run here, or in the incident's thread (a form opens for missing params)" },
+  { name: "status", aliases: [], usage: "status [run]", summary: "a run, or the runs in progress" },
+  { name: "abort", aliases: [], usage: "abort <run> [reason]", summary: "stop a run" },
+  { name: "history", aliases: [], usage: "history [n]", summary: "recent runs" },
+  { name: "audit", aliases: [], usage: "audit <incident|run>", summary: "the audit timeline" },
+  { name: "postmortem", aliases: ["review"], usage: "postmortem <incident>", summary: "a review draft from the audit trail" },
+  { name: "retriage", aliases: [], usage: "retriage <incident>", summary: "match and propose again (after a failed or withdrawn proposal)" },
+  { name: "drill", aliases: [], usage: "drill list|start <drill>|abort [drill run]", summary: "game-day drills (labelled DRILL)" },
+  { name: "help", aliases: ["?"], usage: "help", summary: "this list" },
+] as const satisfies readonly { name: string; aliases: readonly string[]; usage: string; summary: string }[];
+
+export type SubcommandName = (typeof SUBCOMMANDS)[number]["name"];
+
+/** The subcommand a first word names (its name or an alias, any case), or null: then the text is an alert to match. */
+export function subcommandOf(word: string): SubcommandName | null {
+  const w = word.toLowerCase();
+  return SUBCOMMANDS.find((c) => c.name === w || (c.aliases as readonly string[]).includes(w))?.name ?? null;
+}
+
+/** A subcommand the word is probably a typo of (at most two edits away), for a hint beside the match. */
+export function nearSubcommand(word: string): SubcommandName | null {
+  const w = word.toLowerCase();
+  if (w.length < 3 || !/^[a-z]+$/.test(w)) return null;
+  let best: { name: SubcommandName; d: number } | null = null;
+  for (const c of SUBCOMMANDS) {
+    const d = editDistance(w, c.name);
+    if (d <= 2 && d < c.name.length / 2 && (!best || d < best.d)) best = { name: c.name, d };
+  }
+  return best?.name ?? null;
+}
+
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = cur;
+  }
+  return prev[b.length]!;
+}
 
 export function parseCommand(raw: string): Command {
   const text = unescapeSlack(raw).trim();
   const words = tokenize(text);
-  const verb = (words[0] ?? "help").toLowerCase();
+  if (words.length === 0) return { kind: "help" };
+  const verb = words[0]!.toLowerCase();
+  const sub = subcommandOf(verb);
+  // Not a subcommand: the whole text is an alert to match (`/runbook redis OOM command not allowed`).
+  if (sub === null) {
+    const near = words.length === 1 ? nearSubcommand(verb) : null;
+    return { kind: "match", text, ...(near ? { near } : {}) };
+  }
   const args = words.slice(1);
   const restText = text.slice(text.toLowerCase().indexOf(verb) + verb.length).trim();
-  switch (verb) {
+  switch (sub) {
     case "help":
-    case "?":
       return { kind: "help" };
     case "list":
-    case "ls":
       return { kind: "list", query: args.length ? args.join(" ") : null };
     case "show":
       return args[0] ? { kind: "show", playbook: args[0] } : { kind: "usage", message: "Which playbook? `show <playbook>`; `list` shows them." };
@@ -88,9 +141,9 @@ export function parseCommand(raw: string): Command {
     case "audit":
       return args[0] ? { kind: "audit", subject: args[0] } : { kind: "usage", message: "Audit what? `audit <incident|run>`." };
     case "drill": {
-      const sub = (args[0] ?? "list").toLowerCase();
-      if (sub === "list") return { kind: "drill", action: "list" };
-      if (sub === "start") {
+      const action = (args[0] ?? "list").toLowerCase();
+      if (action === "list") return { kind: "drill", action: "list" };
+      if (action === "start") {
         if (!args[1]) return { kind: "usage", message: "Start which drill? `drill start <drill>`; `drill list` shows them." };
         if (args[2] === undefined) return { kind: "drill", action: "start", drill: args[1] };
         const within = args[3] === undefined ? DEFAULT_DETECT_WITHIN_S : Number(args[3]);
@@ -99,18 +152,13 @@ export function parseCommand(raw: string): Command {
         }
         return { kind: "drill", action: "start", drill: args[1], detectWithinS: within };
       }
-      if (sub === "abort" || sub === "stop") return { kind: "drill", action: "abort", drillRun: args[1] ?? null };
-      return { kind: "usage", message: `\`drill ${clipWord(sub)}\`: use \`drill list\`, \`drill start <drill>\` or \`drill abort [drill run]\`.` };
+      if (action === "abort" || action === "stop") return { kind: "drill", action: "abort", drillRun: args[1] ?? null };
+      return { kind: "usage", message: `\`drill ${clipWord(action)}\`: use \`drill list\`, \`drill start <drill>\` or \`drill abort [drill run]\`.` };
     }
     case "postmortem":
-    case "review":
       return args[0] ? { kind: "postmortem", incident: args[0] } : { kind: "usage", message: "Review which incident? `postmortem <incident>`." };
     case "retriage":
       return args[0] ? { kind: "retriage", incident: args[0] } : { kind: "usage", message: "Triage which incident again? `retriage <incident>`." };
-    default: {
-      const near = VERBS.find((v) => v.startsWith(verb.slice(0, 2)));
-      return { kind: "usage", message: `I don't know \`${clipWord(verb)}\`.${near ? ` Did you mean \`${near}\`?` : ""}` };
-    }
   }
 }
 

@@ -19,12 +19,16 @@ import { registerButtons } from "./handlers/buttons.ts";
 import { registerCommands } from "./handlers/commands.ts";
 import { registerForm } from "./handlers/form.ts";
 import { registerModal } from "./handlers/modal.ts";
+import { registerUnhandled } from "./handlers/unhandled.ts";
 import type { TargetDirectory } from "../plan/targets.ts";
 import { slackNotifier } from "./notifier.ts";
 import { People } from "../identity/people.ts";
 import { principalFromSlack } from "../identity/principal.ts";
 import { refuseForeignRequests, type Installation } from "./installed.ts";
 import { breakGlassSince } from "./store.ts";
+
+/** A request no listener acked by then gets the fallback answer (Slack gives up at 3 s). */
+const UNHANDLED_AFTER_MS = 2_500;
 
 /** Events after which a run's message changes no more on its own. */
 const FINISHING: ReadonlySet<string> = new Set(["run.succeeded", "run.failed", "run.rolled_back", "run.aborted", "run.previewed"]);
@@ -96,7 +100,22 @@ export class SlackSurface {
     const socket = settings.appToken !== null;
     this.receiver = socket
       ? null
-      : new HTTPReceiver({ signingSecret: settings.signingSecret, endpoints: "/slack/events", logger: boltLogger(logger), processBeforeResponse: false });
+      : new HTTPReceiver({
+          signingSecret: settings.signingSecret,
+          endpoints: "/slack/events",
+          logger: boltLogger(logger),
+          processBeforeResponse: false,
+          // The last resort for a request no listener acked (a payload type Bolt cannot
+          // classify): a 200 with a line of text before Slack's 3 s, never Bolt's 404.
+          unhandledRequestTimeoutMillis: UNHANDLED_AFTER_MS,
+          unhandledRequestHandler: ({ response }) => {
+            logger.warn("a Slack request was not acknowledged by any listener; answered 200 so Slack does not report a failure");
+            if (response.headersSent) return;
+            const text = JSON.stringify({ response_type: "ephemeral", text: `belay could not handle this request in time, so it may have done nothing. Try again; \`${settings.command} help\` lists the commands.` });
+            response.writeHead(200, { "content-type": "application/json; charset=utf-8", "content-length": Buffer.byteLength(text) });
+            response.end(text);
+          },
+        });
     this.app = new App({
       // belay calls auth.test itself (start()): its answer names the installed team, which
       // every request is checked against, and Bolt authorises requests from the same answer.
@@ -167,6 +186,8 @@ export class SlackSurface {
     registerButtons(this.app, this.ctx);
     registerModal(this.app, this.ctx);
     registerForm(this.app, this.ctx);
+    // After the real listeners: what they do not claim is still acked, with a line of help.
+    registerUnhandled(this.app, this.ctx);
     this.app.error(async (err) => {
       logger.error({ err }, "a Slack handler failed");
     });

@@ -98,14 +98,16 @@ describe("slash commands", () => {
     slack.done();
   });
 
-  it("help and unknown input answer with a short help, in the ack", async () => {
+  it("help answers with a short help, and other text is matched, in the ack", async () => {
     const help = await h.command("help");
     expect(help.status).toBe(200);
     expect(help.body.response_type).toBe("ephemeral");
     expect(help.body.text).toContain("`/runbook run <playbook> [key=value ...] [incident=<id>]`");
+    // Text that is no subcommand is alert text to match; a one-word near miss asks what was meant.
     const unknown = await h.command("restart everything now");
-    expect(unknown.body.text.split("\n")[0]).toBe("I don't know `restart`.");
-    expect((await h.command("stats")).body.text.split("\n")[0]).toBe("I don't know `stats`. Did you mean `status`?");
+    expect(unknown.body.text).toBe('No playbook fits "restart everything now".');
+    expect((await h.command("stats")).body.text.split("\n")[0]).toBe("`stats` is not a subcommand (did you mean `/runbook status`?), so it was matched as alert text:");
+    expect((await h.command("RedisOutOfConfiguredMaxmemory instance=cache-1")).body.text).toBe("1 playbook(s) fit; best cache-fix");
     const empty = await h.command("");
     expect(empty.body.text).toContain("`/runbook list [query]`");
   });

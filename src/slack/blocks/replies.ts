@@ -9,6 +9,7 @@ import type { RunRecord } from "../../store/runs.ts";
 import { isIntegerParam } from "./modal.ts";
 import { clip, codeBlock, context, esc, hhmm, RISK_BADGE, RUN_MARK, section, STEP_MARK, who } from "./text.ts";
 import { OUTCOME_MARK } from "./run.ts";
+import { SUBCOMMANDS } from "../command.ts";
 
 /** An ephemeral reply to a slash command (only the person who typed it sees it). */
 export interface Reply {
@@ -20,19 +21,8 @@ export interface Reply {
 export const reply = (text: string, blocks?: unknown[]): Reply => ({ response_type: "ephemeral", text: clip(text, 3000), ...(blocks ? { blocks } : {}) });
 
 export function helpReply(command: string, lead?: string): Reply {
-  const lines = [
-    `\`${command} list [query]\` playbooks, optionally filtered`,
-    `\`${command} show <playbook>\` its steps, risks and params`,
-    `\`${command} match <text>\` which failure mode and playbooks fit an alert (\`alertname=X key=value\` or free text)`,
-    `\`${command} run <playbook> [key=value ...] [incident=<id>]\` propose a run here, or in the incident's thread (a form opens for missing params)`,
-    `\`${command} status [run]\` a run, or the runs in progress`,
-    `\`${command} abort <run>\` stop a run`,
-    `\`${command} history [n]\` recent runs`,
-    `\`${command} audit <incident|run>\` the audit timeline`,
-    `\`${command} postmortem <incident>\` a review draft from the audit trail`,
-    `\`${command} retriage <incident>\` match and propose again (after a failed or withdrawn proposal)`,
-    `\`${command} drill list|start <drill>|abort [drill run]\` game-day drills (labelled DRILL)`,
-  ];
+  const lines = SUBCOMMANDS.filter((c) => c.name !== "help").map((c) => `\`${command} ${c.usage}\` ${c.summary}`);
+  lines.push(`\`${command} <alert text>\` anything else is matched like \`match <text>\``);
   return reply(`${lead ? `${lead}\n` : ""}${lines.join("\n")}`, [...(lead ? [section(lead)] : []), section(lines.map((l) => `• ${l}`).join("\n"))]);
 }
 
@@ -64,7 +54,13 @@ export function showReply(pb: AnyPlaybook, command: string): Reply {
   ]);
 }
 
-export function matchReply(result: MatchResult, text: string, command: string): Reply {
+/** `near`: the text was one word close to this subcommand, so the reply asks whether it was meant. */
+export function matchReply(result: MatchResult, text: string, command: string, near?: string): Reply {
+  const hint = near ? `\`${esc(clip(text, 40))}\` is not a subcommand (did you mean \`${command} ${near}\`?), so it was matched as alert text:` : null;
+  if (hint) {
+    const r = matchReply(result, text, command);
+    return reply(`${hint}\n${r.text}`, [section(hint), ...(r.blocks ?? [])]);
+  }
   const head = `*Failure mode* ${result.failureMode ? `\`${esc(result.failureMode)}\`` : "_none recognised_"} for "${esc(clip(text, 200))}"`;
   if (result.candidates.length === 0) {
     return reply(`No playbook fits "${text}".`, [section(head), section(`No playbook fits. \`${command} list\` shows them all.`)]);

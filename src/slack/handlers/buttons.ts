@@ -8,7 +8,7 @@ import type { SlackContext } from "../context.ts";
 import { claimTokenUse, messagesForRuns, releaseTokenUse, type ActionTokenRow } from "../store.ts";
 
 /** `belay.<action>.<anything>`: the action id only routes; the token decides what happens. */
-const ACTION_ID = /^belay\.(approve|skip|retry|abort|pagerduty\.acknowledge)(\.|$)/;
+export const BUTTON_ACTION_ID = /^belay\.(approve|skip|retry|abort|pagerduty\.acknowledge)(\.|$)/;
 
 const VERB: Record<string, string> = { approve: "approved", skip: "skipped", retry: "retried", abort: "aborted", "pagerduty.acknowledge": "acknowledged" };
 
@@ -27,7 +27,7 @@ interface Click {
  * before anything is looked up; the decision is the engine's, from the store.
  */
 export function registerButtons(app: App, ctx: SlackContext): void {
-  app.action<BlockAction<ButtonAction>>(ACTION_ID, async ({ ack, body, action }) => {
+  app.action<BlockAction<ButtonAction>>(BUTTON_ACTION_ID, async ({ ack, body, action }) => {
     await ack();
     const click: Click = {
       user: body.user.id,
@@ -61,7 +61,7 @@ async function auditRefusal(ctx: SlackContext, c: Click, code: string, reason: s
           runId: token?.runId ?? null,
           incidentId: token?.incidentId ?? null,
           step: null,
-          data: { decision: ACTION_ID.exec(c.actionId)?.[1] ?? "unknown", code, reason, stepIdx: token?.stepIdx ?? null },
+          data: { decision: BUTTON_ACTION_ID.exec(c.actionId)?.[1] ?? "unknown", code, reason, stepIdx: token?.stepIdx ?? null },
         },
       ],
       { now, newId: () => newId("evt") },
@@ -71,7 +71,7 @@ async function auditRefusal(ctx: SlackContext, c: Click, code: string, reason: s
 
 export async function handleClick(ctx: SlackContext, c: Click): Promise<void> {
   const resolved = await ctx.tokens.resolve(c.value);
-  const routed = ACTION_ID.exec(c.actionId)?.[1];
+  const routed = BUTTON_ACTION_ID.exec(c.actionId)?.[1];
   if (!resolved.ok) {
     const expired = resolved.code === "expired";
     const why = expired ? "these buttons have expired" : "this button was not issued by belay";

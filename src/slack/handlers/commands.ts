@@ -75,7 +75,7 @@ export function registerCommands(app: App, ctx: SlackContext): void {
         return ack(pb ? showReply(pb, name) : unknownPlaybook(ctx, cmd.playbook));
       }
       case "match":
-        return ack(matchReply(ctx.matcher.match(alertFromText(cmd.text)), cmd.text, name));
+        return ack(matchReply(ctx.matcher.match(alertFromText(cmd.text)), cmd.text, name, cmd.near));
       case "run": {
         if (!ctx.playbooks.has(cmd.playbook)) return ack(unknownPlaybook(ctx, cmd.playbook));
         if (cmd.stray.length > 0) return ack(reply(`Params go as \`key=value\`; I could not read ${cmd.stray.map((s) => `\`${s}\``).join(", ")}.`));

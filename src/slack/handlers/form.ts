@@ -9,8 +9,11 @@ import type { SlackContext } from "../context.ts";
  * the form proposes as whoever submits it, exactly like `/runbook run`, so its value needs
  * no token. The run belongs to the incident and appears in its thread.
  */
+/** The action id of the incident root's "Propose …" button. */
+export const FORM_OPEN_ACTION = "belay.form.open";
+
 export function registerForm(app: App, ctx: SlackContext): void {
-  app.action<BlockAction<ButtonAction>>("belay.form.open", async ({ ack, body, action, client }) => {
+  app.action<BlockAction<ButtonAction>>(FORM_OPEN_ACTION, async ({ ack, body, action, client }) => {
     await ack();
     let v: { incident?: unknown; playbook?: unknown; params?: unknown; issues?: unknown };
     try {
