@@ -1,0 +1,134 @@
+import { connect, type Socket } from "node:net";
+import { BelayError } from "../errors.ts";
+
+/**
+ * Connecting to DATABASE_URL: a short handshake probe first, and one-line errors for what a
+ * person gets wrong (no server, not Postgres, a database or role that does not exist).
+ * Nothing here prints the URL itself: it may hold a password.
+ */
+
+/** How long the probe waits for a server to answer like Postgres. */
+export const PROBE_TIMEOUT_MS = 5_000;
+
+export interface PgEndpoint {
+  /** host:port or the socket path, for messages. */
+  label: string;
+  host: string;
+  port: number;
+  /** A Unix socket path when the URL names a socket directory. */
+  socketPath?: string;
+  database: string;
+  user: string;
+}
+
+/** Where a DATABASE_URL points, without its password; null when it cannot be told (several hosts). */
+export function endpointOf(url: string): PgEndpoint | null {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return null;
+  }
+  const hostParam = u.searchParams.get("host");
+  const host = decodeURIComponent(hostParam ?? u.hostname.replace(/^\[|\]$/g, "")) || "localhost";
+  if (host.includes(",")) return null;
+  const port = Number(u.searchParams.get("port") ?? (u.port || 5432));
+  const user = decodeURIComponent(u.username || u.searchParams.get("user") || process.env.USER || "postgres");
+  const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || user;
+  const socketPath = host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined;
+  return { label: socketPath ?? `${host.includes(":") ? `[${host}]` : host}:${port}`, host, port, ...(socketPath ? { socketPath } : {}), database, user };
+}
+
+/**
+ * Asks the server what Postgres answers first: an SSLRequest, to which Postgres replies one
+ * byte, S or N (E from a very old one), before any login. Anything else, or nothing within
+ * PROBE_TIMEOUT_MS, is not Postgres: pg itself would wait its whole connect timeout on a
+ * Redis port (Redis waits for a newline that never comes) and then only say "timeout expired".
+ * Closing right after the reply leaves no complaint in Postgres's log.
+ */
+export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
+  const at = endpointOf(url);
+  if (!at) return; // several hosts or an odd URL: pg's own errors (mapped below) have to do
+  const answer = await new Promise<{ data: Buffer } | { err: NodeJS.ErrnoException } | { timeout: true } | { closed: true }>((done) => {
+    const socket: Socket = at.socketPath ? connect(at.socketPath) : connect(at.port, at.host);
+    let data = Buffer.alloc(0);
+    const finish = (r: Parameters<typeof done>[0]) => {
+      clearTimeout(timer);
+      socket.destroy();
+      done(r);
+    };
+    const timer = setTimeout(() => finish(data.length ? { data } : { timeout: true }), timeoutMs);
+    socket.once("connect", () => {
+      const ssl = Buffer.alloc(8);
+      ssl.writeInt32BE(8, 0);
+      ssl.writeInt32BE(80877103, 4);
+      socket.write(ssl);
+    });
+    socket.on("data", (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      // One byte is Postgres's whole answer; a longer one is something else speaking.
+      if (data.length === 1 && "SNE".includes(String.fromCharCode(data[0]!))) setTimeout(() => finish({ data }), 20);
+      else finish({ data });
+    });
+    socket.once("error", (err) => finish({ err }));
+    socket.once("close", () => finish(data.length ? { data } : { closed: true }));
+  });
+  if ("data" in answer && answer.data.length === 1 && "SNE".includes(String.fromCharCode(answer.data[0]!))) return;
+  if ("err" in answer) {
+    const mapped = describePgConnectError(answer.err, url);
+    throw mapped ?? answer.err;
+  }
+  const what =
+    "timeout" in answer
+      ? `did not answer like Postgres within ${Math.round(timeoutMs / 1000)} s`
+      : "closed" in answer
+        ? "closed the connection without answering like Postgres"
+        : `answered, but not like Postgres (${speakerOf(answer.data)})`;
+  throw new BelayError("store.unavailable", `DATABASE_URL is not valid: the server at ${at.label} ${what}; is that port a Postgres? Fix the host/port in DATABASE_URL (or unset it to use the embedded store)`, {
+    details: { endpoint: at.label },
+  });
+}
+
+function speakerOf(data: Buffer): string {
+  const text = data.subarray(0, 64).toString("latin1");
+  if (text.startsWith("HTTP/")) return "an HTTP server";
+  if (/^[-+]/.test(text)) return "it sounds like Redis";
+  if (text.startsWith("SSH-")) return "an SSH server";
+  const printable = text.replace(/[^\x20-\x7e]/g, "?").trim().slice(0, 40);
+  return printable ? `it said "${printable}"` : `${data.length} bytes of something else`;
+}
+
+/** A one-line error for what failed while connecting, or null when it is not a set-up mistake. */
+export function describePgConnectError(err: unknown, url: string): BelayError | null {
+  const e = err as { code?: string; message?: string };
+  const at = endpointOf(url);
+  const where = at?.label ?? "the host in DATABASE_URL";
+  const make = (message: string, retryable: boolean) => new BelayError("store.unavailable", message, { retryable, cause: err });
+  switch (e.code) {
+    case "ECONNREFUSED":
+      return make(`cannot reach Postgres at ${where} (ECONNREFUSED: nothing listens there); is it running, and are the host and port in DATABASE_URL right?`, true);
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return make(`cannot reach Postgres at ${where} (${e.code}: the host name does not resolve); fix the host in DATABASE_URL`, true);
+    case "ETIMEDOUT":
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return make(`cannot reach Postgres at ${where} (${e.code}); is it running, and does a firewall let this machine in?`, true);
+    case "ENOENT":
+      return make(`cannot reach Postgres at ${where} (no socket there); is it running, and is the socket directory in DATABASE_URL right?`, true);
+    case "57P03":
+      return make(`Postgres at ${where} is starting up or shutting down (57P03); try again in a moment`, true);
+    case "3D000":
+      return make(`DATABASE_URL names database "${at?.database ?? "?"}", which does not exist on ${where}; create it (createdb ${at?.database ?? "NAME"}) or fix the database name in DATABASE_URL`, false);
+    case "28000":
+      // "role ... does not exist", or no pg_hba.conf entry lets this user in.
+      return make(`Postgres at ${where} refused user "${at?.user ?? "?"}": ${e.message ?? "not allowed"}; fix the user in DATABASE_URL, or create the role (CREATE ROLE ... LOGIN) and allow it in pg_hba.conf`, false);
+    case "28P01":
+      return make(`Postgres at ${where} refused the password for user "${at?.user ?? "?"}"; fix the password in DATABASE_URL`, false);
+    default:
+      if (e.message === "timeout expired" || e.message === "Connection terminated due to connection timeout") {
+        return make(`Postgres at ${where} did not accept a connection in time; is it overloaded or behind a firewall?`, true);
+      }
+      return null;
+  }
+}
