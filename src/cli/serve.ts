@@ -3,6 +3,7 @@ import { serve } from "../main.ts";
 import type { Config } from "../config.ts";
 import { configFrom, type CliIo } from "./io.ts";
 import { checkListen } from "../server/http.ts";
+import { describeWhere } from "../where.ts";
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   const { values } = parseArgs({ args, options: { port: { type: "string" }, host: { type: "string" } } });
@@ -12,6 +13,7 @@ export async function serveCommand(args: string[], io: CliIo): Promise<number> {
     io.err(`--port ${values.port}: use a port number from 0 to 65535`);
     return 2;
   }
+  io.out(`where: ${describeWhere(config, io.env)}`);
   await checkListen(port ?? config.env.PORT, values.host); // a port in use is said before the store opens
   const s = await serve(config, { ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) });
   const store = config.env.DATABASE_URL ? "Postgres (DATABASE_URL)" : `embedded PGlite in ${config.env.BELAY_DATA_DIR}`;

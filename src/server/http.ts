@@ -104,7 +104,7 @@ export function listen(server: Server, port: number, host?: string): Promise<Add
  * The real listen still checks again (another process may take the port in between).
  */
 export async function checkListen(port: number, host?: string): Promise<void> {
-  if (port === 0) return;
+  // Port 0 is tried too: any free port on that host says whether the host is one of ours.
   const probe = createNetServer();
   await listen(probe as unknown as Server, port, host);
   await new Promise<void>((r) => probe.close(() => r()));
