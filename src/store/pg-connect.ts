@@ -43,22 +43,26 @@ export function endpointOf(url: string): PgEndpoint | null {
  * Asks the server what Postgres answers first: an SSLRequest, to which Postgres replies one
  * byte, S or N (E from a very old one), before any login. Anything else, or nothing within
  * PROBE_TIMEOUT_MS, is not Postgres: pg itself would wait its whole connect timeout on a
- * Redis port (Redis waits for a newline that never comes) and then only say "timeout expired".
+ * Redis port and then only say "timeout expired". (Redis reads an inline command up to a
+ * newline with strchr, and the NUL bytes of the SSLRequest hide any newline sent after them:
+ * a Redis stays silent, so it is told apart by the timeout, not by its answer.)
  * Closing right after the reply leaves no complaint in Postgres's log.
  */
 export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
   const at = endpointOf(url);
   if (!at) return; // several hosts or an odd URL: pg's own errors (mapped below) have to do
-  const answer = await new Promise<{ data: Buffer } | { err: NodeJS.ErrnoException } | { timeout: true } | { closed: true }>((done) => {
+  const answer = await new Promise<{ data: Buffer } | { err: NodeJS.ErrnoException } | { timeout: true } | { closed: true } | { unreachable: true }>((done) => {
     const socket: Socket = at.socketPath ? connect(at.socketPath) : connect(at.port, at.host);
     let data = Buffer.alloc(0);
+    let connected = false;
     const finish = (r: Parameters<typeof done>[0]) => {
       clearTimeout(timer);
       socket.destroy();
       done(r);
     };
-    const timer = setTimeout(() => finish(data.length ? { data } : { timeout: true }), timeoutMs);
+    const timer = setTimeout(() => finish(data.length ? { data } : connected ? { timeout: true } : { unreachable: true }), timeoutMs);
     socket.once("connect", () => {
+      connected = true;
       const ssl = Buffer.alloc(8);
       ssl.writeInt32BE(8, 0);
       ssl.writeInt32BE(80877103, 4);
@@ -74,6 +78,12 @@ export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): 
     socket.once("close", () => finish(data.length ? { data } : { closed: true }));
   });
   if ("data" in answer && answer.data.length === 1 && "SNE".includes(String.fromCharCode(answer.data[0]!))) return;
+  if ("unreachable" in answer) {
+    throw new BelayError("store.unavailable", `cannot reach Postgres at ${at.label}: no TCP connection within ${Math.round(timeoutMs / 1000)} s; is the host in DATABASE_URL right, and does a firewall let this machine in?`, {
+      retryable: true,
+      details: { endpoint: at.label },
+    });
+  }
   if ("err" in answer) {
     const mapped = describePgConnectError(answer.err, url);
     throw mapped ?? answer.err;

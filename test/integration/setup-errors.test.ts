@@ -108,7 +108,7 @@ describe("set-up mistakes are one line, exit 1, no stack", () => {
 
   it("DATABASE_URL pointing at Redis, not Postgres, answers within the probe's timeout", async () => {
     const r = await belay(["runs"], { DATABASE_URL: pgUrlWith({ port: 6379 }) });
-    expectOneLine(r, ["6379", "not", "Postgres", "DATABASE_URL"], 9_000);
+    expectOneLine(r, ["6379", "not answer like Postgres within 5 s", "DATABASE_URL"], 12_000);
   });
 
   it("DATABASE_URL pointing at a server that answers something else (HTTP)", async () => {
@@ -124,7 +124,7 @@ describe("set-up mistakes are one line, exit 1, no stack", () => {
     servers.push(silent);
     const port = await listening(silent);
     const r = await belay(["runs"], { DATABASE_URL: pgUrlWith({ port }) });
-    expectOneLine(r, [String(port), "Postgres", "DATABASE_URL"], 9_000);
+    expectOneLine(r, [String(port), "within 5 s", "Postgres", "DATABASE_URL"], 12_000);
   });
 
   it("BELAY_DATA_DIR that is a file", async () => {
@@ -149,6 +149,15 @@ describe("set-up mistakes are one line, exit 1, no stack", () => {
     );
     const r = await belay(["playbooks", "list"], { BELAY_PLAYBOOKS_DIR: dir });
     expectOneLine(r, ["broken.ts:4", "no setting cluster", "BELAY_PLAYBOOKS_DIR"]);
+  });
+
+  it("a playbook that does not compile is named, with its line and column", async () => {
+    const dir = join(tmp, "syntax");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+    writeFileSync(join(dir, "typo.ts"), "const replicas: number = ;\nexport default replicas;\n");
+    const r = await belay(["playbooks", "list"], { BELAY_PLAYBOOKS_DIR: dir });
+    expectOneLine(r, ["typo.ts:1:", "does not compile", "BELAY_PLAYBOOKS_DIR"]);
   });
 
   it("a BELAY_CONFIG that is not valid YAML names the file and the line", async () => {
