@@ -89,6 +89,8 @@ describe("set-up mistakes are one line, exit 1, no stack", () => {
     const port = await listening(taken);
     const r = await belay(["serve", "--host", "127.0.0.1", "--port", String(port)], { BELAY_PLAYBOOKS_DIR: emptyPlaybooks, BELAY_DATA_DIR: join(tmp, "data-port") });
     expectOneLine(r, [String(port), "in use", /PORT|--port/]);
+    // Before anything else, serve said where it reads and keeps things.
+    expect(r.stdout).toContain(`where: config none (defaults; set BELAY_CONFIG); .env off (BELAY_ENV_FILE=); playbooks ${emptyPlaybooks}; store embedded PGlite in ${join(tmp, "data-port")}`);
   });
 
   it("a host that is not this machine's names the host", async () => {
@@ -170,5 +172,17 @@ describe("set-up mistakes are one line, exit 1, no stack", () => {
   it("an environment variable with a bad value: NAME is not valid: why", async () => {
     const r = await belay(["runs"], { PORT: "eighty" });
     expectOneLine(r, [/^PORT is not valid: /, "eighty"]);
+  });
+
+  it("what is not a set-up mistake still shows its stack (a bug is not hidden)", async () => {
+    const dir = join(tmp, "bug");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "package.json"), '{ "type": "module" }\n');
+    // Loads fine; reading its brand throws a plain TypeError inside belay's registry.
+    writeFileSync(join(dir, "odd.ts"), 'export default new Proxy({}, { get() { throw new TypeError("odd default export"); } });\n');
+    const r = await belay(["playbooks", "list"], { BELAY_PLAYBOOKS_DIR: dir });
+    expect(r.code, r.stderr).toBe(1);
+    expect(r.stderr).toContain("unexpected error: TypeError: odd default export");
+    expect(r.stderr).toMatch(/^\s+at /m);
   });
 });
