@@ -153,6 +153,8 @@ const SECRET_VARIABLE = /TOKEN|SECRET|KEY|PASSWORD|DATABASE_URL/;
 function whyInvalid(issue: z.core.$ZodIssue, value: string | undefined): string {
   const name = String(issue.path[0] ?? "");
   const shown = value !== undefined && !SECRET_VARIABLE.test(name) ? ` (it is "${value.length > 60 ? `${value.slice(0, 57)}...` : value}")` : "";
+  // A message written in the schema above says it best; zod's own wording is replaced.
+  if (!/^(Invalid|Too (small|big))/.test(issue.message)) return `${issue.message}${shown}`;
   if (issue.code === "invalid_type" && issue.expected === "number") return `must be a number${shown}`;
   if (issue.code === "invalid_type" && issue.expected === "int") return `must be a whole number${shown}`;
   if (issue.code === "invalid_format" && issue.format === "url") return `must be a URL${shown}`;

@@ -1,4 +1,5 @@
 import { connect, type Socket } from "node:net";
+import { userInfo } from "node:os";
 import { BelayError } from "../errors.ts";
 
 /**
@@ -33,7 +34,7 @@ export function endpointOf(url: string): PgEndpoint | null {
   const host = decodeURIComponent(hostParam ?? u.hostname.replace(/^\[|\]$/g, "")) || "localhost";
   if (host.includes(",")) return null;
   const port = Number(u.searchParams.get("port") ?? (u.port || 5432));
-  const user = decodeURIComponent(u.username || u.searchParams.get("user") || process.env.USER || "postgres");
+  const user = decodeURIComponent(u.username || u.searchParams.get("user") || loginName());
   const database = decodeURIComponent(u.pathname.replace(/^\//, "")) || user;
   const socketPath = host.startsWith("/") ? `${host}/.s.PGSQL.${port}` : undefined;
   return { label: socketPath ?? `${host.includes(":") ? `[${host}]` : host}:${port}`, host, port, ...(socketPath ? { socketPath } : {}), database, user };
@@ -97,6 +98,15 @@ export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): 
   throw new BelayError("store.unavailable", `DATABASE_URL is not valid: the server at ${at.label} ${what}; is that port a Postgres? Fix the host/port in DATABASE_URL (or unset it to use the embedded store)`, {
     details: { endpoint: at.label },
   });
+}
+
+/** pg's default user when the URL names none: the OS login. */
+function loginName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return "postgres";
+  }
 }
 
 function speakerOf(data: Buffer): string {
