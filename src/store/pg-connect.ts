@@ -1,4 +1,5 @@
-import { connect, type Socket } from "node:net";
+import { connect, isIP, type Socket } from "node:net";
+import { connect as tlsConnect } from "node:tls";
 import { userInfo } from "node:os";
 import { BelayError } from "../errors.ts";
 
@@ -24,13 +25,12 @@ export interface PgEndpoint {
 
 /** Where a DATABASE_URL points, without its password; null when it cannot be told (several hosts). */
 export function endpointOf(url: string): PgEndpoint | null {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return null;
-  }
+  // `postgres://user@/db?host=/socket/dir` is a valid DSN but not a valid WHATWG URL (credentials, no host).
+  const u = parseUrl(url) ?? parseUrl(url.replace(/@\//, "@localhost/"));
+  if (!u) return null;
   const hostParam = u.searchParams.get("host");
+  // No host at all: pg takes PGHOST or its default, which is not for this module to guess.
+  if (!hostParam && (!u.hostname || !parseUrl(url))) return null;
   const host = decodeURIComponent(hostParam ?? u.hostname.replace(/^\[|\]$/g, "")) || "localhost";
   if (host.includes(",")) return null;
   const port = Number(u.searchParams.get("port") ?? (u.port || 5432));
@@ -47,7 +47,9 @@ export function endpointOf(url: string): PgEndpoint | null {
  * Redis port and then only say "timeout expired". (Redis reads an inline command up to a
  * newline with strchr, and the NUL bytes of the SSLRequest hide any newline sent after them:
  * a Redis stays silent, so it is told apart by the timeout, not by its answer.)
- * Closing right after the reply leaves no complaint in Postgres's log.
+ * Closing right after an N leaves no complaint in Postgres's log; after an S the TLS
+ * handshake is finished first, since a connection dropped in the middle of it is logged
+ * ("could not accept SSL connection: EOF detected") on every start.
  */
 export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): Promise<void> {
   const at = endpointOf(url);
@@ -56,9 +58,13 @@ export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): 
     const socket: Socket = at.socketPath ? connect(at.socketPath) : connect(at.port, at.host);
     let data = Buffer.alloc(0);
     let connected = false;
+    let finished = false;
     const finish = (r: Parameters<typeof done>[0]) => {
+      if (finished) return;
+      finished = true;
       clearTimeout(timer);
-      socket.destroy();
+      if ("data" in r && r.data.length === 1 && r.data[0] === 0x53 /* S */) closeAfterTls(socket, at.host);
+      else socket.destroy();
       done(r);
     };
     const timer = setTimeout(() => finish(data.length ? { data } : connected ? { timeout: true } : { unreachable: true }), timeoutMs);
@@ -78,7 +84,7 @@ export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): 
     socket.once("error", (err) => finish({ err }));
     socket.once("close", () => finish(data.length ? { data } : { closed: true }));
   });
-  if ("data" in answer && answer.data.length === 1 && "SNE".includes(String.fromCharCode(answer.data[0]!))) return;
+  if ("data" in answer && isPostgresAnswer(answer.data)) return;
   if ("unreachable" in answer) {
     throw new BelayError("store.unavailable", `cannot reach Postgres at ${at.label}: no TCP connection within ${Math.round(timeoutMs / 1000)} s; is the host in DATABASE_URL right, and does a firewall let this machine in?`, {
       retryable: true,
@@ -100,6 +106,14 @@ export async function probePostgres(url: string, timeoutMs = PROBE_TIMEOUT_MS): 
   });
 }
 
+function parseUrl(text: string): URL | null {
+  try {
+    return new URL(text);
+  } catch {
+    return null;
+  }
+}
+
 /** pg's default user when the URL names none: the OS login. */
 function loginName(): string {
   try {
@@ -107,6 +121,23 @@ function loginName(): string {
   } catch {
     return "postgres";
   }
+}
+
+/** S or N; or an ErrorResponse (E, int32 length, fields) from a server too old for SSLRequest. */
+function isPostgresAnswer(data: Buffer): boolean {
+  if (data.length === 1) return data[0] === 0x53 || data[0] === 0x4e;
+  return data[0] === 0x45 && data.length >= 5 && data.readInt32BE(1) >= 4 && /\bS(FATAL|ERROR)\0/.test(data.toString("latin1"));
+}
+
+/** A clean TLS close: the handshake, then end. Its result does not matter: the server already said it is Postgres. */
+function closeAfterTls(socket: Socket, host: string): void {
+  socket.removeAllListeners("data");
+  const tls = tlsConnect({ socket, rejectUnauthorized: false, ...(isIP(host) || host.startsWith("/") ? {} : { servername: host }) });
+  const stop = setTimeout(() => tls.destroy(), 2_000);
+  stop.unref();
+  tls.once("secureConnect", () => tls.end());
+  tls.once("error", () => tls.destroy());
+  tls.once("close", () => clearTimeout(stop));
 }
 
 function speakerOf(data: Buffer): string {
