@@ -12,6 +12,16 @@ export function playbookLoadError(file: string, err: unknown): BelayError {
   const rawMessage = typeof e?.message === "string" ? e.message : String(err);
   const position = positionIn(file, typeof e?.stack === "string" ? e.stack : "") ?? positionIn(file, rawMessage);
   const what = summarise(rawMessage, file);
+  const code = (err as { code?: unknown } | null)?.code;
+  // A .ts file outside an ES module package is loaded as CommonJS, and its `import`s then fail
+  // with Node's require(esm) wording, which names no cause a person can act on.
+  if (code === "ERR_REQUIRE_CYCLE_MODULE" || code === "ERR_REQUIRE_ESM" || /require\(\) (of )?ES Module/.test(rawMessage)) {
+    return new BelayError(
+      "playbook.invalid",
+      `playbook ${file} cannot be loaded: its directory is not part of an ES module package, so Node loads it as CommonJS; put a package.json containing {"type": "module"} beside the playbooks (or in a parent directory)`,
+      { cause: err, details: { file } },
+    );
+  }
   const kind = e?.name === "TransformError" || e?.name === "SyntaxError" ? "does not compile" : "threw while loading";
   return new BelayError(
     "playbook.invalid",

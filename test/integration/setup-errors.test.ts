@@ -162,6 +162,14 @@ describe("set-up mistakes are one line, exit 1, no stack", () => {
     expectOneLine(r, ["typo.ts:1:", "does not compile", "BELAY_PLAYBOOKS_DIR"]);
   });
 
+  it("a playbooks directory outside an ES module package says what to add", async () => {
+    const dir = join(tmp, "commonjs");
+    mkdirSync(dir);
+    writeFileSync(join(dir, "plain.ts"), `import { playbook } from ${JSON.stringify(pathToFileURL(join(ROOT, "src/sdk/index.ts")).href)};\nexport default playbook;\n`);
+    const r = await belay(["playbooks", "list"], { BELAY_PLAYBOOKS_DIR: dir });
+    expectOneLine(r, ["plain.ts", "ES module package", '{"type": "module"}']);
+  });
+
   it("a BELAY_CONFIG that is not valid YAML names the file and the line", async () => {
     const file = join(tmp, "bad.yaml");
     writeFileSync(file, "targets:\n  redis: [\n    cache: { url: redis://x }\n");
