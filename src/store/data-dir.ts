@@ -50,8 +50,8 @@ function kindOf(path: string): "dir" | "other" | "missing" {
     return statSync(path).isDirectory() ? "dir" : "other";
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return "missing";
-    if (code === "ENOTDIR") return "other";
+    // ENOTDIR: a parent is a file; walking up finds it and names it.
+    if (code === "ENOENT" || code === "ENOTDIR") return "missing";
     throw err;
   }
 }
