@@ -1,10 +1,12 @@
 import { readFileSync } from "node:fs";
+import { join, resolve } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { z } from "zod";
 import { BelayError } from "./errors.ts";
 import { approvalPolicySchema, RISKS, type ApprovalPolicy } from "./approve/policy.ts";
 import { People, peopleSchema } from "./identity/people.ts";
 import { nearest, unknownKeys } from "./strict-keys.ts";
+import { PATH_VARIABLES, PROJECT_ROOT } from "./paths.ts";
 
 /**
  * The only file that reads process.env. Everything is validated once at start; a bad value
@@ -13,9 +15,9 @@ import { nearest, unknownKeys } from "./strict-keys.ts";
 const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(3000),
   DATABASE_URL: z.string().url().optional(),
-  BELAY_DATA_DIR: z.string().min(1).default("./.belay"),
+  BELAY_DATA_DIR: z.string().min(1).default(join(PROJECT_ROOT, ".belay")),
   BELAY_CONFIG: z.string().min(1).optional(),
-  BELAY_PLAYBOOKS_DIR: z.string().min(1).default("./playbooks"),
+  BELAY_PLAYBOOKS_DIR: z.string().min(1).default(join(PROJECT_ROOT, "playbooks")),
   BELAY_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   /** How long a shutdown lets act steps in progress finish (below the pod's termination grace period). */
   BELAY_DRAIN_TIMEOUT_SECONDS: z.coerce.number().min(0).max(3_600).default(25),
@@ -137,12 +139,32 @@ export function loadEnv(source: NodeJS.ProcessEnv | Record<string, string | unde
   const cleaned = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ""));
   const parsed = envSchema.safeParse(cleaned);
   if (!parsed.success) {
-    throw new BelayError(
-      "config.invalid",
-      `Invalid environment:\n${formatIssues(parsed.error.issues, "")}\nFix the variable(s) above; .env.example lists every one.`,
-    );
+    // One line per variable: "NAME is not valid: why; what to do".
+    const lines = parsed.error.issues.map((i) => `${i.path.join(".")} is not valid: ${whyInvalid(i, cleaned[String(i.path[0])])}; fix it in the environment or .env (.env.example lists every variable)`);
+    throw new BelayError("config.invalid", [...new Set(lines)].join("\n"));
   }
-  return parsed.data;
+  // Relative paths are the project's, not the working directory's (src/paths.ts).
+  const env = parsed.data;
+  for (const name of PATH_VARIABLES) if (env[name] !== undefined) env[name] = resolve(PROJECT_ROOT, env[name]);
+  return env;
+}
+
+/** Variables whose value must never be echoed back, even in an error. */
+const SECRET_VARIABLE = /TOKEN|SECRET|KEY|PASSWORD|DATABASE_URL/;
+
+function whyInvalid(issue: z.core.$ZodIssue, value: string | undefined): string {
+  const name = String(issue.path[0] ?? "");
+  const shown = value !== undefined && !SECRET_VARIABLE.test(name) ? ` (it is "${value.length > 60 ? `${value.slice(0, 57)}...` : value}")` : "";
+  // A message written in the schema above says it best; zod's own wording is replaced.
+  if (!/^(Invalid|Too (small|big))/.test(issue.message)) return `${issue.message}${shown}`;
+  if (issue.code === "invalid_type" && issue.expected === "number") return `must be a number${shown}`;
+  if (issue.code === "invalid_type" && issue.expected === "int") return `must be a whole number${shown}`;
+  if (issue.code === "invalid_format" && issue.format === "url") return `must be a URL${shown}`;
+  if (issue.code === "invalid_format" && issue.format === "email") return `must be an email address${shown}`;
+  if (issue.code === "too_small") return `must be at least ${String(issue.minimum)}${shown}`;
+  if (issue.code === "too_big") return `must be at most ${String(issue.maximum)}${shown}`;
+  if (issue.code === "invalid_value") return `must be one of ${issue.values.map(String).join(", ")}${shown}`;
+  return `${issue.message}${shown}`;
 }
 
 export function parseFileConfig(text: string, path: string): FileConfig {
@@ -150,7 +172,11 @@ export function parseFileConfig(text: string, path: string): FileConfig {
   try {
     raw = parseYaml(text) ?? {};
   } catch (err) {
-    throw new BelayError("config.invalid", `BELAY_CONFIG ${path} is not valid YAML/JSON: ${(err as Error).message}`);
+    // The yaml library's message carries a code frame over several lines; one line, with where.
+    const e = err as Error & { linePos?: { line: number; col: number }[] };
+    const first = e.message.split("\n")[0]!.replace(/ at line \d+, column \d+:?$/, "").replace(/:$/, "");
+    const at = e.linePos?.[0] ? ` at line ${e.linePos[0].line}, column ${e.linePos[0].col}` : "";
+    throw new BelayError("config.invalid", `BELAY_CONFIG ${path} is not valid YAML${at}: ${first}; fix the file, or unset BELAY_CONFIG to run on defaults`);
   }
   const unknown = unknownKeys(fileSchema, raw);
   if (unknown.length > 0) {
@@ -217,7 +243,7 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     } catch (err) {
       throw new BelayError(
         "config.invalid",
-        `BELAY_CONFIG points at ${env.BELAY_CONFIG}, which cannot be read (${(err as NodeJS.ErrnoException).code}). Fix the path or unset it.`,
+        `BELAY_CONFIG is not valid: ${env.BELAY_CONFIG} cannot be read (${(err as NodeJS.ErrnoException).code}); fix the path or unset it`,
       );
     }
     file = parseFileConfig(text, env.BELAY_CONFIG);

@@ -2,6 +2,8 @@ import { parseArgs } from "node:util";
 import { serve } from "../main.ts";
 import type { Config } from "../config.ts";
 import { configFrom, type CliIo } from "./io.ts";
+import { checkListen } from "../server/http.ts";
+import { describeWhere } from "../where.ts";
 
 export async function serveCommand(args: string[], io: CliIo): Promise<number> {
   // From the first line: a SIGTERM during start-up still ends in a drain and exit 0, not a kill.
@@ -21,6 +23,8 @@ async function serveUntilSignal(args: string[], io: CliIo, received: Promise<Nod
     io.err(`--port ${values.port}: use a port number from 0 to 65535`);
     return 2;
   }
+  io.out(`where: ${describeWhere(config, io.env)}`);
+  await checkListen(port ?? config.env.PORT, values.host); // a port in use is said before the store opens
   const s = await serve(config, { ...(port !== undefined ? { port } : {}), ...(values.host ? { host: values.host } : {}) });
   const store = config.env.DATABASE_URL ? "Postgres (DATABASE_URL)" : `embedded PGlite in ${config.env.BELAY_DATA_DIR}`;
   io.out(`belay listening on ${s.url}  (store: ${store}; ${s.core.playbooks.size} playbooks)`);

@@ -3,6 +3,7 @@ import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { BelayError } from "../errors.ts";
 import { isPlaybook, type AnyPlaybook } from "../sdk/playbook.ts";
+import { playbookLoadError } from "./load-error.ts";
 import { recordPlaybookSource } from "./plan.ts";
 
 const ID = /^[a-z0-9][a-z0-9-]{1,62}$/;
@@ -31,11 +32,17 @@ export async function loadPlaybooks(dir: string): Promise<Map<string, AnyPlayboo
   try {
     files = readdirSync(abs).filter((f) => f.endsWith(".ts") && !f.endsWith(".test.ts") && !f.endsWith(".d.ts"));
   } catch (err) {
-    throw new BelayError("playbook.invalid", `cannot read the playbooks directory ${abs} (${(err as NodeJS.ErrnoException).code}); set BELAY_PLAYBOOKS_DIR`);
+    throw new BelayError("playbook.invalid", `BELAY_PLAYBOOKS_DIR is not valid: cannot read the playbooks directory ${abs} (${(err as NodeJS.ErrnoException).code}); point BELAY_PLAYBOOKS_DIR at the directory of playbook files`);
   }
   const list: AnyPlaybook[] = [];
   for (const f of files.sort()) {
-    const mod = (await import(pathToFileURL(join(abs, f)).href)) as { default?: unknown };
+    const file = join(abs, f);
+    let mod: { default?: unknown };
+    try {
+      mod = (await import(pathToFileURL(file).href)) as { default?: unknown };
+    } catch (err) {
+      throw playbookLoadError(file, err);
+    }
     if (!isPlaybook(mod.default)) {
       throw new BelayError("playbook.invalid", `${join(dir, f)} must \`export default playbook({...})...\``);
     }

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { createServer as createNetServer, type AddressInfo } from "node:net";
+import { BelayError } from "../errors.ts";
 import type { Logger } from "../execute/deps.ts";
 import type { Metrics } from "./metrics.ts";
 import { redactOutgoing } from "../sinks.ts";
@@ -85,12 +86,42 @@ export function createHttpServer(deps: {
   });
 }
 
+/**
+ * Listens, or fails with one line a person can act on: the port in use, a port below 1024
+ * without the right, a host that is not one of this machine's addresses.
+ */
 export function listen(server: Server, port: number, host?: string): Promise<AddressInfo> {
   return new Promise((resolve, reject) => {
-    server.once("error", reject);
+    const failed = (err: NodeJS.ErrnoException) => reject(listenError(err, port, host));
+    server.once("error", failed);
     server.listen(port, host, () => {
-      server.off("error", reject);
+      server.off("error", failed);
       resolve(server.address() as AddressInfo);
     });
   });
+}
+
+/**
+ * Tries the port (and host) before anything slow starts, then lets go of it: `belay serve`
+ * calls it first, so a port in use is said at once, not after the store has opened.
+ * The real listen still checks again (another process may take the port in between).
+ */
+export async function checkListen(port: number, host?: string): Promise<void> {
+  // Port 0 is tried too: any free port on that host says whether the host is one of ours.
+  const probe = createNetServer();
+  await listen(probe as unknown as Server, port, host);
+  await new Promise<void>((r) => probe.close(() => r()));
+}
+
+function listenError(err: NodeJS.ErrnoException, port: number, host: string | undefined): Error {
+  const where = host ? `${host}:${port}` : `port ${port}`;
+  const why: Record<string, string> = {
+    EADDRINUSE: `cannot listen on ${where}: the port is in use by another process; stop it (ss -ltnp | grep :${port} shows which) or pick another port with PORT or --port`,
+    EACCES: `cannot listen on ${where}: permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE); use a port of 1024 or more with PORT or --port`,
+    EADDRNOTAVAIL: `cannot listen on ${where}: ${host} is not an address of this machine; use --host with one of its addresses (127.0.0.1, 0.0.0.0 for all)`,
+    ENOTFOUND: `cannot listen on ${where}: the host name ${host} does not resolve; use --host with an address of this machine (127.0.0.1, 0.0.0.0 for all)`,
+    EAI_AGAIN: `cannot listen on ${where}: the host name ${host} could not be resolved just now (DNS); use --host with an IP address of this machine`,
+  };
+  const message = err.code ? why[err.code] : undefined;
+  return message ? new BelayError("config.invalid", message, { cause: err }) : err;
 }

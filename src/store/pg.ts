@@ -1,6 +1,6 @@
 import pg from "pg";
-import { BelayError } from "../errors.ts";
 import type { Db, Executor, Queryable, QueryResult } from "./driver.ts";
+import { describePgConnectError } from "./pg-connect.ts";
 
 /** A stable key for pg_advisory_lock: "belay" + "migrate" folded into a bigint. */
 const MIGRATION_LOCK_KEY = 0x62656c61796d6967n;
@@ -14,15 +14,8 @@ const types = {
   },
 };
 
-function wrapConnectError(err: unknown): never {
-  const code = (err as { code?: string }).code;
-  if (code === "ECONNREFUSED" || code === "ENOTFOUND" || code === "57P03" || code === "ETIMEDOUT") {
-    throw new BelayError("store.unavailable", `cannot reach Postgres at DATABASE_URL (${code}); is it running?`, {
-      retryable: true,
-      cause: err,
-    });
-  }
-  throw err;
+function wrapConnectError(err: unknown, url: string): never {
+  throw describePgConnectError(err, url) ?? err;
 }
 
 /**
@@ -74,7 +67,7 @@ export function openPg(url: string, opts: PgOptions = {}): Db {
       const r = await pool.query(sql, params as unknown[]);
       return { rows: r.rows as T[], rowCount: r.rowCount ?? 0 };
     } catch (err) {
-      return wrapConnectError(err);
+      return wrapConnectError(err, url);
     }
   };
 
@@ -82,7 +75,7 @@ export function openPg(url: string, opts: PgOptions = {}): Db {
     kind: "pg",
     query,
     async transaction(fn) {
-      const client = await pool.connect().catch(wrapConnectError);
+      const client = await pool.connect().catch((err: unknown) => wrapConnectError(err, url));
       const tx: Queryable = {
         async query<T>(sql: string, params?: readonly unknown[]) {
           const r = await client.query(sql, params as unknown[]);
@@ -110,7 +103,7 @@ export function openPg(url: string, opts: PgOptions = {}): Db {
       // and pg_advisory_lock waits for as long as another replica is migrating.
       const client = new pg.Client({ ...connection, statement_timeout: 0 });
       client.on("error", () => {});
-      await client.connect().catch(wrapConnectError);
+      await client.connect().catch((err: unknown) => wrapConnectError(err, url));
       const db: Executor = {
         async query<T>(sql: string, params?: readonly unknown[]) {
           const r = await client.query(sql, params as unknown[]);
