@@ -1,6 +1,9 @@
 import { stringify } from "yaml";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
-import { CLUSTER_SCOPED, formatKubePermission, isKubePermission, parseKubePermission, type KubePermission } from "../targets/kube-access.ts";
+import { CLUSTER_SCOPED, formatKubePermission, isKubePermission, kubeAccess, parseKubePermission, type KubePermission } from "../targets/kube-access.ts";
+
+/** Every permission some kube target method needs: belay reaches the API only through them, so nothing else is ever granted. */
+const USABLE: ReadonlySet<string> = new Set(Object.values(kubeAccess).flatMap((a) => a.permissions));
 
 /**
  * Kubernetes RBAC derived from the playbooks: exactly the `group/resource:verb` permissions
@@ -54,6 +57,9 @@ export function neededPermissions(playbooks: Iterable<AnyPlaybook>): NeededPermi
           perm = parseKubePermission(p);
         } catch (err) {
           throw new Error(`playbook ${pb.id}, step ${step.name}: ${(err as Error).message}`);
+        }
+        if (!USABLE.has(formatKubePermission(perm))) {
+          throw new Error(`playbook ${pb.id}, step ${step.name}: permission ${formatKubePermission(perm)} is used by no kube target method (src/targets/kube-access.ts), so belay never needs it`);
         }
         const clusterWide = CLUSTER_SCOPED.has(perm.resource.split("/")[0]!) || !takesNamespace(pb);
         const key = `${clusterWide ? "c" : "n"} ${formatKubePermission(perm)}`;
