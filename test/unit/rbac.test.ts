@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseAllDocuments } from "yaml";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { z } from "zod";
 import { rbacCommand } from "../../src/cli/rbac.ts";
 import type { CliIo } from "../../src/cli/io.ts";
 import { neededPermissions, rbacObjects, renderRbac, type RbacRule } from "../../src/deploy/rbac.ts";
@@ -101,6 +102,18 @@ describe("belay rbac", () => {
       }
     });
   }
+
+  it("a drain in a playbook that takes a namespace is still granted cluster-wide (it lists and evicts pods on every namespace)", () => {
+    // Before, kube-access.ts's allNamespaces was never read: the drain's pods:list and
+    // pods/eviction:create went into the Role in belay's namespace, and the drain got 403.
+    const drain = playbooks.find((p) => p.id === "node-cordon-drain")!;
+    const withNs = { ...drain, id: "drain-in-ns", params: z.object({ namespace: z.string(), node: z.string() }) } as unknown as AnyPlaybook;
+    const roles = rbacObjects([withNs], { namespace: "ops", cluster: false }) as unknown as { kind: string; rules: RbacRule[] }[];
+    const cluster = roles.find((r) => r.kind === "ClusterRole")!;
+    expect(granted(cluster.rules)).toEqual(expect.arrayContaining(["core/pods/eviction:create", "core/pods:list"]));
+    const role = roles.find((r) => r.kind === "Role");
+    expect(role ? granted(role.rules) : []).not.toContain("core/pods/eviction:create");
+  });
 
   it("merges verbs of one resource from several steps into one rule", () => {
     const [role] = rbacObjects(playbooks, { namespace: "belay", cluster: true }) as unknown as { rules: RbacRule[] }[];
