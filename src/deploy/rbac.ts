@@ -1,6 +1,20 @@
 import { stringify } from "yaml";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
-import { CLUSTER_SCOPED, formatKubePermission, isKubePermission, parseKubePermission, type KubePermission } from "../targets/kube-access.ts";
+import { CLUSTER_SCOPED, formatKubePermission, isKubePermission, kubeAccess, parseKubePermission, type KubePermission } from "../targets/kube-access.ts";
+
+/** Every permission some kube target method needs: belay reaches the API only through them, so nothing else is ever granted. */
+const USABLE: ReadonlySet<string> = new Set(Object.values(kubeAccess).flatMap((a) => a.permissions));
+
+/*
+ * Methods that act across every namespace at once (a drain lists and evicts a node's pods
+ * wherever they run). A step declaring a permission only such a method needs is one of them:
+ * what those methods need is granted to it cluster-wide, whatever namespace its playbook takes.
+ */
+const ALL_NAMESPACES = Object.values(kubeAccess).filter((a) => a.allNamespaces);
+const ONLY_ALL_NAMESPACES: ReadonlySet<string> = new Set(
+  ALL_NAMESPACES.flatMap((a) => a.permissions).filter((p) => Object.values(kubeAccess).every((a) => a.allNamespaces || !a.permissions.includes(p))),
+);
+const OF_ALL_NAMESPACES: ReadonlySet<string> = new Set(ALL_NAMESPACES.flatMap((a) => a.permissions));
 
 /**
  * Kubernetes RBAC derived from the playbooks: exactly the `group/resource:verb` permissions
@@ -47,6 +61,7 @@ export function neededPermissions(playbooks: Iterable<AnyPlaybook>): NeededPermi
   const found = new Map<string, { permission: KubePermission; clusterWide: boolean; neededBy: Set<string> }>();
   for (const pb of playbooks) {
     for (const step of pb.steps) {
+      const acrossNamespaces = step.permissions.some((p) => ONLY_ALL_NAMESPACES.has(p));
       for (const p of step.permissions) {
         if (!isKubePermission(p)) continue;
         let perm: KubePermission;
@@ -55,7 +70,10 @@ export function neededPermissions(playbooks: Iterable<AnyPlaybook>): NeededPermi
         } catch (err) {
           throw new Error(`playbook ${pb.id}, step ${step.name}: ${(err as Error).message}`);
         }
-        const clusterWide = CLUSTER_SCOPED.has(perm.resource.split("/")[0]!) || !takesNamespace(pb);
+        if (!USABLE.has(formatKubePermission(perm))) {
+          throw new Error(`playbook ${pb.id}, step ${step.name}: permission ${formatKubePermission(perm)} is used by no kube target method (src/targets/kube-access.ts), so belay never needs it`);
+        }
+        const clusterWide = CLUSTER_SCOPED.has(perm.resource.split("/")[0]!) || !takesNamespace(pb) || (acrossNamespaces && OF_ALL_NAMESPACES.has(p));
         const key = `${clusterWide ? "c" : "n"} ${formatKubePermission(perm)}`;
         const entry = found.get(key) ?? { permission: perm, clusterWide, neededBy: new Set<string>() };
         entry.neededBy.add(`${pb.id}/${step.name}`);

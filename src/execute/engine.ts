@@ -239,18 +239,21 @@ export class Engine {
     this.stopping = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    await this.polling;
-    const handedOver = this.runner.drain();
-    const waitedFor = [...this.active.keys()].filter((id) => !handedOver.includes(id));
+    // Draining begins before a claim in flight is answered: a run it claims is handed over at
+    // its first step, and a store slow to answer it counts against the timeout, not past it.
+    const inFlight = [...this.active.keys()];
+    this.runner.drain();
+    const settled = async () => {
+      await this.polling;
+      while (this.active.size > 0) await Promise.allSettled([...this.active.values()]);
+    };
     let timer: NodeJS.Timeout | undefined;
-    const timedOut = await Promise.race([
-      Promise.allSettled([...this.active.values()]).then(() => false),
-      new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs))),
-    ]);
+    const timedOut = await Promise.race([settled().then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), timeoutMs)))]);
     clearTimeout(timer);
     const abandoned = timedOut ? this.runner.abandon() : [];
     await Promise.allSettled([...this.active.values()]);
-    return { handedOver, finished: waitedFor.filter((id) => !abandoned.includes(id)), abandoned };
+    const handedOver = this.runner.handedOverRuns().filter((id) => !abandoned.includes(id));
+    return { handedOver, finished: inFlight.filter((id) => !handedOver.includes(id) && !abandoned.includes(id)), abandoned };
   }
 
   /** Stops claiming new work and waits for runs in progress to reach a safe point. */

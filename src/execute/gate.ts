@@ -49,6 +49,12 @@ export async function passGate(f: Fenced, state: State, s: StepRecord, def: Step
     await f.fail(run, s, `the locks of ${s.name} could not be computed: ${describeError(err)}`);
     return { ok: false, next: "stop" };
   }
+  // A shutdown that began since the runner's check: the change has not started, so the run is
+  // handed over (and its step started by the next owner) rather than begun here and cut short.
+  if (state.lease.draining) {
+    state.lease.handOver("this belay is shutting down");
+    return { ok: false, next: "stop" };
+  }
   // The locks are taken in the same commit that marks the step running: the database
   // refuses both when another unfinished run holds a lock, or when an abort was requested.
   try {

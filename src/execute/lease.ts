@@ -46,6 +46,9 @@ export class Lease {
   /** True once `handOver` gave the lease up on purpose (shutdown): the runner then releases it in the store. */
   handedOver = false;
 
+  /** Set when a shutdown began: an act step not yet marked running hands the run over instead of starting its change. */
+  draining = false;
+
   /** Gives the lease's signal up: another process has (or may have) the run. */
   lose(why: string): void {
     if (this.lost) return;

@@ -53,7 +53,9 @@ export function notifyText(written: string, f: NotifyFacts): NotifyText {
   const acts = f.steps.filter((s) => s.kind === "act" && s.idx < f.idx);
   const lines = acts.map((s) => `\`${s.name}\` ${stateOf(s, f)}`);
   const changed = !f.dryRun && acts.some((s) => s.status === "succeeded");
-  const lead = f.dryRun ? "DRY RUN: nothing was changed." : changed ? "Not every change was made:" : "Nothing was changed:";
+  // A change skipped after an interruption may have reached the target: "nothing" is not known.
+  const maybe = !f.dryRun && acts.some((s) => s.status === "skipped" && lastSkip(f.events, s.name)?.wasUncertain);
+  const lead = f.dryRun ? "DRY RUN: nothing was changed." : changed ? "Not every change was made:" : maybe ? "Nothing is known to have changed:" : "Nothing was changed:";
   const body = lines.length === 1 && !changed ? ` ${lines[0]}.` : ` ${lines.join("; ")}.`;
   return { text: `${lead}${body} ${WITHHELD}`, replaced: true };
 }
@@ -66,7 +68,9 @@ function stateOf(s: NotifyStep, f: NotifyFacts): string {
     case "skipped": {
       const skip = lastSkip(f.events, s.name);
       if (!skip || skip.byCondition) return `was not needed${skip?.reason ? ` (${skip.reason})` : ""}`;
-      return `was skipped by ${skip.by}${skip.reason && !skip.reason.startsWith("skipped by") ? ` (${skip.reason})` : ""}`;
+      const why = skip.reason && !skip.reason.startsWith("skipped by") ? ` (${skip.reason})` : "";
+      if (skip.wasUncertain) return `was skipped by ${skip.by} after it was interrupted${why} (its change may have been applied: check the target)`;
+      return `was skipped by ${skip.by}${why}`;
     }
     case "rolled_back":
       return "was rolled back";
@@ -77,12 +81,12 @@ function stateOf(s: NotifyStep, f: NotifyFacts): string {
   }
 }
 
-function lastSkip(events: readonly NotifyEvent[], step: string): { byCondition: boolean; by: string; reason: string | null } | null {
+function lastSkip(events: readonly NotifyEvent[], step: string): { byCondition: boolean; by: string; reason: string | null; wasUncertain: boolean } | null {
   let last: NotifyEvent | null = null;
   for (const e of events) if (e.kind === "step.skipped" && e.step === step) last = e;
   if (!last) return null;
   const byCondition = last.data.by === "condition" || (last.actor === "belay" && last.surface === "engine");
-  return { byCondition, by: last.actor, reason: typeof last.data.reason === "string" ? last.data.reason : null };
+  return { byCondition, by: last.actor, reason: typeof last.data.reason === "string" ? last.data.reason : null, wasUncertain: last.data.was === "uncertain" };
 }
 
 function oneLine(text: string): string {

@@ -25,6 +25,8 @@ const DRAINING = "this belay is shutting down";
 export class Runner {
   private readonly f: Fenced;
   private draining = false;
+  /** Runs whose lease this process released on purpose (a shutdown handed them over). */
+  private readonly handed = new Set<string>();
   /** The kind of the step each run is carrying out now. */
   private readonly current = new Map<string, string>();
 
@@ -41,6 +43,7 @@ export class Runner {
    */
   async process(runId: string, previousStatus: RunStatus, epoch: number, claimSentAt?: number): Promise<void> {
     const lease = new Lease(this.deps, runId, epoch, this.f.leaseMs, claimSentAt);
+    lease.draining = this.draining;
     this.f.leases.set(runId, lease);
     try {
       if (previousStatus === "running") {
@@ -70,6 +73,7 @@ export class Runner {
       this.f.mirrors.delete(runId);
       this.current.delete(runId);
       if (lease.handedOver) {
+        this.handed.add(runId);
         // Nothing of ours writes to the run any more: let the next claim have it now.
         await releaseLease(this.deps.db, { runId, owner: this.deps.owner, epoch }).catch((err: unknown) =>
           this.deps.logger.warn({ runId, err: describeError(err) }, "handing the lease over failed; another replica takes the run when the lease expires"),
@@ -80,21 +84,23 @@ export class Runner {
 
   /**
    * Shutdown, first stage: diagnose and wait steps in flight are cut short and their runs
-   * handed over; act (and notify) steps finish, and their runs are handed over after them.
-   * Returns the runs handed over at once.
+   * handed over; an act step not yet marked running is handed over before its change starts
+   * (gate.ts); act steps already changing (and notify steps) finish, and their runs are
+   * handed over after them.
    */
-  drain(): string[] {
+  drain(): void {
     this.draining = true;
-    const handed: string[] = [];
     for (const [runId, lease] of this.f.leases) {
+      lease.draining = true;
       // Between steps, a run is handed over at its next step (or finishes, if that is what is next).
       const kind = this.current.get(runId);
-      if (kind !== undefined && HANDED_OVER_KINDS.has(kind)) {
-        lease.handOver(DRAINING);
-        handed.push(runId);
-      }
+      if (kind !== undefined && HANDED_OVER_KINDS.has(kind)) lease.handOver(DRAINING);
     }
-    return handed;
+  }
+
+  /** The runs handed over since the drain began (their leases released). */
+  handedOverRuns(): string[] {
+    return [...this.handed];
   }
 
   /** Shutdown, past the drain timeout: every run still in flight is given up (an act step becomes uncertain for its next owner). */

@@ -26,7 +26,7 @@ export async function readOnly(f: Fenced, state: State, s: StepRecord, def: Step
       output = await withTimeout(`step ${s.name}`, def.timeoutMs, (signal) => def.run!(makeContext(input, signal, "read")), lease.signal);
     } else if (def.kind === "notify") {
       // Never announce a change that was skipped or only previewed: see notify-text.ts.
-      const message = await deliveredNotifyText(f, state, s, def.message!({ params: state.params, outputs: state.outputs }));
+      const message = await deliveredNotifyText(f, state, s, () => def.message!({ params: state.params, outputs: state.outputs }));
       // The message leaves the engine: what is delivered is redacted, like what is stored.
       await withTimeout(`step ${s.name}`, def.timeoutMs, () => f.deps.notify?.({ id: run.id, incidentId: run.incidentId }, redactText(message)), lease.signal);
       output = { message };
@@ -59,12 +59,16 @@ export async function readOnly(f: Fenced, state: State, s: StepRecord, def: Step
   return "continue";
 }
 
-/** The notify text from the run's real step states (the audit trail is read only when a step was skipped or previewed). */
-async function deliveredNotifyText(f: Fenced, state: State, s: StepRecord, written: string): Promise<string> {
+/**
+ * The notify text from the run's real step states (the audit trail is read only when a step was
+ * skipped or previewed). The playbook's text is written only when it is sent: written for a
+ * change that did not happen, it may read that change's result, which does not exist.
+ */
+async function deliveredNotifyText(f: Fenced, state: State, s: StepRecord, write: () => string): Promise<string> {
   const facts = { idx: s.idx, dryRun: state.run.dryRun, steps: state.steps, events: [] as Awaited<ReturnType<typeof eventsForRun>> };
-  if (isWrittenTextTrue(facts)) return written;
+  if (isWrittenTextTrue(facts)) return write();
   facts.events = await eventsForRun(f.deps.db, state.run.id);
-  return notifyText(written, facts).text;
+  return notifyText("", facts).text;
 }
 
 export async function waitUntil(f: Fenced, state: State, s: StepRecord, def: StepDef, input: ContextInput): Promise<{ waitedMs: number }> {

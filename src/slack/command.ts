@@ -102,6 +102,9 @@ function editDistance(a: string, b: string): number {
   return prev[b.length]!;
 }
 
+/** A run, incident or drill run id as belay makes them. */
+const BELAY_ID = /^(run|inc|drl)_[A-Za-z0-9]+$/;
+
 export function parseCommand(raw: string): Command {
   const text = unescapeSlack(raw).trim();
   const words = tokenize(text);
@@ -110,7 +113,8 @@ export function parseCommand(raw: string): Command {
   const sub = subcommandOf(verb);
   // Not a subcommand: the whole text is an alert to match (`/runbook redis OOM command not allowed`).
   if (sub === null) {
-    const near = words.length === 1 ? nearSubcommand(verb) : null;
+    // One word, or one followed by a belay id (`abrot run_...`): probably a typo, so the reply asks.
+    const near = words.length === 1 || BELAY_ID.test(words[1]!) ? nearSubcommand(verb) : null;
     return { kind: "match", text, ...(near ? { near } : {}) };
   }
   const args = words.slice(1);

@@ -38,6 +38,24 @@ export function foreignOrigin(installed: Installation, o: RequestOrigin): string
   return null;
 }
 
+/**
+ * Every kind of request a listener (unhandled.ts's catch-alls included) answers: the legacy
+ * attachment buttons, dialogs and options requests too, or a foreign one would get help text.
+ */
+const CHECKED: ReadonlySet<string> = new Set([
+  "slash_command",
+  "block_actions",
+  "view_submission",
+  "view_closed",
+  "shortcut",
+  "message_action",
+  "interactive_message",
+  "dialog_submission",
+  "dialog_cancellation",
+  "block_suggestion",
+  "dialog_suggestion",
+]);
+
 const REFUSAL = ":no_entry_sign: belay acts only for people of the workspace it is installed in; this request came from elsewhere, so nothing was done.";
 
 /**
@@ -49,7 +67,7 @@ export function refuseForeignRequests(app: App, ctx: SlackContext, installed: ()
   app.use(async (args) => {
     const body = args.body as Record<string, any>;
     const type: string = body.type ?? (body.command ? "slash_command" : "unknown");
-    if (type !== "slash_command" && type !== "block_actions" && type !== "view_submission" && type !== "view_closed" && type !== "shortcut" && type !== "message_action") return args.next();
+    if (!CHECKED.has(type)) return args.next();
     const here = installed();
     const origin = originOf(body);
     const why = here ? foreignOrigin(here, origin) : "belay has not yet checked which team it is installed in";
@@ -57,10 +75,11 @@ export function refuseForeignRequests(app: App, ctx: SlackContext, installed: ()
     const user: string = body.user_id ?? body.user?.id ?? "unknown";
     const a = args as unknown as { ack?: (r?: unknown) => Promise<void>; respond?: (r: unknown) => Promise<unknown> };
     if (type === "slash_command") await a.ack?.({ response_type: "ephemeral", text: REFUSAL });
+    else if (type === "block_suggestion" || type === "dialog_suggestion") await a.ack?.({ options: [] });
     else {
       await a.ack?.();
       // response_url answers in the conversation the click came from, to the clicker alone.
-      if (type === "block_actions") await a.respond?.({ response_type: "ephemeral", replace_original: false, text: REFUSAL }).catch((err) => ctx.logger.warn({ err }, "telling a foreign clicker failed"));
+      if (type === "block_actions" || type === "interactive_message" || type === "dialog_submission") await a.respond?.({ response_type: "ephemeral", replace_original: false, text: REFUSAL }).catch((err) => ctx.logger.warn({ err }, "telling a foreign clicker failed"));
     }
     ctx.logger.warn({ user, origin, type, reason: why }, "refused a Slack request from outside the installed team");
     ctx.background("auditing a foreign Slack request", () =>

@@ -3,6 +3,7 @@ import { playbook, z } from "../../src/sdk/index.ts";
 import { claimRuns } from "../../src/store/runs.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { alice, bob, testEngine } from "../helpers/engine.ts";
+import type { Engine } from "../../src/execute/engine.ts";
 
 /**
  * Engine.drain, the engine half of `belay serve`'s shutdown (the child-process test is
@@ -30,6 +31,25 @@ const stuckActPlaybook = playbook({
   locks: { none: "a test step: it changes nothing another run could change" },
   preview: () => "hang",
   run: () => new Promise<void>((r) => (release = r)),
+  verify: () => true,
+  irreversible: "a test step",
+});
+
+let changes = 0;
+const countedActPlaybook = playbook({
+  id: "counted-act",
+  title: "An act step that counts its changes",
+  summary: "Counts how often its change ran.",
+  failureModes: ["redis-maxmemory"],
+  params: z.object({}),
+}).act("change", {
+  risk: "low",
+  permissions: ["test:change"],
+  locks: { none: "a test step: it changes nothing another run could change" },
+  preview: () => "change",
+  run: () => {
+    changes += 1;
+  },
   verify: () => true,
   irreversible: "a test step",
 });
@@ -85,5 +105,65 @@ describe("Engine.drain", () => {
     const after = await next.drive(runId);
     expect(after.steps[0]!.status).toBe("uncertain");
     expect(after.run.status).toBe("awaiting_decision");
+  });
+
+  it("hands over an act step whose change had not started when the drain began, instead of starting it", async () => {
+    // Approved, claimed, past the runner's drain check, but not yet marked running: the drain
+    // begins here. Before, the step went on to make its change during the drain (and, if that
+    // outlasted the timeout, left it uncertain); now it is handed over untouched.
+    changes = 0;
+    let armed = false;
+    let draining: ReturnType<Engine["drain"]> | null = null;
+    const { engine } = testEngine({
+      db: store.db,
+      playbooks: [countedActPlaybook],
+      extra: {
+        leaseMs: 30_000,
+        onPhase: async (phase, at) => {
+          if (!armed || phase !== "step.before" || at.step !== "change") return;
+          armed = false;
+          draining = engine.drain(5_000);
+          await new Promise((r) => setTimeout(r, 200));
+        },
+      },
+    });
+    engine.start();
+    const { runId } = await engine.propose({ playbookId: "counted-act", params: {}, requestedBy: alice.person, surface: "cli" });
+    await until(async () => (await engine.view(runId)).run.status === "awaiting_approval");
+    const view = await engine.view(runId);
+    armed = true;
+    expect(await engine.decide({ kind: "approve", runId, step: "change", actor: bob, planHash: view.run.planHash })).toMatchObject({ accepted: true });
+    await until(async () => draining !== null);
+    expect(await draining).toEqual({ handedOver: [runId], finished: [], abandoned: [] });
+    expect(changes).toBe(0);
+    expect(await stepStatus(runId)).not.toBe("running");
+
+    // Another replica claims it at once (the lease was released) and makes the change, once.
+    const next = testEngine({ db: store.db, playbooks: [countedActPlaybook], owner: "next-owner-2", extra: { leaseMs: 30_000 } }).engine;
+    const after = await next.drive(runId);
+    expect(after.steps[0]!.status).toBe("succeeded");
+    expect(changes).toBe(1);
+  });
+
+  it("counts a claim the store is slow to answer against the drain timeout", async () => {
+    // The store stops answering the poll's claim (a partition, a failover). Before, the drain
+    // waited for that claim (up to the pool's 65 s query timeout) before its own timeout began.
+    let slow = false;
+    let claimSent = false;
+    const db = Object.create(store.db) as typeof store.db;
+    db.query = (async (sql: string, params?: readonly unknown[]) => {
+      if (slow && sql.includes("WITH due AS")) {
+        claimSent = true;
+        await new Promise((r) => setTimeout(r, 4_000));
+      }
+      return store.db.query(sql, params);
+    }) as typeof db.query;
+    const { engine } = testEngine({ db, playbooks: [waitPlaybook], extra: { leaseMs: 30_000 } });
+    slow = true;
+    engine.start();
+    await until(async () => claimSent);
+    const began = performance.now();
+    await engine.drain(300);
+    expect(performance.now() - began).toBeLessThan(2_000);
   });
 });

@@ -38,6 +38,33 @@ const redisPolicy = playbook({
     message: ({ params, outputs }) => `maxmemory-policy ${outputs.memory.policy} -> ${params.policy} on ${params.redis}. Persist it in redis.conf or CONFIG REWRITE.`,
   });
 
+// A follow-up written from the change's own result: it cannot even be written when the change was skipped.
+const fromResult = playbook({
+  id: "cache-policy-result",
+  title: "Redis at maxmemory: evict instead of refusing writes (follow-up from the result)",
+  summary: "Switches the eviction policy, then says what it was.",
+  failureModes: ["redis-maxmemory"],
+  params: z.object({ policy: z.string().default("allkeys-lru") }),
+})
+  .diagnose("memory", () => ({ policy: cache.policy }))
+  .act("set-policy", {
+    risk: "medium",
+    permissions: ["redis:CONFIG"],
+    locks: { none: "a test step on an in-memory object" },
+    when: { if: ({ params, outputs }) => outputs.memory.policy !== params.policy, reason: ({ params }) => `the policy is already ${params.policy}` },
+    preview: ({ params }) => `maxmemory-policy -> ${params.policy}`,
+    run: ({ params }) => {
+      const previous = cache.policy;
+      cache.policy = params.policy;
+      return { previous };
+    },
+    verify: ({ params }) => cache.policy === params.policy,
+    irreversible: "a test step",
+  })
+  .notify("follow-up", {
+    message: ({ params, outputs }) => `maxmemory-policy ${(outputs["set-policy"] as { previous: string }).previous} -> ${params.policy}. ${CLAIM}.`,
+  });
+
 let store: TestStore;
 beforeAll(async () => {
   store = await openTestStore("pglite", "notify_honesty");
@@ -48,7 +75,7 @@ afterAll(async () => {
 
 function setup() {
   const sent: string[] = [];
-  const { engine } = testEngine({ db: store.db, playbooks: [redisPolicy], extra: { notify: async (_run, message) => void sent.push(message) } });
+  const { engine } = testEngine({ db: store.db, playbooks: [redisPolicy, fromResult], extra: { notify: async (_run, message) => void sent.push(message) } });
   return { engine, sent };
 }
 
@@ -105,5 +132,16 @@ describe("notify messages say what really happened", () => {
     expect(sent).toHaveLength(1);
     expect(sent[0]).not.toContain(CLAIM);
     expect(sent[0]).toBe("DRY RUN: nothing was changed. `set-policy` was only previewed (maxmemory-policy noeviction -> allkeys-lru). The playbook's follow-up is not sent: it was written for changes that did not happen.");
+  });
+
+  it("a follow-up that reads the skipped change's result: the run still succeeds, with the honest text", async () => {
+    // Before, the playbook's text was written first even when it was to be replaced: reading
+    // the skipped step's missing result threw, and the run failed at its notify step.
+    cache.policy = "allkeys-lru";
+    const { engine, sent } = setup();
+    const { runId } = await engine.propose({ playbookId: "cache-policy-result", params: {}, requestedBy: "alice", surface: "cli" });
+    const view = await engine.drive(runId);
+    expect(view.run.status).toBe("succeeded");
+    expect(sent).toEqual([expect.stringMatching(/^Nothing was changed: `set-policy` was not needed \(the policy is already allkeys-lru\)\./)]);
   });
 });

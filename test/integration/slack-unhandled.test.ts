@@ -147,4 +147,39 @@ describe("requests belay does not handle", () => {
     const r = await expectAcked(form({ type: "workflow_step_edit", token: "legacy", action_ts: "1700000006.1", team, user, callback_id: "belay_step", trigger_id: "1.2.8", workflow_step: { workflow_id: "W1", step_id: "s1" } }));
     expect(r.body.text).toContain("could not handle this request in time");
   });
+
+  it("a legacy button, dialog or options request from another team is refused and audited, not answered with help", async () => {
+    // Before, only commands, block actions, forms and shortcuts were checked against the
+    // installed team: the catch-all answered these through the foreign response_url.
+    const foreign = { id: "T0FOREIGN", domain: "elsewhere" };
+    const stranger = { id: "USTRANGER", name: "stranger" };
+    await expectAcked(
+      form({
+        type: "interactive_message",
+        actions: [{ name: "approve", type: "button", value: "yes" }],
+        callback_id: "belay_approve_v0",
+        team: foreign,
+        channel,
+        user: stranger,
+        action_ts: "1700000007.1",
+        message_ts: "1699999990.000400",
+        attachment_id: "1",
+        token: "legacy",
+        original_message: { type: "message", text: "Approve?" },
+        response_url: `${ACTION_URL}/foreign-legacy`,
+        trigger_id: "1.2.9",
+      }),
+    );
+    await expectAcked(
+      form({ type: "dialog_submission", token: "legacy", action_ts: "1700000007.2", team: foreign, user: stranger, channel, submission: {}, callback_id: "belay_dialog_v0", response_url: `${ACTION_URL}/foreign-dialog`, state: "" }),
+    );
+    const options = await expectAcked(form({ type: "block_suggestion", user: { ...stranger, team_id: "T0FOREIGN" }, api_app_id: "A0BELAY", token: "legacy", action_id: "pick", block_id: "b1", value: "x", team: foreign, channel }));
+    expect(options.body).toEqual({ options: [] });
+    const refused = async () =>
+      (await store.db.query<{ data: string | Record<string, unknown> }>(`SELECT data FROM audit_events WHERE kind = 'slack.request_refused'`)).rows.map((r) => (typeof r.data === "string" ? JSON.parse(r.data) : r.data).type);
+    await eventually(async () => ((await refused()).length >= 3 ? true : undefined));
+    expect((await refused()).sort()).toEqual(["block_suggestion", "dialog_submission", "interactive_message"]);
+    const replies = actionReplies.filter((a) => a.path.includes("/foreign-"));
+    expect(replies.map((a) => a.body.text).join(" ")).not.toMatch(/old-style|older version/);
+  });
 });

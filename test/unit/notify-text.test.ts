@@ -25,4 +25,16 @@ describe("notify text", () => {
     const r = notifyText(written, { idx: 1, dryRun: true, steps, events: [] });
     expect(r.text).toBe("DRY RUN: nothing was changed. `raise` was only previewed (limits.memory 512Mi -> 1Gi). The playbook's follow-up is not sent: it was written for changes that did not happen.");
   });
+
+  it("a change skipped by a person after it was interrupted (uncertain) is not reported as 'nothing was changed'", () => {
+    // Before: "Nothing was changed: `restart` was skipped by bob." The change may have reached the
+    // target before the interruption; skipping it only settles the step.
+    const steps = [step(0, "restart", "act", "skipped"), step(1, "say", "notify", "running")];
+    const events = [{ kind: "step.skipped", step: "restart", actor: "bob", surface: "slack", data: { reason: "skipped by bob", was: "uncertain" } }];
+    const r = notifyText(written, { idx: 1, dryRun: false, steps, events });
+    expect(r.text).not.toMatch(/nothing was changed/i);
+    expect(r.text).toBe(
+      "Nothing is known to have changed: `restart` was skipped by bob after it was interrupted (its change may have been applied: check the target). The playbook's follow-up is not sent: it was written for changes that did not happen.",
+    );
+  });
 });

@@ -16,6 +16,15 @@ describe("/runbook subcommands", () => {
     expect(nearSubcommand("redis")).toBeNull();
   });
 
+  it("a mistyped subcommand followed by a run or incident id still gets the hint (a typo of abort must not pass unnoticed)", () => {
+    // Before: matched as alert text with no hint, so `/runbook abrot run_...` left the run going without a word.
+    expect(parseCommand("abrot run_01HZX4 it is making it worse")).toEqual({ kind: "match", text: "abrot run_01HZX4 it is making it worse", near: "abort" });
+    expect(parseCommand("stauts run_01HZX4")).toMatchObject({ near: "status" });
+    expect(parseCommand("audti inc_01HZX4")).toMatchObject({ near: "audit" });
+    // Alert text whose first word is close to a subcommand gets no hint when no id follows.
+    expect(parseCommand("shop api crashlooping")).toEqual({ kind: "match", text: "shop api crashlooping" });
+  });
+
   it("every subcommand in the table is recognised by the parser, by name and alias", () => {
     for (const c of SUBCOMMANDS) {
       for (const word of [c.name, ...c.aliases, c.name.toUpperCase()]) {
