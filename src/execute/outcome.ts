@@ -63,6 +63,8 @@ interface Skip {
   step: string;
   reason: string;
   by: string | null;
+  /** The step was interrupted (uncertain) when the person skipped it: its change may have been applied. */
+  wasUncertain: boolean;
 }
 
 /** How each skipped step came to be skipped: its own condition (by null), or a person. */
@@ -74,7 +76,7 @@ function skipsOf(steps: readonly OutcomeStep[], events: readonly OutcomeEvent[])
     for (const e of events) if (e.kind === "step.skipped" && e.step === s.name) last = e;
     const byCondition = last === null || last.data.by === "condition" || (last.actor === "belay" && last.surface === "engine");
     const reason = last && typeof last.data.reason === "string" ? last.data.reason : byCondition ? "its when condition is false" : "skipped";
-    out.push({ step: s.name, reason, by: byCondition ? null : last!.actor });
+    out.push({ step: s.name, reason, by: byCondition ? null : last!.actor, wasUncertain: last?.data.was === "uncertain" });
   }
   return out;
 }
@@ -96,7 +98,10 @@ export function runOutcome(run: OutcomeRun, steps: readonly OutcomeStep[], event
   const bySomeone = skips.filter((s) => s.by !== null);
   const byCondition = skips.filter((s) => s.by === null);
   const skipLines = [
-    ...bySomeone.map((s) => `${s.step} skipped by ${s.by}${s.reason && !s.reason.startsWith("skipped by") ? `: ${s.reason}` : ""}`),
+    ...bySomeone.map(
+      (s) =>
+        `${s.step} skipped by ${s.by}${s.wasUncertain ? " after it was interrupted" : ""}${s.reason && !s.reason.startsWith("skipped by") ? `: ${s.reason}` : ""}${s.wasUncertain ? " (its change may have been applied: check the target)" : ""}`,
+    ),
     ...byCondition.map((s) => `${s.step} not needed: ${s.reason}`),
   ];
   const out = (kind: OutcomeKind, label: string, reasons: string[], fixed = false): RunOutcome => ({ kind, label, fixed, reasons, changed });
@@ -114,6 +119,8 @@ export function runOutcome(run: OutcomeRun, steps: readonly OutcomeStep[], event
       return out("aborted", changed.length > 0 ? "aborted after changing something" : "aborted, nothing changed", [...why, ...changeLines]);
     case "succeeded":
       if (changed.length > 0) return out("changed", "changed and verified", [...changeLines, ...skipLines], true);
+      // A person skipping an interrupted step settles it without knowing whether its change landed.
+      if (bySomeone.some((s) => s.wasUncertain)) return out("skipped_by_person", "skipped by a person after it was interrupted: may have changed something", skipLines);
       if (bySomeone.length > 0) return out("skipped_by_person", "skipped by a person, nothing changed", skipLines);
       if (acts.length === 0) return out("diagnosed", "diagnosed only, nothing changed", ["the playbook has no step that changes anything"]);
       return out("nothing_needed", "nothing needed, nothing changed", skipLines);

@@ -31,6 +31,15 @@ describe("runOutcome", () => {
     expect(o).toMatchObject({ kind: "skipped_by_person", fixed: false, reasons: ["kill-idle skipped by U123"] });
   });
 
+  it("an interrupted change a person skipped is not 'nothing changed': it may have been applied", () => {
+    const o = runOutcome(done, [{ name: "kill-idle", kind: "act", status: "skipped" }], [ev("step.skipped", "kill-idle", { reason: "skipped by alice", was: "uncertain" }, "alice", "cli")]);
+    expect(o.kind).toBe("skipped_by_person");
+    expect(o.fixed).toBe(false);
+    expect(o.label).not.toMatch(/nothing changed/);
+    expect(o.label).toBe("skipped by a person after it was interrupted: may have changed something");
+    expect(o.reasons).toEqual(["kill-idle skipped by alice after it was interrupted (its change may have been applied: check the target)"]);
+  });
+
   it("one change verified and another skipped by its condition is a fix that says both", () => {
     const o = runOutcome(
       done,
