@@ -155,6 +155,12 @@ export function consoleConfig(env: Env): ConsoleConfig {
     const missing = OIDC_VARS.find((k) => env[k] === undefined);
     if (missing) fail(`${missing} is required when ${oidcSet[0]} is set (${all})`);
   }
+  if (env.BELAY_OIDC_ISSUER) {
+    const u = new URL(env.BELAY_OIDC_ISSUER);
+    if (u.protocol !== "https:" && !(u.protocol === "http:" && isLoopbackHost(u.hostname))) {
+      fail(`BELAY_OIDC_ISSUER must be an https:// address (http:// only on a loopback address, for tests), not ${u.origin}`);
+    }
+  }
   let publicOrigin: string | null = null;
   if (env.BELAY_PUBLIC_URL) {
     const u = new URL(env.BELAY_PUBLIC_URL);
@@ -172,6 +178,12 @@ export function consoleConfig(env: Env): ConsoleConfig {
     fail("BELAY_CONSOLE_SESSION_KEY is required when BELAY_OIDC_ISSUER and DATABASE_URL are set: replicas sharing the database must share the session key (openssl rand -base64 32)");
   }
   return { publicOrigin, oidc, sessionKey, sessionHours: env.BELAY_CONSOLE_SESSION_HOURS };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the only hosts an http:// issuer may be on. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
 }
 
 export interface Config {

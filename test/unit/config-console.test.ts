@@ -61,6 +61,12 @@ describe("console sign-in settings", () => {
     expect(loadConfig({ ...OIDC, DATABASE_URL: "postgres://db.example.com/belay", BELAY_CONSOLE_SESSION_KEY: KEY }).console.sessionKey).not.toBeNull();
   });
 
+  it("takes an http:// issuer only on loopback", () => {
+    expect(refusal({ ...OIDC, BELAY_OIDC_ISSUER: "http://idp.example.com" })).toContain("BELAY_OIDC_ISSUER must be an https:// address (http:// only on a loopback address, for tests)");
+    expect(loadConfig({ ...OIDC, BELAY_OIDC_ISSUER: "http://127.0.0.1:4000/oidc" }).console.oidc?.issuer).toBe("http://127.0.0.1:4000/oidc");
+    expect(loadConfig({ ...OIDC, BELAY_OIDC_ISSUER: "http://[::1]:4000" }).console.oidc).not.toBeNull();
+  });
+
   it("refuses a public URL with a path, or not http(s), and bad hours", () => {
     expect(refusal({ BELAY_PUBLIC_URL: "https://x.example.com/belay" })).toContain("BELAY_PUBLIC_URL must be an origin without a path (e.g. https://x.example.com)");
     expect(refusal({ BELAY_PUBLIC_URL: "ftp://x.example.com" })).toContain("BELAY_PUBLIC_URL must be an http:// or https:// address");
