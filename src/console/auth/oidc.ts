@@ -104,12 +104,11 @@ export function createOidcAuth(o: OidcAuthOptions): ConsoleAuth {
 
   return {
     enabled: true,
-    logoutPath: LOGOUT_PATH,
     session,
     checkStateChange(c, s, formToken) {
       const why = checkRequest(c, s, formToken);
       if (why) return why;
-      if (!s.principal) return `not mapped: add oidc: ${s.subject} to your entry in people: in BELAY_CONFIG, then sign in again`;
+      if (!s.principal) return `not mapped: add oidc: ${s.subject ?? "<your subject>"} to your entry in people: in BELAY_CONFIG, then sign in again`;
       return null;
     },
     loginUrl: (returnTo) => `${LOGIN_PATH}?return=${encodeURIComponent(safeReturnPath(returnTo))}`,

@@ -9,8 +9,8 @@ export interface ConsoleSession {
    * not decide (checkStateChange refuses, saying what to add to BELAY_CONFIG).
    */
   principal: Principal | null;
-  /** The provider's subject (`sub`): what to add as `oidc:` to map an unmapped person. */
-  subject: string;
+  /** The provider's subject (`sub`), set by the OIDC sign-in: what to add as `oidc:` to map an unmapped person. */
+  subject?: string;
   /** What the page shows as who is signed in (name or email from the provider). */
   displayName: string;
   /** The CSRF token every state-changing form carries as `_csrf`. */
@@ -36,8 +36,6 @@ export interface ConsoleAuth {
    * or the person is not in `people:`). Answer 403 with it.
    */
   checkStateChange(c: Context, session: ConsoleSession, formToken: string | undefined): string | null;
-  /** Where the sign-out form POSTs (with `_csrf`). */
-  readonly logoutPath: string;
   /** Where the sign-in link points, returning to `returnTo` (a /console/ path) afterwards. */
   loginUrl(returnTo: string): string;
 }
