@@ -90,7 +90,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
       const form = Object.fromEntries(Object.entries(body).filter((e): e is [string, string] => typeof e[1] === "string"));
       const refusal = auth.checkStateChange(c, session, form._csrf);
       if (refusal !== null) {
-        core.logger.warn({ path: c.req.path, person: session.principal.person, refusal }, "console: a state change was refused");
+        core.logger.warn({ path: c.req.path, person: session.principal?.person ?? null, refusal }, "console: a state change was refused");
         return c.text(`Refused: ${refusal}. Reload the page and try again.\n`, 403);
       }
       c.set("form", form);
@@ -156,14 +156,15 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   app.post("/console/runs/:id/decide", async (c) => {
     const runId = c.req.param("id");
     const session = c.get("session")!;
-    const parsed = decisionFromForm(runId, session.principal, c.get("form"));
+    // checkStateChange (above) refuses a session whose person is not in people:, so there is a principal here.
+    const parsed = decisionFromForm(runId, session.principal!, c.get("form"));
     if ("invalid" in parsed) return runPage(c, runId, h`<p class="notice error" role="alert">Nothing was done: ${parsed.invalid}.</p>`, 400);
     let result;
     try {
       result = await decideFromConsole(core.engine, parsed.decision);
     } catch (err) {
       // The decision is one transaction: nothing was recorded.
-      core.logger.error({ err, runId, action: parsed.decision.kind, person: session.principal.person }, "a decision from the console could not be recorded");
+      core.logger.error({ err, runId, action: parsed.decision.kind, person: session.principal!.person }, "a decision from the console could not be recorded");
       return runPage(c, runId, h`<p class="notice error" role="alert">Nothing was done: belay could not record the decision (${describeError(err)}). Try again in a moment.</p>`, 409);
     }
     if (result.accepted) return runPage(c, runId, h`<p class="notice ok" role="status">${result.message}.</p>`);

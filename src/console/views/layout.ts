@@ -20,7 +20,7 @@ export interface LiveSpec {
 
 function whoBar(v: Viewer): Html {
   if (v.session) {
-    return h`<span class="who">Signed in as <strong>${v.session.displayName}</strong> (${v.session.principal.person})</span>
+    return h`<span class="who">Signed in as <strong>${v.session.displayName}</strong> (${v.session.principal?.person ?? "not in people:, read-only"})</span>
 <form method="post" action="/console/auth/logout" class="inline"><input type="hidden" name="_csrf" value="${v.session.csrf}"><button type="submit" class="link">Sign out</button></form>`;
   }
   if (v.authEnabled) return h`<a class="button" href="${v.loginUrl ?? "/console/auth/login"}">Sign in</a>`;
