@@ -10,7 +10,7 @@ import type { Targets } from "../targets/types.ts";
 import { decideFromConsole, decisionFromForm } from "./actions.ts";
 import type { ConsoleAuth, ConsoleSession } from "./auth/types.ts";
 import type { LiveHub } from "./live.ts";
-import { chainChecker, readDrills, readIncident, readIndex, readPostmortem, readRun } from "./read.ts";
+import { chainChecker, hasPrometheus, readDrills, readIncident, readIndex, readPostmortem, readRun } from "./read.ts";
 import { isLoopback, securityHeaders } from "./security.ts";
 import { drillChartSvg, drillsBody } from "./views/drills.ts";
 import { h, type Html } from "./views/html.ts";
@@ -130,7 +130,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   });
 
   app.get("/console/incidents/:id/chart.png", async (c) => {
-    const chart = await incidentChart({ db: core.db, targets: core.targets, clock, logger: core.logger }, c.req.param("id"));
+    // No Prometheus (or several, unnamed): nothing to ask, and no error to show.
+    const chart = hasPrometheus(core) && (await incidentChart({ db: core.db, targets: core.targets, clock, logger: core.logger }, c.req.param("id")));
     if (!chart) return c.text("No chart: no Prometheus target, no alert expression, or no data for this incident.\n", 404);
     return c.body(new Uint8Array(chart.png), 200, { "content-type": "image/png" });
   });
