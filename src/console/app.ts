@@ -202,7 +202,10 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     return render(c, { title: `Postmortem: ${draft.incident.title}`, body: postmortemBody(draft), live: { fragment: `/console/postmortems/${encodeURIComponent(id)}?fragment=1`, incidents: [id] }, nav: "incidents" });
   });
 
-  app.get("/console/events", (c) => live.respond(c));
+  app.get("/console/events", (c) => {
+    const s = c.get("session");
+    return live.respond(c, s ? { until: s.expiresAt } : {});
+  });
 
   app.get("/console/assets/:name", (c) => {
     const asset = ASSETS[c.req.param("name") as keyof typeof ASSETS];

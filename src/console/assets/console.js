@@ -31,13 +31,33 @@
       .then(function (html) {
         if (html === null) return;
         var focused = document.activeElement && live.contains(document.activeElement) ? document.activeElement.id : "";
+        var before = planHashes();
         live.innerHTML = html;
+        // A plan that changed under the reader's eyes is said out loud before anyone approves it.
+        var after = planHashes();
+        Object.keys(after).forEach(function (run) {
+          if (before[run] && before[run] !== after[run]) {
+            var section = live.querySelector('[data-run-id="' + run + '"]');
+            if (!section) return;
+            var note = document.createElement("p");
+            note.className = "notice error";
+            note.setAttribute("role", "alert");
+            note.textContent = "The plan of run " + run + " changed while this page was open: review it again before you approve.";
+            section.insertBefore(note, section.firstChild);
+          }
+        });
         live.querySelectorAll("[data-run-id]").forEach(function (el) { runs.add(el.getAttribute("data-run-id")); });
         if (focused) { var el = document.getElementById(focused); if (el) el.focus(); }
         say("Updated at " + new Date().toLocaleTimeString());
         live.dispatchEvent(new CustomEvent("belay:updated", { bubbles: true }));
       })
       .catch(function () { say("Could not refresh; the page shows what it last knew."); });
+  }
+
+  function planHashes() {
+    var out = {};
+    live.querySelectorAll("[data-run-id][data-plan-hash]").forEach(function (el) { out[el.getAttribute("data-run-id")] = el.getAttribute("data-plan-hash"); });
+    return out;
   }
 
   function schedule() { if (timer === null) timer = setTimeout(refresh, 200); }
