@@ -195,7 +195,9 @@ describe("the console in Chromium", { timeout: 90_000 }, () => {
 
     // The page after the refusal shows the current plan; bob's approval was for the old one.
     await carol.click('button:has-text("Approve raise-maxmemory")');
-    await bob.reload();
+    await expect.poll(() => carol.locator('[role="status"].notice, .notice.ok').first().innerText()).toBeTruthy();
+    // goto, not reload: bob's page is the answer to his POST, and a reload would send it again.
+    await bob.goto(`${origin}/console/runs/${runId}`);
     await bob.click('button:has-text("Approve raise-maxmemory")');
     await bob.evaluate("window.belayMarker = 2");
     await stepIn(bob, 2, "succeeded").waitFor({ timeout: 20_000 });

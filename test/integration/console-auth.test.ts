@@ -272,6 +272,20 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
   });
 });
 
+describe("over https", () => {
+  it("the session and sign-in cookies are Secure when BELAY_PUBLIC_URL is https", async () => {
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: "https://belay.example.com", BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: idp.clientId, BELAY_OIDC_CLIENT_SECRET: idp.clientSecret, BELAY_CONSOLE_SESSION_KEY: SESSION_KEY });
+    const https = await createConsoleAuth(cfg, { people: cfg.people, logger, now: () => clock });
+    const app = new Hono();
+    https.mount(app);
+    const res = await app.request("/console/auth/login?return=/console/");
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get("location")!).searchParams.get("redirect_uri")).toBe("https://belay.example.com/console/auth/callback");
+    expect(res.headers.get("set-cookie")).toMatch(/^belay_login=[^;]+;.*\bSecure\b/i);
+    expect(res.headers.get("set-cookie")).toMatch(/HttpOnly/i);
+  });
+});
+
 describe("without OIDC", () => {
   it("is off: no sessions, every state change refused; without a session key it warns sessions are per process", async () => {
     const off = await createConsoleAuth(loadConfig({}), { people: loadConfig({}).people, logger, now: () => clock });
