@@ -106,8 +106,13 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     return {
       policy: core.config.approval,
       now,
-      decider: s ? { csrf: s.csrf } : null,
-      readOnlyReason: auth.enabled ? "Sign in to approve, deny, skip, retry or abort." : "Read-only: sign-in is not configured here, so decisions are made in Slack or with `belay decide`.",
+      // Signed in but not in people: looks, never decides (the buttons would only be refused).
+      decider: s?.principal ? { csrf: s.csrf } : null,
+      readOnlyReason: !auth.enabled
+        ? "Read-only: sign-in is not configured here, so decisions are made in Slack or with `belay decide`."
+        : s
+          ? `You are signed in, but nobody in people: (BELAY_CONFIG) has your identity${s.subject ? ` (oidc: ${s.subject})` : ""}, so you may look but not decide.`
+          : "Sign in to approve, deny, skip, retry or abort.",
     };
   };
   /** A whole page, or with ?fragment only what the live region holds (what the script swaps in). */

@@ -153,7 +153,8 @@ export async function readDrills(deps: ReadDeps): Promise<DrillGroup[]> {
   for (const [id, def] of deps.drills?.defs ?? []) groups.set(id, { drillId: id, title: def.meta.title, runs: [] });
   for (const r of runs) {
     const report = r.report as DrillReport | null;
-    const g = groups.get(r.drillId) ?? { drillId: r.drillId, title: report?.drill?.title ?? r.drillId, runs: [] };
+    const g = groups.get(r.drillId) ?? { drillId: r.drillId, title: r.drillId, runs: [] };
+    if (g.title === r.drillId && report?.drill?.title) g.title = report.drill.title;
     g.runs.push({ ...r, parsedReport: report && typeof report === "object" && "scores" in report ? report : null });
     groups.set(r.drillId, g);
   }

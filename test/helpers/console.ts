@@ -6,7 +6,8 @@ import type { ConsoleAuth, ConsoleSession } from "../../src/console/auth/types.t
 import { createConsoleIntegration } from "../../src/console/integration.ts";
 import type { Engine } from "../../src/execute/engine.ts";
 import { silentLogger } from "../../src/execute/deps.ts";
-import type { Principal } from "../../src/identity/principal.ts";
+import { People } from "../../src/identity/people.ts";
+import { principalFromOidc, type Principal } from "../../src/identity/principal.ts";
 import { insertIncident, upsertAlerts, upsertKeys } from "../../src/incidents/queries.ts";
 import { alertSchema } from "../../src/sdk/alert.ts";
 import { createHttpServer, listen } from "../../src/server/http.ts";
@@ -35,6 +36,13 @@ export async function seedIncident(db: Db, id: string, opts: { title?: string; s
   await upsertKeys(db, [{ key: "target:redis/cache", incidentId: id }]);
 }
 
+export const TEST_ISSUER = "https://idp.example.test";
+
+/** A person as the console's OIDC sign-in establishes them: mapped by subject `sub-<id>`, surface console, auth oidc. */
+export function oidcPerson(id: string): Principal {
+  return principalFromOidc(new People({ [id]: { oidc: `sub-${id}` } }), { issuer: TEST_ISSUER, subject: `sub-${id}` })!;
+}
+
 /** The console's seam, faked: a fixed session (or none), and a CSRF check that compares the token. */
 export function fakeAuth(session: { principal: Principal; csrf?: string } | null): ConsoleAuth & { setSession(s: { principal: Principal; csrf?: string } | null): void } {
   let current: ConsoleSession | undefined;
@@ -46,7 +54,7 @@ export function fakeAuth(session: { principal: Principal; csrf?: string } | null
     enabled: true,
     mount: () => {},
     session: async () => current,
-    checkStateChange: (_c, s, token) => (token === s.csrf ? null : "the form's CSRF token is missing or wrong"),
+    checkStateChange: (_c, s, token) => (!s.principal ? "you are not in people:" : token === s.csrf ? null : "the form's CSRF token is missing or wrong"),
     loginUrl: (returnTo) => `/console/auth/login?returnTo=${encodeURIComponent(returnTo)}`,
     setSession: set,
   };

@@ -22,7 +22,7 @@ export function homeBody(d: IndexData, now: Date): Html {
     (r) => h`<tr><td><a href="${runHref(r.id)}">${r.playbookId}</a></td><td>${badge(r.status)}</td><td>${r.statusReason ?? ""}</td><td>${r.requestedBy}</td><td>${r.incidentId ? h`<a href="${incidentHref(r.incidentId)}">${r.incidentId}</a>` : "—"}</td><td>${time(r.updatedAt)}</td></tr>`,
   );
   const drills = d.drills.map(
-    (x) => h`<tr><td><a href="/console/drills#drill-${x.drillId}">${x.drillId}</a></td><td>${x.mode}</td><td>${x.target}</td><td>${badge(x.status)}</td><td>${x.startedBy}</td><td>${time(x.startedAt)}</td><td>${x.incidentId ? h`<a href="${incidentHref(x.incidentId)}">${x.incidentId}</a>` : "—"}</td></tr>`,
+    (x) => h`<tr><td><a href="/console/drills#drill-${x.drillId}">${x.drillId}</a> <span class="muted">${x.id}</span></td><td>${x.mode}</td><td>${x.target}</td><td>${badge(x.status)}</td><td>${x.startedBy}</td><td>${time(x.startedAt)}</td><td>${x.incidentId ? h`<a href="${incidentHref(x.incidentId)}">${x.incidentId}</a>` : "—"}</td></tr>`,
   );
   return h`<h1>Incidents</h1>
 <h2>Waiting for people</h2>
