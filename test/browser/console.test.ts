@@ -24,6 +24,7 @@ import { startOwnRedis, type OwnRedis } from "../helpers/own-redis.ts";
  * Screenshots: test-artifacts/console/.
  */
 const INCIDENT = "inc_browser1";
+const SESSION_KEY = "browser-test-session-key-0123456789abcdef";
 let redis: OwnRedis;
 let db: { url: string; drop: () => Promise<void> };
 let idp: TestProvider;
@@ -74,7 +75,7 @@ beforeAll(async () => {
       BELAY_OIDC_ISSUER: idp.issuer,
       BELAY_OIDC_CLIENT_ID: idp.clientId,
       BELAY_OIDC_CLIENT_SECRET: idp.clientSecret,
-      BELAY_CONSOLE_SESSION_KEY: "browser-test-session-key-0123456789abcdef",
+      BELAY_CONSOLE_SESSION_KEY: SESSION_KEY,
     }),
     { port, host: "127.0.0.1" },
   );
@@ -234,5 +235,10 @@ describe("the console in Chromium", { timeout: 90_000 }, () => {
     await screenshot(page, "10-phone-run");
     const overflow = await page.evaluate<number>("document.documentElement.scrollWidth - document.documentElement.clientWidth");
     expect(overflow).toBeLessThanOrEqual(0);
+    // No secret in a page: not the client secret, the session key, or the session cookie itself.
+    const html = await page.content();
+    const cookie = (await page.context().cookies()).find((c) => c.name === "belay_session")!;
+    expect(cookie.httpOnly).toBe(true);
+    for (const secret of [idp.clientSecret, SESSION_KEY, cookie.value]) expect(html).not.toContain(secret);
   });
 });
