@@ -230,6 +230,20 @@ describe("the console in Chromium", { timeout: 90_000 }, () => {
     expect((await getRun(belay.core.db, runId))?.abortRequested ?? null).toBeNull();
   });
 
+  it("cancelling at the provider shows its refusal on belay's page, with a way to sign in again", async () => {
+    const page = await personPage();
+    await page.goto(`${origin}/console/`);
+    await page.waitForSelector('input[name="login"]');
+    await page.click("text=[ Cancel ]");
+    await page.waitForURL((u) => u.href.startsWith(`${origin}/console/auth/callback`));
+    await expect.poll(() => page.locator("h1").innerText()).toBe("The sign-in provider refused");
+    expect(await page.locator("main").innerText()).toContain("access_denied");
+    await screenshot(page, "11-provider-refused");
+    await page.click("text=Sign in again");
+    await signInAtProvider(page, "carol", origin);
+    expect(await page.locator("header").innerText()).toContain("Signed in as Carol Lead (carol)");
+  });
+
   it("reads on a phone", async () => {
     const page = await signedIn("carol", `/console/runs/${runId}`, undefined, { width: 390, height: 844 });
     await screenshot(page, "10-phone-run");
