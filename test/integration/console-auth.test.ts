@@ -272,6 +272,36 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
   });
 });
 
+describe("over https", () => {
+  it("the session and sign-in cookies are Secure when BELAY_PUBLIC_URL is https", async () => {
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: "https://belay.example.com", BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: idp.clientId, BELAY_OIDC_CLIENT_SECRET: idp.clientSecret, BELAY_CONSOLE_SESSION_KEY: SESSION_KEY });
+    const https = await createConsoleAuth(cfg, { people: cfg.people, logger, now: () => clock });
+    const app = new Hono();
+    https.mount(app);
+    const res = await app.request("/console/auth/login?return=/console/");
+    expect(res.status).toBe(302);
+    expect(new URL(res.headers.get("location")!).searchParams.get("redirect_uri")).toBe("https://belay.example.com/console/auth/callback");
+    expect(res.headers.get("set-cookie")).toMatch(/^belay_login=[^;]+;.*\bSecure\b/i);
+    expect(res.headers.get("set-cookie")).toMatch(/HttpOnly/i);
+  });
+});
+
+describe("a provider that does not answer", () => {
+  it("sign-in says so in one line (502), with no secret, and belay keeps serving", async () => {
+    const down = await freePort();
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: `http://127.0.0.1:${down}`, BELAY_OIDC_CLIENT_ID: "belay", BELAY_OIDC_CLIENT_SECRET: "never-shown-secret-42", BELAY_CONSOLE_SESSION_KEY: SESSION_KEY });
+    const a = await createConsoleAuth(cfg, { people: cfg.people, logger, now: () => clock });
+    const app = new Hono();
+    a.mount(app);
+    const res = await app.request("/console/auth/login");
+    expect(res.status).toBe(502);
+    const page = await res.text();
+    expect(page).toContain(`The sign-in provider at http://127.0.0.1:${down} did not answer its discovery request`);
+    expect(page).not.toContain("never-shown-secret-42");
+    expect(logs.join("\n")).not.toContain("never-shown-secret-42");
+  });
+});
+
 describe("without OIDC", () => {
   it("is off: no sessions, every state change refused; without a session key it warns sessions are per process", async () => {
     const off = await createConsoleAuth(loadConfig({}), { people: loadConfig({}).people, logger, now: () => clock });
