@@ -12,6 +12,7 @@
   var incidents = new Set(split(live.dataset.incidents));
   var timer = null;
   var deferred = false;
+  var quiet = false;
   var say = function (text) { if (status) status.textContent = text; };
 
   // Someone typing a reason keeps their text: the swap waits until they leave the field.
@@ -48,7 +49,8 @@
         });
         live.querySelectorAll("[data-run-id]").forEach(function (el) { runs.add(el.getAttribute("data-run-id")); });
         if (focused) { var el = document.getElementById(focused); if (el) el.focus(); }
-        say("Updated at " + new Date().toLocaleTimeString());
+        if (!quiet) say("Updated at " + new Date().toLocaleTimeString());
+        quiet = false;
         live.dispatchEvent(new CustomEvent("belay:updated", { bubbles: true }));
       })
       .catch(function () { say("Could not refresh; the page shows what it last knew."); });
@@ -66,11 +68,12 @@
   live.querySelectorAll("[data-run-id]").forEach(function (el) { runs.add(el.getAttribute("data-run-id")); });
 
   var source = new EventSource("/console/events");
-  source.addEventListener("hello", function () { say("Live"); });
+  // Events between rendering the page and this (re)connection were missed: fetch once now.
+  source.addEventListener("hello", function () { say("Live"); quiet = true; schedule(); });
   source.addEventListener("audit", function (ev) {
     var m;
     try { m = JSON.parse(ev.data); } catch (e) { return; }
-    if (all || (m.run && runs.has(m.run)) || (m.incident && incidents.has(m.incident))) schedule();
+    if (all || (m.run && runs.has(m.run)) || (m.incident && incidents.has(m.incident))) { quiet = false; schedule(); }
   });
   source.onerror = function () { say("Live updates paused; reconnecting…"); };
 })();
