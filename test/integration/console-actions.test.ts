@@ -90,6 +90,12 @@ describe("console decisions", () => {
     const after = await engine.view(runId);
     expect(after.steps.find((s) => s.name === "set-policy")!.status).toBe("succeeded");
     expect(after.steps.find((s) => s.name === "restart")!.status).toBe("awaiting_approval");
+    // The settled step names who let it through, whatever the plan's hash is now.
+    await store.db.query("UPDATE runs SET plan_hash = $2 WHERE id = $1", [runId, "e".repeat(64)]);
+    const settled = (await page(`/console/runs/${runId}`)).text;
+    const step3 = settled.slice(settled.indexOf(`id="step-${runId}-2"`), settled.indexOf(`id="step-${runId}-3"`));
+    expect(step3).toContain("Started, approved by <strong>bob</strong>");
+    expect(step3).not.toContain("does not count");
     const [approval] = await getApprovals(store.db, runId, 2);
     expect(approval).toMatchObject({ actor: "bob", surface: "console", auth: { method: "oidc", subject: "sub-bob" } });
     const approved = (await eventsForRun(store.db, runId)).find((e) => e.kind === "step.approved")!;

@@ -33,6 +33,15 @@ function approvalsOf(d: RunData, s: StepRecord, o: RunRenderOptions): Html | nul
   const { run, approvals } = d.view;
   const mine = approvals.filter((a) => a.stepIdx === s.idx);
   if (!s.risk || (mine.length === 0 && s.status !== "awaiting_approval")) return null;
+  // A step that has started was let through by the approvals the engine named then; judging
+  // them again against today's plan hash or clock would call a settled approval void.
+  const started = lastData(d.events, "step.started", s.name);
+  const deciding = s.status === "awaiting_approval" || s.status === "pending" || !started;
+  if (!deciding) {
+    const by = new Set(Array.isArray(started!.approvedBy) ? (started!.approvedBy as unknown[]).map(String) : []);
+    const items = mine.map((a) => h`<li>${by.has(a.actor) ? h`<strong>${a.actor}</strong>` : a.actor} approved via ${a.surface} (${typeof a.auth.method === "string" ? a.auth.method : a.surface}) at ${time(a.createdAt)}${a.breakGlass ? h` <span class="badge b-failed">break-glass by ${a.authenticatedAs}</span>` : null}</li>`);
+    return h`<div class="approvals"><p>Started${by.size ? h`, approved by <strong>${[...by].join(", ")}</strong>` : null}.</p>${items.length ? h`<ul>${items}</ul>` : null}</div>`;
+  }
   const verdict = evaluateApprovals({ policy: o.policy, risk: s.risk, requester: run.requestedBy, planHash: run.planHash, approvals: mine, now: o.now });
   const items = mine.map((a) => {
     const ignored = verdict.ignored.find((x) => x.actor === a.actor);
