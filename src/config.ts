@@ -49,6 +49,15 @@ const envSchema = z.object({
     .string()
     .refine((v) => v.split(",").every((k) => isKey32(k.trim())), "must be comma-separated 32-byte keys (hex or base64)")
     .optional(),
+  // The console's sign-in (src/console/auth). Cross-checked in consoleConfig(): all of OIDC or none.
+  /** Where people reach belay, e.g. https://belay.example.com: the OIDC redirect and the same-origin check. */
+  BELAY_PUBLIC_URL: z.string().url("must be belay's address as people reach it, e.g. https://belay.example.com").optional(),
+  BELAY_OIDC_ISSUER: z.string().url("must be the OpenID provider's issuer URL, e.g. https://accounts.google.com").optional(),
+  BELAY_OIDC_CLIENT_ID: z.string().min(1).optional(),
+  BELAY_OIDC_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Signs and seals console session cookies; checked (length) in consoleConfig so its message names it readably. */
+  BELAY_CONSOLE_SESSION_KEY: z.string().optional(),
+  BELAY_CONSOLE_SESSION_HOURS: z.coerce.number().min(0.25, "must be at least 0.25 (15 minutes)").max(168, "must be at most 168 (a week)").default(8),
 });
 
 function isKey32(text: string): boolean {
@@ -120,8 +129,71 @@ const fileSchema = z.object({
 export type FileConfig = z.infer<typeof fileSchema>;
 export type TargetConfig = FileConfig["targets"];
 
+/** The console's sign-in settings, checked together. `oidc` null: the console is read-only and loopback-only. */
+export interface ConsoleConfig {
+  /** BELAY_PUBLIC_URL's origin (`https://belay.example.com`), or null when unset. */
+  publicOrigin: string | null;
+  oidc: { issuer: string; clientId: string; clientSecret: string } | null;
+  /** The session key's bytes; null: none configured (a random key per process, sessions end on restart). */
+  sessionKey: Buffer | null;
+  sessionHours: number;
+}
+
+const OIDC_VARS = ["BELAY_OIDC_ISSUER", "BELAY_OIDC_CLIENT_ID", "BELAY_OIDC_CLIENT_SECRET", "BELAY_PUBLIC_URL"] as const;
+
+/**
+ * Cross-checks the console's variables. Messages put the variable's name before a verb, never
+ * before a colon: the redaction at the sinks takes "..._SECRET: x" for a secret and eats x.
+ *
+ * Without BELAY_CONSOLE_SESSION_KEY the console makes a random key per process (sessions end
+ * on restart). With DATABASE_URL set, replicas are possible and would not share it, so a key
+ * is then required.
+ */
+export function consoleConfig(env: Env): ConsoleConfig {
+  const fail = (msg: string): never => {
+    throw new BelayError("config.invalid", msg);
+  };
+  const all = "the console's sign-in needs BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET and BELAY_PUBLIC_URL; unset all of the BELAY_OIDC_ variables for a read-only console";
+  const oidcSet = OIDC_VARS.slice(0, 3).filter((k) => env[k] !== undefined);
+  if (oidcSet.length > 0) {
+    const missing = OIDC_VARS.find((k) => env[k] === undefined);
+    if (missing) fail(`${missing} is required when ${oidcSet[0]} is set (${all})`);
+  }
+  if (env.BELAY_OIDC_ISSUER) {
+    const u = new URL(env.BELAY_OIDC_ISSUER);
+    if (u.protocol !== "https:" && !(u.protocol === "http:" && isLoopbackHost(u.hostname))) {
+      fail(`BELAY_OIDC_ISSUER must be an https:// address (http:// only on a loopback address, for tests), not ${u.origin}`);
+    }
+  }
+  let publicOrigin: string | null = null;
+  if (env.BELAY_PUBLIC_URL) {
+    const u = new URL(env.BELAY_PUBLIC_URL);
+    if (u.protocol !== "https:" && u.protocol !== "http:") fail(`BELAY_PUBLIC_URL must be an http:// or https:// address, not ${u.protocol}`);
+    if (u.pathname !== "/" || u.search || u.hash) fail(`BELAY_PUBLIC_URL must be an origin without a path (e.g. ${u.origin}); the console lives at /console/ under it`);
+    publicOrigin = u.origin;
+  }
+  let sessionKey: Buffer | null = null;
+  if (env.BELAY_CONSOLE_SESSION_KEY !== undefined) {
+    sessionKey = Buffer.from(env.BELAY_CONSOLE_SESSION_KEY, "utf8");
+    if (sessionKey.length < 32) fail(`BELAY_CONSOLE_SESSION_KEY is too short (${sessionKey.length} bytes); it must be at least 32 bytes, e.g. from openssl rand -base64 32`);
+  }
+  const oidc = oidcSet.length > 0 ? { issuer: env.BELAY_OIDC_ISSUER!, clientId: env.BELAY_OIDC_CLIENT_ID!, clientSecret: env.BELAY_OIDC_CLIENT_SECRET! } : null;
+  if (oidc && !sessionKey && env.DATABASE_URL) {
+    fail("BELAY_CONSOLE_SESSION_KEY is required when BELAY_OIDC_ISSUER and DATABASE_URL are set: replicas sharing the database must share the session key (openssl rand -base64 32)");
+  }
+  return { publicOrigin, oidc, sessionKey, sessionHours: env.BELAY_CONSOLE_SESSION_HOURS };
+}
+
+/** 127.0.0.0/8, ::1 and localhost: the only hosts an http:// issuer may be on. */
+export function isLoopbackHost(hostname: string): boolean {
+  const h = hostname.replace(/^\[|\]$/g, "");
+  return h === "localhost" || h === "::1" || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(h);
+}
+
 export interface Config {
   env: Env;
+  /** The console's sign-in settings (from env, cross-checked). */
+  console: ConsoleConfig;
   file: FileConfig;
   /** The approval policy, every person in it a canonical id. */
   approval: ApprovalPolicy;
@@ -235,6 +307,7 @@ function resolvePeople(file: FileConfig): string[] {
 
 export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | undefined> = process.env): Config {
   const env = loadEnv(source);
+  const consoleSettings = consoleConfig(env);
   let file = fileSchema.parse({});
   if (env.BELAY_CONFIG) {
     let text: string;
@@ -248,5 +321,5 @@ export function loadConfig(source: NodeJS.ProcessEnv | Record<string, string | u
     }
     file = parseFileConfig(text, env.BELAY_CONFIG);
   }
-  return { env, file, approval: file.approval, people: new People(file.people) };
+  return { env, console: consoleSettings, file, approval: file.approval, people: new People(file.people) };
 }

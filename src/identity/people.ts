@@ -16,6 +16,16 @@ export const personSchema = z.strictObject({
   login: z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]).optional(),
   /** PagerDuty user id (P...). */
   pagerduty: z.string().regex(/^P[A-Z0-9]+$/, "must be a PagerDuty user id like PXPGF42").optional(),
+  /**
+   * The console's OpenID Connect identity: the provider's `sub` claim, or issuer and subject
+   * when the subject alone could be another provider's.
+   */
+  oidc: z
+    .union([
+      z.string().min(1, "must be the provider's subject (the sub claim)"),
+      z.strictObject({ issuer: z.string().url("must be the provider's issuer URL"), subject: z.string().min(1) }),
+    ])
+    .optional(),
 });
 
 /** Canonical ids are lower-case words: they can never look like a Slack id or an `os:` login. */
@@ -69,12 +79,19 @@ export interface DuplicateIdentity {
   people: [string, string];
 }
 
+/** Issuers compare without a trailing slash (`https://idp/` and `https://idp` are one issuer). */
+function oidcKey(issuer: string, subject: string): string {
+  return `${issuer.replace(/\/+$/, "")} ${subject}`;
+}
+
 /** Looks identities up in the people map. Pure; built once from the config. */
 export class People {
   private readonly bySlack = new Map<string, string>();
   private readonly byLogin = new Map<string, string>();
   private readonly byEmail = new Map<string, string>();
   private readonly byPagerDuty = new Map<string, string>();
+  /** `subject` (any issuer) or `issuer subject` (that issuer only). */
+  private readonly byOidc = new Map<string, string>();
   readonly duplicates: DuplicateIdentity[] = [];
 
   constructor(readonly map: Readonly<PeopleConfig> = {}) {
@@ -83,6 +100,8 @@ export class People {
       for (const l of loginsOf(p)) this.claim(this.byLogin, l, id, `login ${l}`);
       if (p.email) this.claim(this.byEmail, p.email.toLowerCase(), id, `email ${p.email}`);
       if (p.pagerduty) this.claim(this.byPagerDuty, p.pagerduty, id, `pagerduty ${p.pagerduty}`);
+      if (typeof p.oidc === "string") this.claim(this.byOidc, p.oidc, id, `oidc ${p.oidc}`);
+      else if (p.oidc) this.claim(this.byOidc, oidcKey(p.oidc.issuer, p.oidc.subject), id, `oidc ${p.oidc.issuer} ${p.oidc.subject}`);
     }
   }
 
@@ -104,6 +123,11 @@ export class People {
 
   fromEmail(email: string): string | null {
     return this.byEmail.get(email.toLowerCase()) ?? null;
+  }
+
+  /** The person with this OIDC identity: issuer and subject mapped together first, then the subject alone. */
+  fromOidc(issuer: string, subject: string): string | null {
+    return this.byOidc.get(oidcKey(issuer, subject)) ?? this.byOidc.get(subject) ?? null;
   }
 
   fromPagerDuty(userId: string): string | null {

@@ -8,7 +8,7 @@ export type Surface = "slack" | "cli" | "console" | "engine" | "alertmanager" | 
 export type Authentication =
   /** A request signed with the app's signing secret, from the installed team (checked against auth.test). */
   | { method: "slack"; userId: string; teamId: string; enterpriseId: string | null }
-  /** The console's OIDC session (a later issue). */
+  /** The console's OIDC session: the provider's issuer and the person's subject there. */
   | { method: "oidc"; issuer: string; subject: string }
   /** The terminal's OS login, as os.userInfo() reports it, and the host it ran on. */
   | { method: "os"; login: string; host: string }
@@ -106,6 +106,30 @@ export function principalFromTerminal(
   const person = people.resolveReference(opts.as);
   if (!person) throw new BelayError("identity.refused", `--as ${opts.as}: no such person in people: (BELAY_CONFIG); name a canonical id${people.ids().length ? ` (${people.ids().join(", ")})` : ""}, a mapped login or a Slack user id`);
   return make({ person, surface: "cli", auth, groups, asserted: { as: opts.as }, breakGlass: { by: self, login: login.login, host: login.host, reason } });
+}
+
+/** What the console's OpenID provider said about the person signing in (from a verified ID token). */
+export interface OidcIdentity {
+  issuer: string;
+  subject: string;
+  email?: string | undefined;
+  /** The provider's email_verified claim: only a verified email maps a person. */
+  emailVerified?: boolean | undefined;
+  name?: string | undefined;
+}
+
+/**
+ * The console's person: the identity map by OIDC subject first, then by email, and by email
+ * only when the provider says it verified it (anyone can claim an unverified address). Null:
+ * nobody in `people:`, so the session may look but not decide.
+ */
+export function principalFromOidc(people: People, id: OidcIdentity): Principal | null {
+  const person = people.fromOidc(id.issuer, id.subject) ?? (id.email && id.emailVerified === true ? people.fromEmail(id.email) : null);
+  if (person === null) return null;
+  const asserted: Record<string, string> = {};
+  if (id.email) asserted.email = id.email;
+  if (id.name) asserted.name = id.name;
+  return make({ person, surface: "console", auth: { method: "oidc", issuer: id.issuer, subject: id.subject }, groups: [], asserted, breakGlass: null });
 }
 
 /** belay acting on its own (an incident's alerts resolved, a drill's safety stop). */

@@ -10,8 +10,16 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Prom
 
 export interface Route {
   method: "GET" | "POST";
+  /** An exact path; with `prefix`, the path and everything under it (`/console` serves `/console` and `/console/...`). */
   path: string;
   handler: Handler;
+  /** Match `path` and every path below it. Exact routes win over prefixes; the longest prefix wins. */
+  prefix?: boolean;
+}
+
+/** The prefix route (longest first) that owns `path`, for `method`; or, for a 405, any prefix owning it. */
+function matchPrefix(prefixes: readonly Route[], path: string, method?: string): Route | undefined {
+  return prefixes.find((r) => (method === undefined || r.method === method) && (path === r.path || path.startsWith(r.path.endsWith("/") ? r.path : `${r.path}/`)));
 }
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
@@ -40,6 +48,7 @@ export function createHttpServer(deps: {
   draining?: () => boolean;
 }): Server {
   const table = new Map<string, Route>();
+  const prefixes: Route[] = [];
   for (const r of [
     { method: "GET" as const, path: "/healthz", handler: (_q: IncomingMessage, s: ServerResponse) => sendJson(s, 200, { ok: true }) },
     {
@@ -57,19 +66,23 @@ export function createHttpServer(deps: {
       handler: async (_q: IncomingMessage, s: ServerResponse) => sendText(s, 200, await deps.metrics.render(), "text/plain; version=0.0.4; charset=utf-8"),
     },
     ...deps.routes,
-  ]) {
-    table.set(`${r.method} ${r.path}`, r);
+  ] as Route[]) {
+    if (r.prefix) prefixes.push(r);
+    else table.set(`${r.method} ${r.path}`, r);
   }
+  prefixes.sort((a, b) => b.path.length - a.path.length);
   return createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0]!;
-    const route = table.get(`${req.method} ${path}`);
+    const route = table.get(`${req.method} ${path}`) ?? matchPrefix(prefixes, path, req.method);
     const started = process.hrtime.bigint();
     res.on("finish", () => {
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      deps.metrics.observe("belay_http_request_duration_seconds", "HTTP request latency by route and status.", { route: route?.path ?? "unmatched", status: String(res.statusCode) }, seconds);
+      deps.metrics.observe("belay_http_request_duration_seconds", "HTTP request latency by route and status.", { route: route ? (route.prefix ? `${route.path.replace(/\/$/, "")}/*` : route.path) : "unmatched", status: String(res.statusCode) }, seconds);
     });
     if (!route) {
-      const allowed = [...table.values()].filter((r) => r.path === path).map((r) => r.method);
+      const exact = [...table.values()].filter((r) => r.path === path).map((r) => r.method);
+      const owner = exact.length ? undefined : matchPrefix(prefixes, path);
+      const allowed = owner ? prefixes.filter((r) => r.path === owner.path).map((r) => r.method) : exact;
       if (allowed.length > 0) {
         res.setHeader("allow", allowed.join(", "));
         return sendJson(res, 405, { error: `${req.method} is not allowed on ${path}; use ${allowed.join(" or ")}` });

@@ -1,0 +1,42 @@
+import { getRequestListener } from "@hono/node-server";
+import type { Handler } from "../server/http.ts";
+import type { Integration } from "../surfaces.ts";
+import { createConsoleApp, type ConsoleCore } from "./app.ts";
+import { createConsoleAuth, type ConsoleAuth } from "./auth/index.ts";
+import { LiveHub } from "./live.ts";
+
+
+/**
+ * The console on `belay serve`'s port, under /console/: a Hono app adapted to node's
+ * (req, res). Live updates come from the audit stream (onEvents, which serve feeds from
+ * Core.subscribe); stopping the server ends every event stream.
+ */
+export async function createConsoleIntegration(core: ConsoleCore, opts: { auth?: ConsoleAuth; heartbeatMs?: number; clock?: () => Date } = {}): Promise<Integration & { live: LiveHub; auth: ConsoleAuth }> {
+  const clock = opts.clock ?? (() => new Date());
+  const auth = opts.auth ?? (await createConsoleAuth(core.config, { people: core.config.people, logger: core.logger, now: () => clock().getTime() }));
+  const live = new LiveHub(opts.heartbeatMs === undefined ? {} : { heartbeatMs: opts.heartbeatMs });
+  const app = createConsoleApp({ core, auth, live, clock });
+  // overrideGlobalObjects: false: the adapter must not swap the process's global Request/Response (Bolt and fetch use them).
+  const listener = getRequestListener(app.fetch, {
+    overrideGlobalObjects: false,
+    errorHandler: (err) => {
+      core.logger.error({ err }, "console: the request could not be answered");
+      return new Response("internal error; see belay's log\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } });
+    },
+  });
+  const handler: Handler = (req, res) => listener(req, res);
+  return {
+    name: "console",
+    routes: [
+      { method: "GET", path: "/console", prefix: true, handler },
+      { method: "POST", path: "/console", prefix: true, handler },
+    ],
+    status: auth.enabled
+      ? "on at /console/ (OpenID Connect sign-in)"
+      : "read-only at /console/, loopback only (set BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET and BELAY_PUBLIC_URL to sign in and decide)",
+    onEvents: (events) => live.publish(events),
+    stop: async () => live.close(),
+    live,
+    auth,
+  };
+}
