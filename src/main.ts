@@ -23,8 +23,9 @@ import { openPg } from "./store/pg.ts";
 import { createTargets, type TargetHolder } from "./targets/registry.ts";
 import type { Targets } from "./targets/types.ts";
 
-export async function openCore(config: Config, opts: { command: string; logLevel?: string }): Promise<Core> {
-  const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL);
+/** `logDestination`: where log lines go (default stderr); the CLI passes one that keeps them off a prompt's line. */
+export async function openCore(config: Config, opts: { command: string; logLevel?: string; logDestination?: { write(line: string): void } }): Promise<Core> {
+  const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL, opts.logDestination);
   const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
   const keyring = config.env.BELAY_SECRET_KEY
     ? makeKeyring(

@@ -271,7 +271,7 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     expect((await belay(["run", "redis-samples", "--param", "samples"], env)).stderr).toContain("--param samples: expected key=value");
     const unknown = await belay(["frobnicate"], env);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
   });
 
   it("does not start with a misspelt config key, and says which", async () => {

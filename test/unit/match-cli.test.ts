@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { matchCommand } from "../../src/cli/match.ts";
+import { memoryIo } from "../../src/cli/io.ts";
+import { runCli } from "../../src/cli/main.ts";
 import { isBelayError } from "../../src/errors.ts";
 import { labelsFingerprint } from "../../src/ingest/alertmanager-normalise.ts";
 import { jsonPath, parseAlertFile } from "../../src/ingest/parse-file.ts";
@@ -70,11 +71,10 @@ describe("parseAlertFile", () => {
 });
 
 describe("belay match", () => {
-  async function run(args: string[]) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await matchCommand(args, { out: (s) => out.push(s), err: (s) => err.push(s), loadPlaybooks: async () => PLAYBOOKS });
-    return { code, out: out.join("\n"), err: err.join("\n") };
+  async function run(args: string[], stdin?: string) {
+    const io = memoryIo({}, stdin === undefined ? {} : { stdin });
+    const code = await runCli(["match", ...args], io, { loadPlaybooks: async () => PLAYBOOKS });
+    return { code, out: io.outLines.join("\n"), err: io.errLines.join("\n") };
   }
 
   it("prints exactly the JSON contract", async () => {
@@ -82,9 +82,10 @@ describe("belay match", () => {
     expect(code).toBe(0);
     const parsed = JSON.parse(out);
     expect(Object.keys(parsed)).toEqual(["alerts"]);
-    expect(Object.keys(parsed.alerts[0])).toEqual(["fingerprint", "title", "failureMode", "candidates"]);
+    expect(Object.keys(parsed.alerts[0])).toEqual(["fingerprint", "title", "status", "failureMode", "candidates", "closest"]);
+    expect(parsed.alerts[0].status).toBe("firing");
     expect(parsed.alerts[0].failureMode).toBe("redis-maxmemory");
-    expect(Object.keys(parsed.alerts[0].candidates[0])).toEqual(["playbook", "score", "reasons"]);
+    expect(Object.keys(parsed.alerts[0].candidates[0])).toEqual(["playbook", "score", "reasons", "params"]);
     expect(parsed.alerts[0].candidates[0].playbook).toBe("redis-maxmemory-policy");
   });
 
