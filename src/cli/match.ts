@@ -8,6 +8,7 @@ import { compileClassifier, MODE_THRESHOLD } from "../match/classify.ts";
 import type { Alert } from "../sdk/alert.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import { alertFromText } from "../slack/command.ts";
+import { closestByWords } from "./closest.ts";
 
 export interface MatchCommandIo {
   out: (s: string) => void;
@@ -76,7 +77,13 @@ export async function matchCommand(o: MatchOptions, io: MatchCommandIo): Promise
               .classify(alert, t, t.toLowerCase(), effectiveAlertname(alert, classifier.knowsAlertname), alert.labels.alertname !== undefined)
               .filter((m) => m.score < MODE_THRESHOLD)
               .slice(0, CLOSEST)
-              .map((m) => ({ failureMode: m.mode.id, score: Math.round(m.score * 100) / 100, reasons: [...m.reasons], playbooks: [...m.mode.playbooks] }));
+              .map((m) => ({ failureMode: m.mode.id, score: Math.round(m.score * 100) / 100, reasons: [...m.reasons], playbooks: [...m.mode.playbooks] }))
+              .concat(
+                // No signal at all: the modes that share words with the alert, score 0.
+                closestByWords(t, catalog, CLOSEST).map((m) => ({ failureMode: m.mode.id, score: 0, reasons: [`shares the words ${m.shared.join(", ")}`], playbooks: [...m.mode.playbooks] })),
+              )
+              .filter((m, i, all) => all.findIndex((x) => x.failureMode === m.failureMode) === i)
+              .slice(0, CLOSEST);
           })()
         : [];
     return { alert, result, candidates, closest };
@@ -108,7 +115,7 @@ function paramsFrom(pb: AnyPlaybook | undefined, alert: Alert): Record<string, u
   }
 }
 
-type Row = { alert: Alert; result: MatchResult; candidates: (MatchResult["candidates"][number] & { params: Record<string, unknown> })[]; closest: { failureMode: string; score: number; playbooks: string[] }[] };
+type Row = { alert: Alert; result: MatchResult; candidates: (MatchResult["candidates"][number] & { params: Record<string, unknown> })[]; closest: { failureMode: string; score: number; reasons: string[]; playbooks: string[] }[] };
 
 function renderTable(rows: readonly Row[]): string {
   const lines: string[] = [];
@@ -120,7 +127,7 @@ function renderTable(rows: readonly Row[]): string {
       lines.push(alert.status === "resolved" ? "  resolved: no remedy proposed" : "  no playbook fits");
       if (closest.length > 0) {
         lines.push("  closest failure modes (below the bar to propose anything):");
-        for (const m of closest) lines.push(`    ${m.failureMode}  ${m.score.toFixed(2)}${m.playbooks.length ? `  (playbooks: ${m.playbooks.join(", ")})` : ""}`);
+        for (const m of closest) lines.push(`    ${m.failureMode}  ${m.score > 0 ? m.score.toFixed(2) : "words"}  ${m.reasons.join("; ")}${m.playbooks.length ? `  (playbooks: ${m.playbooks.join(", ")})` : ""}`);
       }
       return;
     }
