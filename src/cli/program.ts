@@ -47,6 +47,8 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
     .usage("<command> [options]")
     .helpOption("-h, --help", "show help for belay or a command")
     .helpCommand(false)
+    // `belay incidents list --json`: the options after a subcommand are the subcommand's, not its parent's.
+    .enablePositionalOptions()
     .showSuggestionAfterError(true)
     .exitOverride()
     .configureOutput({
@@ -294,6 +296,7 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
   const incidents = example(
     program
       .command("incidents")
+      .enablePositionalOptions()
       .description("incidents belay opened from alerts (ids for postmortem, retriage, run --incident)")
       .option("--status <open|resolved>", "only these")
       .option("--limit <n>", "how many (1-1000)", "20")
