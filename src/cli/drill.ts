@@ -11,6 +11,7 @@ import { terminalPrincipal } from "./identity.ts";
 import type { Config } from "../config.ts";
 import { configFrom, parseLimit, splitIo, UsageError, type CliIo } from "./io.ts";
 import type { DrillRunOptions } from "./program.ts";
+import { drillTargetName } from "./drill-target.ts";
 import { resolveId } from "./resolve.ts";
 import { tabulate } from "./tabulate.ts";
 import { DEFAULT_DETECT_WITHIN_S, type DetectMode } from "../drills/detect.ts";
@@ -110,6 +111,7 @@ export async function drillRun(id: string, values: DrillRunOptions, rawIo: CliIo
   const { human: io, json } = splitIo(rawIo, Boolean(values.json));
   const { config, drills } = await drillsOf(io);
   const drill = getDrill(drills, id);
+  const target = values.target === undefined ? undefined : drillTargetName(drill.meta.target.kind, values.target, config.file.targets as never);
   const self = await terminalPrincipal(io, config);
   // The person who authenticated (never a break-glass stand-in) is the requester.
   const who = authenticatedPerson(self);
@@ -140,7 +142,7 @@ export async function drillRun(id: string, values: DrillRunOptions, rawIo: CliIo
     for (const r of session.recovered) io.out(`[DRILL] undid ${r.undone.join(", ") || "nothing"} left by drill run ${r.drillRunId} (${r.drillId}), whose process had stopped${r.failed.length ? `; FAILED: ${r.failed.map((f) => `${f.name}: ${f.error}`).join("; ")}` : ""}`);
     io.out(`[DRILL] ${drill.id}: ${drill.meta.hypothesis}${slackOn ? "" : "\n[DRILL] Slack is not configured: approve here when asked."}`);
     // The injection's approval (a live drill) is decided by others: `belay approve RUN inject` from their logins, or in Slack.
-    const report = await session.run(drill, { ...(values.target ? { target: values.target } : {}), startedBy: who, detect });
+    const report = await session.run(drill, { ...(target ? { target } : {}), startedBy: who, detect });
     if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
     const md = drillReportMarkdown(report);
     if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(redact(report), null, 2) : redactText(md));

@@ -69,9 +69,9 @@ export function renderRun(view: RunView, events: readonly AuditEvent[] = []): st
     }
     // What the step was to do, and what its verify said, stay visible after it ran.
     if (s.kind === "act" && s.preview) lines.push(indent(`${["succeeded", "rolled_back", "failed"].includes(s.status) ? "change" : "preview"}: ${s.preview}`, "       "));
-    const verified = last("step.verified", s.name)?.data.detail;
+    const verified = last("step.verified", s.name)?.data;
     const verifyFailed = last("step.verify_failed", s.name)?.data;
-    if (typeof verified === "string") lines.push(indent(`verify: ok, ${verified}`, "       "));
+    if (verified) lines.push(indent(`verify: ok${typeof verified.detail === "string" ? `, ${verified.detail}` : ""}`, "       "));
     else if (verifyFailed && !s.error?.includes("verify failed")) lines.push(indent(`verify: FAILED, ${String(verifyFailed.detail ?? verifyFailed.error ?? "")}`, "       "));
     const notified = last("notify.sent", s.name)?.data.message;
     if (typeof notified === "string") lines.push(indent(`sent: ${notified}`, "       "));

@@ -21,4 +21,22 @@ describe("belay status / run output", () => {
     expect(out).toContain("       skipped: maxmemory is 0 (no limit)");
     expect(out).toContain("       usedBytes: 1.0 MiB\n       maxmemoryBytes: 0 B\n       policy: noeviction");
   });
+
+  it("a step's preview, its verify result and a notify step's message stay visible after they ran (failed before: gone once succeeded)", () => {
+    const act = { ...step(1, "set-policy", "act", "succeeded"), preview: "maxmemory-policy noeviction -> allkeys-lru" };
+    const view: RunView = {
+      run: { id: "run_2", playbookId: "redis-maxmemory-policy", playbookFingerprint: "f", incidentId: null, requestedBy: "alice", surface: "cli", params: {}, status: "succeeded", statusReason: null, dryRun: false, planHash: "ab".repeat(32), abortRequested: null, leaseOwner: null, leaseExpiresAt: null, nextAt: now, createdAt: now, updatedAt: now },
+      steps: [step(0, "memory", "diagnose", "succeeded", { policy: "noeviction" }), act, { ...step(2, "tell", "notify", "succeeded"), kind: "notify" } as RunView["steps"][number]],
+      approvals: [],
+      playbook: null,
+    };
+    const events = [
+      { seq: 1, kind: "step.verified", step: "set-policy", actor: "belay", surface: "engine", data: { detail: "policy is allkeys-lru" } },
+      { seq: 2, kind: "notify.sent", step: "tell", actor: "belay", surface: "engine", data: { message: "cache policy is now allkeys-lru" } },
+    ] as unknown as AuditEvent[];
+    const out = renderRun(view, events);
+    expect(out).toContain(`  plan ${"ab".repeat(32)}`);
+    expect(out).toContain("       change: maxmemory-policy noeviction -> allkeys-lru\n       verify: ok, policy is allkeys-lru");
+    expect(out).toContain("       sent: cache policy is now allkeys-lru");
+  });
 });
