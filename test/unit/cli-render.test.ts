@@ -26,7 +26,7 @@ describe("belay status / run output", () => {
     const act = { ...step(1, "set-policy", "act", "succeeded"), preview: "maxmemory-policy noeviction -> allkeys-lru" };
     const view: RunView = {
       run: { id: "run_2", playbookId: "redis-maxmemory-policy", playbookFingerprint: "f", incidentId: null, requestedBy: "alice", surface: "cli", params: {}, status: "succeeded", statusReason: null, dryRun: false, planHash: "ab".repeat(32), abortRequested: null, leaseOwner: null, leaseExpiresAt: null, nextAt: now, createdAt: now, updatedAt: now },
-      steps: [step(0, "memory", "diagnose", "succeeded", { policy: "noeviction" }), act, { ...step(2, "tell", "notify", "succeeded"), kind: "notify" } as RunView["steps"][number]],
+      steps: [step(0, "memory", "diagnose", "succeeded", { policy: "noeviction" }), act, { ...step(2, "tell", "diagnose", "succeeded"), kind: "notify" } as RunView["steps"][number]],
       approvals: [],
       playbook: null,
     };
