@@ -4,6 +4,7 @@ import { runOutcome } from "../execute/outcome.ts";
 import { outputText } from "../execute/output-text.ts";
 import { TERMINAL_RUN_STATUSES } from "../store/runs.ts";
 import type { Plan } from "../plan/plan.ts";
+import { paint } from "./tabulate.ts";
 
 const RISK_BADGE = { low: "[low]", medium: "[MEDIUM]", high: "[HIGH]" } as const;
 
@@ -45,7 +46,10 @@ const STEP_MARK: Record<string, string> = {
 };
 
 /** A run and its steps; a finished run leads with its outcome (what happened to the system), from `events`. */
-export function renderRun(view: RunView, events: readonly AuditEvent[] = []): string {
+export function renderRun(view: RunView, events: readonly AuditEvent[] = [], opts: { color?: boolean } = {}): string {
+  const c = paint(opts.color ?? false);
+  const markColour = (status: string, text: string) =>
+    ["failed", "uncertain", "rolled_back"].includes(status) ? c.red(text) : status === "succeeded" ? c.green(text) : status.startsWith("awaiting") ? c.yellow(text) : text;
   const { run } = view;
   const lines = [
     `Run ${run.id}: ${run.playbookId}  status ${run.status}${run.statusReason ? ` (${run.statusReason})` : ""}`,
@@ -60,7 +64,7 @@ export function renderRun(view: RunView, events: readonly AuditEvent[] = []): st
   for (const s of view.steps) {
     const badge = s.risk ? ` ${RISK_BADGE[s.risk]}` : "";
     const approvers = view.approvals.filter((a) => a.stepIdx === s.idx && a.planHash === run.planHash).map((a) => a.actor);
-    lines.push(`  ${s.idx + 1}. ${s.kind.padEnd(8)} ${s.name}${badge}: ${STEP_MARK[s.status] ?? s.status}${approvers.length ? ` (approved by ${approvers.join(", ")})` : ""}`);
+    lines.push(`  ${s.idx + 1}. ${s.kind.padEnd(8)} ${s.name}${badge}: ${markColour(s.status, STEP_MARK[s.status] ?? s.status)}${approvers.length ? ` (approved by ${approvers.join(", ")})` : ""}`);
     if (s.error) lines.push(`       ${s.error}`);
     if (s.kind === "diagnose" && s.status === "succeeded" && s.output !== null) lines.push(indent(outputText(s.output, { maxChars: 600 }), "       "));
     if (s.status === "skipped") {

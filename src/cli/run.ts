@@ -41,6 +41,10 @@ export async function runCommand(id: string, o: RunOptions, rawIo: CliIo): Promi
       dryRun: o.dryRun ?? false,
     });
     io.out(`${renderPlan(plan)}\n\nrun ${runId}${o.dryRun ? " (dry run: nothing will change)" : ""}\n`);
+    // Progress on a terminal: diagnostics and changes can take a while; say what is running.
+    if (io.isTty) core.subscribe((events) => {
+      for (const e of events) if (e.runId === runId && e.kind === "step.started" && e.step) io.err(`… ${e.step} running`);
+    });
     const code = await driveInteractively(core.engine, runId, requester, io, config);
     if (o.json) json(await core.engine.view(runId));
     return code;
@@ -60,12 +64,12 @@ export async function driveInteractively(engine: Engine, runId: string, self: Pr
     const view = await engine.drive(runId);
     const { run } = view;
     if (engine.isTerminal(run)) {
-      io.out(renderRun(view, await eventsForRun(engine.deps.db, runId)));
+      io.out(renderRun(view, await eventsForRun(engine.deps.db, runId), { color: io.color }));
       return TERMINAL_OK.has(run.status) ? 0 : 1;
     }
     if (run.status === "awaiting_approval") {
       const step = view.steps.find((s) => s.status === "awaiting_approval")!;
-      io.out(`\n${renderRun(view)}\n`);
+      io.out(`\n${renderRun(view, [], { color: io.color })}\n`);
       io.out(`Step ${step.name} (${step.risk} risk) will:\n${step.preview}\nplan ${run.planHash}\n`);
       const answer = await askWatching(engine, view, step.name, io, `Approve ${step.name} as ${name}? [y]es / [n]o (deny, stops the run) / [s]kip / [o]ther approver (break-glass) / [a]bort: `);
       if (answer === "elsewhere") continue;

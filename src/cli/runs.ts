@@ -41,7 +41,7 @@ export async function runStatus(ref: string, o: { json?: boolean }, io: CliIo): 
     const view = { run, steps: await getSteps(db, run.id), approvals: await getApprovals(db, run.id), playbook: null };
     const { human, json } = splitIo(io, Boolean(o.json));
     if (o.json) json(view);
-    else human.out(renderRun(view, await eventsForRun(db, run.id)));
+    else human.out(renderRun(view, await eventsForRun(db, run.id), { color: human.color }));
     return 0;
   } finally {
     await db.close();

@@ -39,4 +39,17 @@ describe("belay status / run output", () => {
     expect(out).toContain("       change: maxmemory-policy noeviction -> allkeys-lru\n       verify: ok, policy is allkeys-lru");
     expect(out).toContain("       sent: cache policy is now allkeys-lru");
   });
+
+  it("colour only when asked (a terminal without NO_COLOR)", () => {
+    const view: RunView = {
+      run: { id: "run_3", playbookId: "p", playbookFingerprint: "f", incidentId: null, requestedBy: "alice", surface: "cli", params: {}, status: "failed", statusReason: null, dryRun: false, planHash: "h", abortRequested: null, leaseOwner: null, leaseExpiresAt: null, nextAt: now, createdAt: now, updatedAt: now },
+      steps: [step(0, "memory", "diagnose", "succeeded", { a: 1 }), step(1, "set", "act", "failed")],
+      approvals: [],
+      playbook: null,
+    };
+    expect(renderRun(view)).not.toContain("\x1b[");
+    const coloured = renderRun(view, [], { color: true });
+    expect(coloured).toContain("\x1b[32mok\x1b[0m");
+    expect(coloured).toContain("\x1b[31mFAILED\x1b[0m");
+  });
 });
