@@ -106,8 +106,8 @@ export async function openCore(config: Config, opts: { command: string; logLevel
 
 
 /** `belay serve`: the engine loop plus the HTTP server on PORT. */
-export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving> {
-  const core = await openCore(config, { command: "belay serve" });
+export async function serve(config: Config, opts: { port?: number; host?: string; logDestination?: { write(line: string): void } } = {}): Promise<Serving> {
+  const core = await openCore(config, { command: "belay serve", ...(opts.logDestination ? { logDestination: opts.logDestination } : {}) });
   // Loaded here, not at the top: Bolt and the webhook code are for the server, not the CLI.
   const { integrations: buildIntegrations } = await import("./integrations.ts");
   const integrations = await buildIntegrations(core).catch(async (err: unknown) => {

@@ -117,7 +117,8 @@ export async function drillRun(id: string, values: DrillRunOptions, rawIo: CliIo
   const who = authenticatedPerson(self);
   // Loaded here: the server (and Bolt) are for `drill run` only.
   const [{ serve }, { drillConfig, openDrillSession }, { driveInteractively }] = await Promise.all([import("../main.ts"), import("../drills/launch.ts"), import("./run.ts")]);
-  const serving = await serve(drillConfig(config), { port: 0, host: "127.0.0.1" });
+  // Its logs go through the terminal's writer: never onto the line of an approval question.
+  const serving = await serve(drillConfig(config), { port: 0, host: "127.0.0.1", logDestination: rawIo.logWriter() });
   const refusal = await refuseDrillStarter({ db: serving.core.db, policy: config.approval, clock: () => new Date(), newId }, drill, self);
   if (refusal) {
     await serving.close();

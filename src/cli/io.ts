@@ -33,24 +33,30 @@ export interface CliIo {
   logWriter(): { write(chunk: string): void };
 }
 
-export function processIo(): CliIo {
+type Out = NodeJS.WritableStream & { isTTY?: boolean };
+
+/** The process's terminal; the streams are for tests (a fake terminal). */
+export function processIo(streams: { stdin: NodeJS.ReadableStream & { isTTY?: boolean }; stdout: Out; stderr: Out; env?: Record<string, string | undefined> } = process): CliIo {
+  const { stdin, stdout, stderr } = streams;
+  const env = streams.env ?? process.env;
   let rl: Interface | null = null;
   let closed = false;
   let asking: { question: string; toErr: boolean } | null = null;
-  const isTty = Boolean(process.stdout.isTTY);
-  const stdinTty = Boolean(process.stdin.isTTY);
+  const isTty = Boolean(stdout.isTTY);
+  const stdinTty = Boolean(stdin.isTTY);
   const io: CliIo = {
     // The terminal is a sink: run, status, audit and postmortem output, and errors, redacted.
-    out: (line) => void process.stdout.write(`${redactText(line)}\n`),
-    err: (line) => void process.stderr.write(`${redactText(line)}\n`),
-    env: process.env,
+    out: (line) => void stdout.write(`${redactText(line)}\n`),
+    err: (line) => void stderr.write(`${redactText(line)}\n`),
+    env,
     isTty,
-    color: isTty && !process.env.NO_COLOR,
+    // https://no-color.org: any non-empty NO_COLOR turns colour off.
+    color: isTty && !env.NO_COLOR,
     async ask(question, opts = {}) {
       if (closed || opts.signal?.aborted) return null;
       if (!rl) {
-        const output = opts.toErr ? process.stderr : process.stdout;
-        rl = createInterface({ input: process.stdin, output, terminal: stdinTty && Boolean(output.isTTY) });
+        const output = opts.toErr ? stderr : stdout;
+        rl = createInterface({ input: stdin, output, terminal: stdinTty && Boolean(output.isTTY) });
         rl.on("close", () => {
           closed = true;
         });
@@ -65,7 +71,7 @@ export function processIo(): CliIo {
         });
         const answer = await Promise.race([answered, ended]);
         if (answer === null) {
-          if (opts.signal?.aborted) (opts.toErr ? process.stderr : process.stdout).write("\n");
+          if (opts.signal?.aborted) (opts.toErr ? stderr : stdout).write("\n");
           return null;
         }
         return answer.trim();
@@ -75,7 +81,7 @@ export function processIo(): CliIo {
     },
     readStdin: async () => {
       const chunks: Buffer[] = [];
-      for await (const c of process.stdin) chunks.push(c as Buffer);
+      for await (const c of stdin) chunks.push(c as Buffer);
       return Buffer.concat(chunks).toString("utf8");
     },
     close: () => {
@@ -86,15 +92,15 @@ export function processIo(): CliIo {
     host: () => hostname(),
     logWriter: () => ({
       write(chunk: string) {
-        if (!asking) return void process.stderr.write(chunk);
-        const promptOut = asking.toErr ? process.stderr : process.stdout;
-        if (promptOut.isTTY && process.stderr.isTTY) {
+        if (!asking) return void stderr.write(chunk);
+        const promptOut = asking.toErr ? stderr : stdout;
+        if (promptOut.isTTY && stderr.isTTY) {
           // Clear the question's line, write the log, then draw the question (and what was typed) again.
           promptOut.write("\r\x1b[2K");
-          process.stderr.write(chunk);
+          stderr.write(chunk);
           promptOut.write(`${asking.question}${rl?.line ?? ""}`);
         } else {
-          process.stderr.write(`\n${chunk}`);
+          stderr.write(`\n${chunk}`);
         }
       },
     }),
