@@ -66,6 +66,19 @@ describe("belay's command tree (commander)", () => {
     expect((await cli(["help", "drill", "run"])).out).toContain("Usage: belay drill run");
   });
 
+  it("`belay -h` and `belay --help` list the commands with exit 0; bare `belay` prints them on stderr with exit 2", async () => {
+    for (const flag of ["-h", "--help"]) {
+      const r = await cli([flag]);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain("Usage: belay <command> [options]");
+      expect(r.out).toContain("incidents");
+      expect(r.out).toContain("Exit codes:");
+    }
+    const bare = await cli([]);
+    expect(bare.code).toBe(2);
+    expect(bare.err).toContain("Usage: belay");
+  });
+
   it("usage errors exit 2 and suggest the command or option meant", async () => {
     const typo = await cli(["aprove", "run_x", "step"]);
     expect(typo.code).toBe(2);
