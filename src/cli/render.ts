@@ -1,9 +1,9 @@
 import type { AuditEvent } from "../audit/events.ts";
 import type { RunView } from "../execute/engine.ts";
 import { runOutcome } from "../execute/outcome.ts";
-import { outputText } from "../execute/output-text.ts";
 import { TERMINAL_RUN_STATUSES } from "../store/runs.ts";
 import type { Plan } from "../plan/plan.ts";
+import { diagnosticText } from "./diagnostic-text.ts";
 import { paint } from "./tabulate.ts";
 
 const RISK_BADGE = { low: "[low]", medium: "[MEDIUM]", high: "[HIGH]" } as const;
@@ -66,7 +66,7 @@ export function renderRun(view: RunView, events: readonly AuditEvent[] = [], opt
     const approvers = view.approvals.filter((a) => a.stepIdx === s.idx && a.planHash === run.planHash).map((a) => a.actor);
     lines.push(`  ${s.idx + 1}. ${s.kind.padEnd(8)} ${s.name}${badge}: ${markColour(s.status, STEP_MARK[s.status] ?? s.status)}${approvers.length ? ` (approved by ${approvers.join(", ")})` : ""}`);
     if (s.error) lines.push(`       ${s.error}`);
-    if (s.kind === "diagnose" && s.status === "succeeded" && s.output !== null) lines.push(indent(outputText(s.output, { maxChars: 600 }), "       "));
+    if (s.kind === "diagnose" && s.status === "succeeded" && s.output !== null) lines.push(indent(diagnosticText(s.output), "       "));
     if (s.status === "skipped") {
       const why = last("step.skipped", s.name)?.data.reason;
       if (typeof why === "string") lines.push(`       skipped: ${why}`);

@@ -52,4 +52,19 @@ describe("belay status / run output", () => {
     expect(coloured).toContain("\x1b[32mok\x1b[0m");
     expect(coloured).toContain("\x1b[31mFAILED\x1b[0m");
   });
+
+  it("a diagnostic's list of records is a table, long lists counted, never JSON cut mid-string (failed before: one bullet line per record)", () => {
+    const pods = Array.from({ length: 18 }, (_, i) => ({ name: `api-${i}`, phase: i === 0 ? "CrashLoopBackOff" : "Running", restarts: i === 0 ? 41 : 0 }));
+    const view: RunView = {
+      run: { id: "run_4", playbookId: "p", playbookFingerprint: "f", incidentId: null, requestedBy: "alice", surface: "cli", params: {}, status: "succeeded", statusReason: null, dryRun: false, planHash: "h", abortRequested: null, leaseOwner: null, leaseExpiresAt: null, nextAt: now, createdAt: now, updatedAt: now },
+      steps: [step(0, "pods", "diagnose", "succeeded", { namespace: "shop", pods })],
+      approvals: [],
+      playbook: null,
+    };
+    const out = renderRun(view);
+    expect(out).toContain("       namespace: shop\n       pods (18):\n         NAME    PHASE             RESTARTS\n");
+    expect(out).toMatch(/ {9}api-0 {3}CrashLoopBackOff {2}41\n/);
+    expect(out).toContain("         … and 3 more");
+    expect(out).not.toContain("{");
+  });
 });
