@@ -23,6 +23,9 @@ export async function decideCommand(kind: "approve" | "deny" | "skip" | "retry" 
   const core = await openCore(config, { command: `belay ${kind} ${runRef}`, logLevel: "warn", logDestination: io.logWriter() });
   try {
     const runId = (await resolveId(core.db, "run", runRef)) ?? runRef;
+    core.addNotifier(async (r, message) => {
+      if (r.id === runId) io.out(`notify: ${message}`);
+    });
     const view = await core.engine.view(runId);
     const r =
       kind === "abort"

@@ -41,6 +41,10 @@ export async function runCommand(id: string, o: RunOptions, rawIo: CliIo): Promi
       dryRun: o.dryRun ?? false,
     });
     io.out(`${renderPlan(plan)}\n\nrun ${runId}${o.dryRun ? " (dry run: nothing will change)" : ""}\n`);
+    // With no other surface here, a notify step's message is for this terminal.
+    core.addNotifier(async (r, message) => {
+      if (r.id === runId) io.out(`notify: ${message}`);
+    });
     // Progress on a terminal: diagnostics and changes can take a while; say what is running.
     if (io.isTty) core.subscribe((events) => {
       for (const e of events) if (e.runId === runId && e.kind === "step.started" && e.step) io.err(`… ${e.step} running`);

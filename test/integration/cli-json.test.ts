@@ -41,6 +41,16 @@ describe("--json: only JSON on stdout, everything else on stderr", { timeout: 12
     expect(r.stderr).toMatch(/set-samples \[HIGH\]: previewed \(dry run\)\n {7}preview: maxmemory-samples \d+ -> 3/);
   });
 
+  it("`belay run` prints a notify step's message and shows diagnostics as tables (failed before: the message went to a log at info level, unseen)", async () => {
+    const notify = fileURLToPath(new URL("../fixtures/cli-notify", import.meta.url));
+    const r = await belay(["run", "say-hello", "--param", "who=ops"], { ...env, BELAY_PLAYBOOKS_DIR: notify });
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("notify: hello ops, api-1 is crash-looping");
+    expect(r.stdout).toContain("sent: hello ops, api-1 is crash-looping");
+    expect(r.stdout).toMatch(/pods \(2\):\n {9}NAME {3}PHASE\n {9}-+ {2}-+\n {9}api-0 {2}Running\n {9}api-1 {2}CrashLoopBackOff/);
+  });
+
   it("`belay drill run --json` prints only the report's JSON on stdout (failed before: the hypothesis and undo lines were on stdout too)", async () => {
     const r = await belay(["drill", "run", "redis-unavailable", "--json"], { ...env, BELAY_CONFIG: "", BELAY_PLAYBOOKS_DIR: REAL_PLAYBOOKS });
     expect(r.stdout.trimStart().startsWith("{")).toBe(true);
