@@ -346,9 +346,15 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
     "belay retriage inc_7hq2",
   );
 
-  // ---- LEAD: register `belay rbac` here (src/cli/rbac.ts, written by another helper), e.g.
-  //   (await import("./rbac.ts")) cannot be awaited here; define it like the others:
-  //   example(program.command("rbac").description("...").action(run(async (o) => (await import("./rbac.ts")).rbacCommand(o, io))), "belay rbac ...");
+  // ---- LEAD: register `belay rbac` here (src/cli/rbac.ts is another helper's). Define it like
+  // the commands above, so its options are parsed here once and its module loads only when it runs:
+  //   example(
+  //     program.command("rbac").description("...").option("--json", "machine output")
+  //       .action(run(async (o: { json?: boolean }) => (await import("./rbac.ts")).rbacCommand(o, io))),
+  //     "belay rbac ...",
+  //   );
+  // Subcommands hang off the returned command the same way (see `drill` above). The help test
+  // (test/unit/cli-help.test.ts) then checks it has a description and an example, and answers -h.
   // ---- end of the rbac place
 
   return program;
