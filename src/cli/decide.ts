@@ -3,7 +3,7 @@ import type { Principal } from "../identity/principal.ts";
 import { openCore } from "../main.ts";
 import { driveInteractively } from "./run.ts";
 import { GROUP_FLAG_GONE, terminalPrincipal } from "./identity.ts";
-import { configFrom, UsageError, type CliIo } from "./io.ts";
+import { configFrom, splitIo, UsageError, type CliIo } from "./io.ts";
 import type { DecideOptions } from "./program.ts";
 import { resolveId, resolvePlanHash } from "./resolve.ts";
 
@@ -14,8 +14,9 @@ import { resolveId, resolvePlanHash } from "./resolve.ts";
  * (`y`) or named it (`--plan HASH`, the whole hash or a prefix of 7 characters or more): a
  * plan that changed in between is refused, never approved unseen.
  */
-export async function decideCommand(kind: "approve" | "deny" | "skip" | "retry" | "abort", runRef: string, step: string | null, o: DecideOptions, io: CliIo): Promise<number> {
+export async function decideCommand(kind: "approve" | "deny" | "skip" | "retry" | "abort", runRef: string, step: string | null, o: DecideOptions, rawIo: CliIo): Promise<number> {
   if (o.group !== undefined) throw new UsageError(GROUP_FLAG_GONE);
+  const { human: io, json } = splitIo(rawIo, Boolean(o.json));
   const config = configFrom(io);
   const actor = await terminalPrincipal(io, config, { as: o.as, reason: o.reason });
   // With --as, --reason is the break-glass reason; it is the decision's reason too.
@@ -35,16 +36,20 @@ export async function decideCommand(kind: "approve" | "deny" | "skip" | "retry" 
           : kind === "deny" || kind === "skip"
             ? await core.engine.decide({ kind, runId, step: step!, actor, ...reason })
             : await core.engine.decide({ kind, runId, step: step!, actor });
-    if (r === null) return 1;
+    const result = async (accepted: boolean, message: string, code: number) => {
+      if (o.json) json({ decision: kind, accepted, message, run: await core.engine.view(runId) });
+      return code;
+    };
+    if (r === null) return await result(false, "not approved", 1);
     (r.accepted ? io.out : io.err)(r.accepted ? r.message : `refused: ${r.message}`);
-    if (!r.accepted) return 1;
+    if (!r.accepted) return await result(false, r.message, 1);
     // With the embedded store no server can be working the run at the same time, so this
     // process carries it on; with Postgres, a running `belay serve` picks it up as well.
     if (r.resumed && o.wait !== false) {
       const code = await driveInteractively(core.engine, runId, await terminalPrincipal(io, config), io, config);
-      return code === 3 ? 0 : code; // parked at the next approval: this decision itself succeeded
+      return await result(true, r.message, code === 3 ? 0 : code); // parked at the next approval: this decision itself succeeded
     }
-    return 0;
+    return await result(true, r.message, 0);
   } finally {
     await core.close();
   }

@@ -139,6 +139,7 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
     }
     cmd.option("--reason <text>", kind === "approve" || kind === "retry" ? "why (required with --as)" : "why (recorded in the audit trail)");
     cmd.option("--as <person>", "break-glass: act for someone else (when approval.breakGlass allows it); needs --reason");
+    cmd.option("--json", "print the decision and the run as JSON; everything else goes to stderr");
     cmd.addOption(new Option("--group <group>").hideHelp());
     cmd.action(
       run(async (...a: unknown[]) => {
@@ -374,6 +375,7 @@ export interface RunOptions {
   as?: string;
 }
 export interface DecideOptions {
+  json?: boolean;
   plan?: string;
   wait?: boolean;
   reason?: string;

@@ -72,8 +72,11 @@ describe("a terminal waiting at an approval prompt notices decisions made elsewh
     const a = start(["run", "redis-samples", "--param", "samples=8"], env, "alice");
     await until(() => /Approve set-samples as alice\?.*: $/.test(a.stdout()));
     const runId = /run (run_[0-9a-z]+)/.exec(a.stdout())![1]!;
-    const b = await once(["abort", runId, "--reason", "wrong cache"], env, "bob");
+    const b = await once(["abort", runId, "--reason", "wrong cache", "--json"], env, "bob");
     expect(b.code).toBe(0);
+    // --json: the decision and the run on stdout, the message on stderr
+    expect(JSON.parse(b.stdout)).toMatchObject({ decision: "abort", accepted: true, run: { run: { id: runId } } });
+    expect(b.stderr).toContain(`run ${runId}`);
     // failed before: alice's prompt sat there until stdin closed, then said the run was waiting
     const code = await Promise.race([a.exited, new Promise((r) => setTimeout(() => r("still waiting"), 15_000))]);
     if (code === "still waiting") a.child.kill();
