@@ -343,7 +343,8 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
       .argument("<incident>", "an incident id (belay incidents)")
       .description("match and propose again (belay serve's worker runs it)")
       .option("--as <user>", "who asked (default: your login)")
-      .action(run(async (id: string, o: { as?: string }) => (await import("./retriage.ts")).retriageCommand(id, o, io))),
+      .option("--json", "machine output")
+      .action(run(async (id: string, o: { as?: string; json?: boolean }) => (await import("./retriage.ts")).retriageCommand(id, o, io))),
     "belay retriage inc_7hq2",
   );
 
