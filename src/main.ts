@@ -23,8 +23,9 @@ import { openPg } from "./store/pg.ts";
 import { createTargets, type TargetHolder } from "./targets/registry.ts";
 import type { Targets } from "./targets/types.ts";
 
-export async function openCore(config: Config, opts: { command: string; logLevel?: string }): Promise<Core> {
-  const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL);
+/** `logDestination`: where log lines go (default stderr); the CLI passes one that keeps them off a prompt's line. */
+export async function openCore(config: Config, opts: { command: string; logLevel?: string; logDestination?: { write(line: string): void } }): Promise<Core> {
+  const logger = createLogger(opts.logLevel ?? config.env.BELAY_LOG_LEVEL, opts.logDestination);
   const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
   const keyring = config.env.BELAY_SECRET_KEY
     ? makeKeyring(
@@ -105,8 +106,8 @@ export async function openCore(config: Config, opts: { command: string; logLevel
 
 
 /** `belay serve`: the engine loop plus the HTTP server on PORT. */
-export async function serve(config: Config, opts: { port?: number; host?: string } = {}): Promise<Serving & { drain(timeoutMs: number): Promise<DrainReport> }> {
-  const core = await openCore(config, { command: "belay serve" });
+export async function serve(config: Config, opts: { port?: number; host?: string; logDestination?: { write(line: string): void } } = {}): Promise<Serving & { drain(timeoutMs: number): Promise<DrainReport> }> {
+  const core = await openCore(config, { command: "belay serve", ...(opts.logDestination ? { logDestination: opts.logDestination } : {}) });
   // Loaded here, not at the top: Bolt and the webhook code are for the server, not the CLI.
   const { integrations: buildIntegrations } = await import("./integrations.ts");
   const integrations = await buildIntegrations(core).catch(async (err: unknown) => {

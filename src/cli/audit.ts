@@ -1,4 +1,3 @@
-import { parseArgs } from "node:util";
 import { eventsForIncident, eventsForRun, verifyChain } from "../audit/chain.ts";
 import { timelineMarkdown, toTimeline } from "../audit/timeline.ts";
 import { formatSigned, parseSigned, signPending, STALE_AFTER_MS, verifyMacs } from "../audit/anchor.ts";
@@ -6,37 +5,60 @@ import { auditHead } from "../store/audit-macs.ts";
 import type { Db } from "../store/driver.ts";
 import { openStore } from "../store/open.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
+import type { AuditExportOptions, AuditVerifyOptions } from "./program.ts";
+import { resolveId } from "./resolve.ts";
 
-export async function auditCommand(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  if (sub !== "verify" && sub !== "export" && sub !== "sign") {
-    throw new UsageError("usage: belay audit verify [--expect-head HASH] [--expect-mac SEQ:MAC] [--json] | belay audit sign | belay audit export --run ID | --incident ID [--format md|json]");
-  }
+function open(io: CliIo, sub: string): { key: string | null; db: () => Promise<Db> } {
   const config = configFrom(io);
-  const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay audit ${sub}` });
+  return { key: config.env.BELAY_AUDIT_HMAC_KEY ?? null, db: () => openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: `belay audit ${sub}` }) };
+}
+
+/** `belay audit sign`: signs the events not signed yet. */
+export async function auditSign(o: { json?: boolean }, io: CliIo): Promise<number> {
+  const opened = open(io, "sign");
+  if (!opened.key) throw new UsageError("belay audit sign needs BELAY_AUDIT_HMAC_KEY");
+  const db = await opened.db();
   try {
-    const key = config.env.BELAY_AUDIT_HMAC_KEY ?? null;
-    if (sub === "verify") return await verify(db, key, rest, io);
-    if (sub === "sign") {
-      if (!key) throw new UsageError("belay audit sign needs BELAY_AUDIT_HMAC_KEY");
-      const r = await signPending(db, key);
-      const head = await auditHead(db);
-      if ("refused" in r) io.err(`signed ${r.signed} events, then stopped: ${r.refused}`);
-      else io.out(`signed ${r.signed} events; audit head #${head.seq} ${head.hash}${r.last ? `; newest MAC ${formatSigned(r.last)}` : ""}`);
-      return "refused" in r ? 1 : 0;
-    }
-    const { values } = parseArgs({ args: rest, options: { run: { type: "string" }, incident: { type: "string" }, format: { type: "string", default: "md" } } });
-    if (!values.run === !values.incident) throw new UsageError("belay audit export needs exactly one of --run ID or --incident ID");
-    if (values.format !== "md" && values.format !== "json") throw new UsageError(`--format ${values.format}: use md or json`);
-    const events = values.run ? await eventsForRun(db, values.run) : await eventsForIncident(db, values.incident!);
+    const r = await signPending(db, opened.key);
+    const head = await auditHead(db);
+    if (o.json) io.out(JSON.stringify({ signed: r.signed, refused: "refused" in r ? r.refused : null, head, last: r.last ? formatSigned(r.last) : null }));
+    else if ("refused" in r) io.err(`signed ${r.signed} events, then stopped: ${r.refused}`);
+    else io.out(`signed ${r.signed} events; audit head #${head.seq} ${head.hash}${r.last ? `; newest MAC ${formatSigned(r.last)}` : ""}`);
+    return "refused" in r ? 1 : 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `belay audit export --run ID | --incident ID [--format md|json] [--json]`. */
+export async function auditExport(o: AuditExportOptions, io: CliIo): Promise<number> {
+  const format = o.json ? "json" : o.format;
+  if (!o.run === !o.incident) throw new UsageError("belay audit export needs exactly one of --run ID or --incident ID");
+  if (format !== "md" && format !== "json") throw new UsageError(`--format ${format}: use md or json`);
+  const db = await open(io, "export").db();
+  try {
+    const run = o.run ? ((await resolveId(db, "run", o.run)) ?? o.run) : undefined;
+    const incident = o.incident ? ((await resolveId(db, "incident", o.incident)) ?? o.incident) : undefined;
+    const events = run ? await eventsForRun(db, run) : await eventsForIncident(db, incident!);
     if (events.length === 0) {
-      io.err(`no audit events for ${values.run ? `run ${values.run}` : `incident ${values.incident}`}`);
+      io.err(`no audit events for ${run ? `run ${run}` : `incident ${incident}`}`);
       return 1;
     }
-    const title = values.run ? `Run ${values.run}` : `Incident ${values.incident}`;
-    if (values.format === "json") io.out(JSON.stringify({ title, events, timeline: toTimeline(events) }, null, 2));
+    const title = run ? `Run ${run}` : `Incident ${incident}`;
+    if (format === "json") io.out(JSON.stringify({ title, events, timeline: toTimeline(events) }, null, 2));
     else io.out(timelineMarkdown(title, toTimeline(events)));
     return 0;
+  } finally {
+    await db.close();
+  }
+}
+
+/** `belay audit verify [--expect-head HASH] [--expect-mac SEQ:MAC] [--json]`. */
+export async function auditVerify(o: AuditVerifyOptions, io: CliIo): Promise<number> {
+  const opened = open(io, "verify");
+  const db = await opened.db();
+  try {
+    return await verify(db, opened.key, o, io);
   } finally {
     await db.close();
   }
@@ -47,11 +69,10 @@ export async function auditCommand(args: string[], io: CliIo): Promise<number> {
  * that the chain still contains a head published earlier, and (with --expect-mac) that the MAC
  * chain still holds a MAC published earlier. Exit 1 when any of them fails.
  */
-async function verify(db: Db, key: string | null, args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { json: { type: "boolean" }, "expect-head": { type: "string" }, "expect-mac": { type: "string" } } });
-  const expectHead = values["expect-head"];
-  const expectMac = values["expect-mac"] === undefined ? undefined : parseSigned(values["expect-mac"]);
-  if (expectMac === null) throw new UsageError(`--expect-mac ${values["expect-mac"]}: give a published SEQ:MAC (the event's seq, a colon, 64 hex digits)`);
+async function verify(db: Db, key: string | null, values: AuditVerifyOptions, io: CliIo): Promise<number> {
+  const expectHead = values.expectHead;
+  const expectMac = values.expectMac === undefined ? undefined : parseSigned(values.expectMac);
+  if (expectMac === null) throw new UsageError(`--expect-mac ${values.expectMac}: give a published SEQ:MAC (the event's seq, a colon, 64 hex digits)`);
   if (expectMac && !key) throw new UsageError("--expect-mac needs BELAY_AUDIT_HMAC_KEY: the MAC chain is recomputed with it");
   if (expectHead !== undefined && !/^[0-9a-f]{64}$/.test(expectHead)) {
     throw new UsageError(`--expect-head ${expectHead}: give the 64-hex-digit hash of a published audit head`);

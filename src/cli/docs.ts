@@ -1,16 +1,14 @@
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { parseArgs } from "node:util";
 import { loadPlaybooks } from "../plan/registry.ts";
 import { renderRunbook } from "../plan/runbook.ts";
 import { configFrom, type CliIo } from "./io.ts";
 
 /** `belay docs [--check] [--out DIR]`: runbooks/<id>.md from each playbook. `--check` fails when any is stale. */
-export async function docsCommand(args: string[], io: CliIo): Promise<number> {
-  const { values } = parseArgs({ args, options: { check: { type: "boolean" }, out: { type: "string", default: "runbooks" } } });
+export async function docsCommand(values: { check?: boolean; out: string }, io: CliIo): Promise<number> {
   const config = configFrom(io);
   const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
-  const dir = values.out!;
+  const dir = values.out;
   mkdirSync(dir, { recursive: true });
   const wanted = new Map([...playbooks.values()].map((pb) => [`${pb.id}.md`, renderRunbook(pb)]));
   const present = readdirSync(dir).filter((f) => f.endsWith(".md"));

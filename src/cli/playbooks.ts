@@ -1,16 +1,13 @@
-import { parseArgs } from "node:util";
 import { describeParams } from "../plan/bind.ts";
 import { buildPlan, permissionsOf } from "../plan/plan.ts";
 import { loadPlaybooks } from "../plan/registry.ts";
 import { renderPlan } from "./render.ts";
-import { configFrom, UsageError, type CliIo } from "./io.ts";
+import { configFrom, type CliIo } from "./io.ts";
 
-export async function playbooksCommand(args: string[], io: CliIo): Promise<number> {
-  const [sub, ...rest] = args;
-  const config = configFrom(io);
-  const playbooks = await loadPlaybooks(config.env.BELAY_PLAYBOOKS_DIR);
-  if (sub === "list") {
-    const { values } = parseArgs({ args: rest, options: { json: { type: "boolean" } } });
+/** `belay playbooks list [--json]`. */
+export async function playbooksList(values: { json?: boolean }, io: CliIo): Promise<number> {
+  const playbooks = await loadPlaybooks(configFrom(io).env.BELAY_PLAYBOOKS_DIR);
+  {
     const list = [...playbooks.values()].sort((a, b) => a.id.localeCompare(b.id));
     if (values.json) {
       io.out(
@@ -34,13 +31,20 @@ export async function playbooksCommand(args: string[], io: CliIo): Promise<numbe
     }
     return 0;
   }
-  if (sub === "show") {
-    const id = rest[0];
-    if (!id) throw new UsageError("usage: belay playbooks show ID");
+}
+
+/** `belay playbooks show ID [--json]`. */
+export async function playbooksShow(id: string, values: { json?: boolean }, io: CliIo): Promise<number> {
+  const playbooks = await loadPlaybooks(configFrom(io).env.BELAY_PLAYBOOKS_DIR);
+  {
     const pb = playbooks.get(id);
     if (!pb) {
       io.err(`no playbook "${id}"; \`belay playbooks list\` shows them all`);
       return 1;
+    }
+    if (values.json) {
+      io.out(JSON.stringify({ id: pb.id, title: pb.title, summary: pb.summary, failureModes: pb.failureModes, permissions: permissionsOf(pb), params: describeParams(pb.params), plan: buildPlan(pb, {}) }, null, 2));
+      return 0;
     }
     io.out(`${pb.title}\n${pb.summary}\n`);
     io.out(`failure modes: ${pb.failureModes.join(", ") || "(none)"}`);
@@ -53,5 +57,4 @@ export async function playbooksCommand(args: string[], io: CliIo): Promise<numbe
     io.out(renderPlan(buildPlan(pb, {})));
     return 0;
   }
-  throw new UsageError("usage: belay playbooks list [--json] | belay playbooks show ID");
 }

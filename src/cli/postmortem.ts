@@ -1,20 +1,19 @@
-import { parseArgs } from "node:util";
 import { buildPostmortem } from "../postmortem/draft.ts";
 import { postmortemMarkdown } from "../postmortem/markdown.ts";
 import { openStore } from "../store/open.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../store/driver.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
+import { resolveId } from "./resolve.ts";
 
 /** `belay postmortem INCIDENT [--format md|json] [--chart FILE]`: verifies the audit chain, then drafts the review. */
-export async function postmortemCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: { format: { type: "string", default: "md" }, chart: { type: "string" } } });
-  const id = positionals[0];
-  if (!id) throw new UsageError("usage: belay postmortem INCIDENT [--format md|json] [--chart FILE]");
+export async function postmortemCommand(ref: string, o: { format: string; json?: boolean; chart?: string }, io: CliIo): Promise<number> {
+  const values = { ...o, format: o.json ? "json" : o.format };
   if (values.format !== "md" && values.format !== "json") throw new UsageError(`--format ${values.format}: use md or json`);
   const config = configFrom(io);
   const db = await openStore({ databaseUrl: config.env.DATABASE_URL, dataDir: config.env.BELAY_DATA_DIR, command: "belay postmortem" });
   try {
+    const id = (await resolveId(db, "incident", ref)) ?? ref;
     const draft = await buildPostmortem(db, id);
     io.out(values.format === "json" ? JSON.stringify(draft, null, 2) : postmortemMarkdown(draft));
     if (values.chart) await writeChart(config, db, id, values.chart, values.format === "md", io);

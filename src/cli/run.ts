@@ -1,5 +1,4 @@
 import { eventsForRun } from "../audit/chain.ts";
-import { parseArgs } from "node:util";
 import type { Config } from "../config.ts";
 import type { Engine, RunView } from "../execute/engine.ts";
 import { BelayError, describeError } from "../errors.ts";
@@ -9,7 +8,9 @@ import { coerceStrings } from "../plan/bind.ts";
 import { resolveTargets } from "../plan/targets.ts";
 import { renderPlan, renderRun } from "./render.ts";
 import { terminalPrincipal } from "./identity.ts";
-import { configFrom, parsePairs, UsageError, type CliIo } from "./io.ts";
+import { configFrom, parsePairs, splitIo, UsageError, type CliIo } from "./io.ts";
+import type { RunOptions } from "./program.ts";
+import { askWatching } from "./watch.ts";
 
 const TERMINAL_OK = new Set(["succeeded", "previewed"]);
 
@@ -19,27 +20,16 @@ const TERMINAL_OK = new Set(["succeeded", "previewed"]);
  * for a y/n here, with the same policy as anywhere else (a high-risk step needs two people
  * who did not ask: this terminal can give at most one of them).
  */
-export async function runCommand(args: string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseArgs({
-    args,
-    allowPositionals: true,
-    options: {
-      param: { type: "string", multiple: true, short: "p" },
-      "dry-run": { type: "boolean" },
-      as: { type: "string" },
-      incident: { type: "string" },
-    },
-  });
-  const id = positionals[0];
-  if (!id) throw new UsageError("usage: belay run PLAYBOOK [--param key=value]... [--dry-run]");
-  if (values.as !== undefined) throw new UsageError("belay run: --as is gone; a run is requested by your own login (people: in BELAY_CONFIG maps it to you)");
+export async function runCommand(id: string, o: RunOptions, rawIo: CliIo): Promise<number> {
+  if (o.as !== undefined) throw new UsageError("belay run: --as is gone; a run is requested by your own login (people: in BELAY_CONFIG maps it to you)");
+  const { human: io, json } = splitIo(rawIo, Boolean(o.json));
   const config = configFrom(io);
   const requester = await terminalPrincipal(io, config);
-  const core = await openCore(config, { command: `belay run ${id}`, logLevel: "warn" });
+  const core = await openCore(config, { command: `belay run ${id}`, logLevel: "warn", logDestination: rawIo.logWriter() });
   try {
     const pb = core.engine.playbook(id);
     // A target param not given is the only configured target of its kind; with several, say which.
-    const targets = resolveTargets(pb, null, config.file.targets, parsePairs(values.param ?? [], "--param"));
+    const targets = resolveTargets(pb, null, config.file.targets, parsePairs(o.param ?? [], "--param"));
     if (targets.issues.length > 0) throw new UsageError(targets.issues.map((i) => `--param ${i.field}=NAME: ${i.message}`).join("\n"));
     const raw = coerceStrings(pb.params, targets.params as Record<string, string>);
     const { runId, plan } = await core.engine.propose({
@@ -47,11 +37,21 @@ export async function runCommand(args: string[], io: CliIo): Promise<number> {
       params: raw,
       requestedBy: requester.person,
       surface: "cli",
-      incidentId: values.incident ?? null,
-      dryRun: values["dry-run"] ?? false,
+      incidentId: o.incident ?? null,
+      dryRun: o.dryRun ?? false,
     });
-    io.out(`${renderPlan(plan)}\n\nrun ${runId}${values["dry-run"] ? " (dry run: nothing will change)" : ""}\n`);
-    return await driveInteractively(core.engine, runId, requester, io, config);
+    io.out(`${renderPlan(plan)}\n\nrun ${runId}${o.dryRun ? " (dry run: nothing will change)" : ""}\n`);
+    // With no other surface here, a notify step's message is for this terminal.
+    core.addNotifier(async (r, message) => {
+      if (r.id === runId) io.out(`notify: ${message}`);
+    });
+    // Progress on a terminal: diagnostics and changes can take a while; say what is running.
+    if (io.isTty) core.subscribe((events) => {
+      for (const e of events) if (e.runId === runId && e.kind === "step.started" && e.step) io.err(`… ${e.step} running`);
+    });
+    const code = await driveInteractively(core.engine, runId, requester, io, config);
+    if (o.json) json(await core.engine.view(runId));
+    return code;
   } finally {
     await core.close();
   }
@@ -68,14 +68,15 @@ export async function driveInteractively(engine: Engine, runId: string, self: Pr
     const view = await engine.drive(runId);
     const { run } = view;
     if (engine.isTerminal(run)) {
-      io.out(renderRun(view, await eventsForRun(engine.deps.db, runId)));
+      io.out(renderRun(view, await eventsForRun(engine.deps.db, runId), { color: io.color }));
       return TERMINAL_OK.has(run.status) ? 0 : 1;
     }
     if (run.status === "awaiting_approval") {
       const step = view.steps.find((s) => s.status === "awaiting_approval")!;
-      io.out(`\n${renderRun(view)}\n`);
-      io.out(`Step ${step.name} (${step.risk} risk) will:\n${step.preview}\n`);
-      const answer = await io.ask(`Approve ${step.name} as ${name}? [y]es / [n]o (deny, stops the run) / [s]kip / [o]ther approver (break-glass) / [a]bort: `);
+      io.out(`\n${renderRun(view, [], { color: io.color })}\n`);
+      io.out(`Step ${step.name} (${step.risk} risk) will:\n${step.preview}\nplan ${run.planHash}\n`);
+      const answer = await askWatching(engine, view, step.name, io, `Approve ${step.name} as ${name}? [y]es / [n]o (deny, stops the run) / [s]kip / [o]ther approver (break-glass) / [a]bort: `);
+      if (answer === "elsewhere") continue;
       if (answer === null) return parked(io, view, step.name);
       const actor = self;
       const choice = answer.toLowerCase();
@@ -106,7 +107,8 @@ export async function driveInteractively(engine: Engine, runId: string, self: Pr
       const step = view.steps.find((s) => s.status === "uncertain")!;
       io.out(`\n${renderRun(view)}\n`);
       io.out(`Step ${step.name} was interrupted and may or may not have changed its target. Check the target, then decide.`);
-      const answer = await io.ask(`[r]etry (only if it did not take effect) / [s]kip (it did) / [a]bort, as ${name}: `);
+      const answer = await askWatching(engine, view, step.name, io, `[r]etry (only if it did not take effect) / [s]kip (it did) / [a]bort, as ${name}: `);
+      if (answer === "elsewhere") continue;
       if (answer === null) return parked(io, view, step.name);
       const actor = self;
       const kind = answer.startsWith("r") ? "retry" : answer.startsWith("s") ? "skip" : answer.startsWith("a") ? "abort" : null;
@@ -148,7 +150,8 @@ async function breakGlassPrincipal(io: CliIo, config: Config, self: Principal): 
 
 function parked(io: CliIo, view: RunView, step: string): number {
   io.out(`\nRun ${view.run.id} is waiting at ${step}. Decide from anywhere:`);
-  io.out(`  belay approve ${view.run.id} ${step}     belay deny|skip ${view.run.id} ${step}`);
+  io.out(`  belay approve ${view.run.id} ${step} --plan ${view.run.planHash.slice(0, 12)}`);
+  io.out(`  belay deny|skip ${view.run.id} ${step}`);
   io.out(`  belay abort ${view.run.id}                 belay status ${view.run.id}`);
   io.out(`  (each as the login that runs it; approvers can also click in Slack)`);
   return 3;

@@ -67,6 +67,21 @@ export interface DrillReport {
   trend: TrendPoint[];
 }
 
+/**
+ * A drill that never injected anything (refused, aborted or failed before its first
+ * injection was captured) tested nothing: it is "not run", not a failed hypothesis, and it
+ * stays out of the trend. Told from the report alone (no undo entry, no injection applied),
+ * so reports stored before this existed are read the same way.
+ */
+export function drillNotRun(r: Pick<DrillReport, "undo" | "timeline">): boolean {
+  return (r.undo?.length ?? 0) === 0 && !(r.timeline ?? []).some((t) => t.event.startsWith("injection.applied"));
+}
+
+/** What a drill run came to, in one word: passed, failed, aborted, or "not run". */
+export function drillOutcome(r: DrillReport): "passed" | "failed" | "aborted" | "not run" {
+  return drillNotRun(r) ? "not run" : r.status;
+}
+
 const fmt = (v: number | null, unit = "s") => (v === null ? "—" : `${Math.round(v * 10) / 10} ${unit}`);
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 
@@ -88,11 +103,12 @@ function detectionLine(d: Detection | undefined): string {
 
 /** The drill report as Markdown: DRILL in its title, the verdict first, then the evidence. */
 export function drillReportMarkdown(r: DrillReport): string {
-  const verdict = r.hypothesisHeld === null ? "not tested (aborted)" : r.hypothesisHeld ? "HELD" : "DID NOT HOLD";
+  const notRun = drillNotRun(r);
+  const verdict = notRun ? "not tested (nothing was injected)" : r.hypothesisHeld === null ? "not tested (aborted)" : r.hypothesisHeld ? "HELD" : "DID NOT HOLD";
   const lines = [
     `# DRILL REPORT: ${r.drill.title}`,
     "",
-    `Drill \`${r.drill.id}\`, run \`${r.drillRunId}\` — **${r.status.toUpperCase()}**${r.reason ? ` (${r.reason})` : ""}`,
+    `Drill \`${r.drill.id}\`, run \`${r.drillRunId}\` — **${notRun ? "NOT RUN" : r.status.toUpperCase()}**${r.reason ? ` (${r.reason})` : ""}`,
     "",
     `- Mode: ${r.drill.mode === "rehearsal" ? "**REHEARSAL** — effects simulated, clearly labelled below" : "live (real injection)"}${r.drill.rehearsalNote ? ` — ${r.drill.rehearsalNote}` : ""}`,
     `- Target: \`${r.drill.target}\`; blast radius: ${r.drill.blastRadius}`,
@@ -108,7 +124,8 @@ export function drillReportMarkdown(r: DrillReport): string {
     "",
     "| criterion | expected | measured | result | detail |",
     "|---|---|---|---|---|",
-    ...r.criteria.map((c) => `| ${c.name} | ${cell(c.expected)} | ${c.measured === null ? "—" : typeof c.measured === "number" ? fmt(c.measured, c.unit) : cell(c.measured)} | ${c.ok ? "pass" : "**FAIL**"} | ${cell(c.detail)} |`),
+    ...(notRun ? ["| (not judged) | | | | nothing was injected, so there was nothing to detect or recover from |"] : []),
+    ...r.criteria.filter(() => !notRun).map((c) => `| ${c.name} | ${cell(c.expected)} | ${c.measured === null ? "—" : typeof c.measured === "number" ? fmt(c.measured, c.unit) : cell(c.measured)} | ${c.ok ? "pass" : "**FAIL**"} | ${cell(c.detail)} |`),
     "",
     "## Scores (seconds from the injection)",
     "",

@@ -12,7 +12,7 @@ import { findRealAlert, observe, type Observation, type RealAlert } from "./obse
 import { realAlertMatcher, type DetectMode } from "./detect.ts";
 import type { TargetDirectory } from "../plan/targets.ts";
 import { HttpProbe } from "./probe.ts";
-import type { DrillReport, TimelineItem } from "./report.ts";
+import { drillNotRun, type DrillReport, type TimelineItem } from "./report.ts";
 import { NO_DRILL_TARGETS, drillTargetsFor, type DrillPhase, type DrillTargetMarks } from "./drill-targets.ts";
 import { faultsForMode, readOnlyFaults } from "./faults.ts";
 import { insertDrillRun, listDrillRuns, renewDrillLease, saveUndo, setDrillLinks, setDrillStatus, type UndoEntry } from "./store.ts";
@@ -368,7 +368,8 @@ export async function runDrill(deps: DrillDeps, drill: Drill, opts: { target?: s
   // Monitoring that never fired is the drill's finding, not an abort: the drill failed.
   const stopped = abortReason && abortReason !== undetected ? abortReason : null;
   const status: DrillReport["status"] = stopped ? "aborted" : !failure && undoneAll && criteria.every((c) => c.ok) ? "passed" : "failed";
-  const earlier = (await listDrillRuns(deps.db, { drillId: drill.id, limit: 6 })).filter((r) => r.id !== id && r.report);
+  // A drill run that never injected tested nothing: it stays out of the trend.
+  const earlier = (await listDrillRuns(deps.db, { drillId: drill.id, limit: 12 })).filter((r) => r.id !== id && r.report && !drillNotRun(r.report as unknown as DrillReport)).slice(0, 6);
   const finished = deps.clock();
   const report: DrillReport = {
     drill: { id: drill.id, title: drill.meta.title, hypothesis: drill.meta.hypothesis, mode: drill.meta.mode, target, blastRadius: drill.meta.blastRadius, rehearsalNote: drill.meta.rehearsalNote ?? null },

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { BelayError } from "../errors.ts";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import { isSecretSchema } from "../sdk/secret.ts";
+import { paramIssueWords } from "./param-words.ts";
 
 export interface ParamIssue {
   field: string;
@@ -85,12 +86,17 @@ export function bindParams<P = Record<string, unknown>>(pb: AnyPlaybook, input: 
     message: `unknown param; ${pb.id} takes ${Object.keys(shape).join(", ") || "no params"}`,
   }));
   if (!parsed.success) {
-    for (const i of parsed.error.issues) issues.push({ field: i.path.join(".") || "(params)", message: i.message });
+    const types = new Map(describeParams(pb.params).map((d) => [d.name, d]));
+    for (const i of parsed.error.issues) {
+      const field = i.path.join(".") || "(params)";
+      const top = String(i.path[0] ?? "");
+      issues.push({ field, message: paramIssueWords(field, i, top ? input[top] : input, types.get(top)) });
+    }
   }
   if (issues.length > 0) {
     throw new BelayError(
       "params.invalid",
-      `invalid params for ${pb.id}:\n${issues.map((i) => `  ${i.field}: ${i.message}`).join("\n")}`,
+      `invalid params for ${pb.id}:\n${issues.map((i) => `  ${i.message.startsWith(i.field) ? i.message : `${i.field}: ${i.message}`}`).join("\n")}`,
       { details: issues },
     );
   }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAnchor, macOf, signPending, verifyMacs } from "../../src/audit/anchor.ts";
 import { appendAudit, hashBody, verifyChain, type AuditRow } from "../../src/audit/chain.ts";
-import { auditCommand } from "../../src/cli/audit.ts";
-import type { CliIo } from "../../src/cli/io.ts";
+import { auditVerify } from "../../src/cli/audit.ts";
+import { memoryIo } from "../../src/cli/io.ts";
 import { newId } from "../../src/ids.ts";
 import { auditHead, insertMacs } from "../../src/store/audit-macs.ts";
 import { fakeService, servicePlaybook } from "../fixtures/playbooks.ts";
@@ -37,7 +37,7 @@ const append = (n: number, note: string) =>
 function cli(env: Record<string, string | undefined>) {
   const out: string[] = [];
   const err: string[] = [];
-  const io: CliIo = { out: (l) => out.push(l), err: (l) => err.push(l), env, ask: async () => null, user: () => "tester", host: () => "test-host", close: () => {} };
+  const io = { ...memoryIo(env), out: (l: string) => void out.push(l), err: (l: string) => void err.push(l) };
   return { io, out, err, text: () => [...out, ...err].join("\n") };
 }
 const cliEnv = () => ({ DATABASE_URL: store.url!, BELAY_AUDIT_HMAC_KEY: KEY });
@@ -76,7 +76,7 @@ describe("audit anchoring", () => {
     const report = await verifyMacs(store.db, KEY);
     expect(report).toMatchObject({ ok: true, pending: 3, bad: [], missing: [], orphans: [] });
     const c = cli(cliEnv());
-    expect(await auditCommand(["verify"], c.io)).toBe(0);
+    expect(await auditVerify({}, c.io)).toBe(0);
     expect(c.text()).toMatch(/MACs: \d+ signed, 3 not signed yet, none bad/);
     // The anchor of `belay serve` signs soon after commit and publishes the head.
     const posted: string[] = [];
@@ -102,12 +102,12 @@ describe("audit anchoring", () => {
     // The MAC was made over the old hash, with a key the database never saw.
     expect(await verifyMacs(store.db, KEY)).toMatchObject({ ok: false, bad: [{ seq, problem: "rewritten" }] });
     const c = cli(cliEnv());
-    expect(await auditCommand(["verify"], c.io)).toBe(1);
+    expect(await auditVerify({}, c.io)).toBe(1);
     expect(c.err.join("\n")).toMatch(new RegExp(`event #${seq} .*rewritten after it was signed`));
 
     // Without the key, the published head still catches it.
     const noKey = cli({ DATABASE_URL: store.url! });
-    expect(await auditCommand(["verify", "--expect-head", published.hash], noKey.io)).toBe(1);
+    expect(await auditVerify({ expectHead: published.hash }, noKey.io)).toBe(1);
     expect(noKey.err.join("\n")).toMatch(/does NOT descend from the expected head/);
   });
 
@@ -119,10 +119,10 @@ describe("audit anchoring", () => {
       const earlier = await auditHead(fresh.db);
       await fresh.db.transaction((tx) => appendAudit(tx, [{ kind: "run.succeeded", actor: "a", surface: "cli", data: {} }], { now: new Date(), newId: () => newId("evt") }));
       const c = cli(env);
-      expect(await auditCommand(["verify", "--expect-head", earlier.hash], c.io)).toBe(0);
+      expect(await auditVerify({ expectHead: earlier.hash }, c.io)).toBe(0);
       expect(c.out.join("\n")).toMatch(new RegExp(`descends from the expected head \\(event #${earlier.seq}\\)`));
-      await expect(auditCommand(["verify", "--expect-head", "abc"], cli(env).io)).rejects.toThrow(/64-hex-digit/);
-      expect(await auditCommand(["verify", "--expect-head", "f".repeat(64)], cli(env).io)).toBe(1);
+      await expect(auditVerify({ expectHead: "abc" }, cli(env).io)).rejects.toThrow(/64-hex-digit/);
+      expect(await auditVerify({ expectHead: "f".repeat(64) }, cli(env).io)).toBe(1);
     } finally {
       await fresh.close();
     }
@@ -199,7 +199,7 @@ describe("audit anchoring against a database owner who removes MACs", () => {
       expect(published).toMatch(new RegExp(`^${seqs[4]}:`));
       expect(info).toContainEqual(expect.objectContaining({ auditSigned: { seq: seqs[4], mac: published!.split(":")[1], events: 5 } }));
       const ok = cli(env);
-      expect(await auditCommand(["verify", "--expect-mac", published!], ok.io)).toBe(0);
+      expect(await auditVerify({ expectMac: published! }, ok.io)).toBe(0);
       expect(ok.out.join("\n")).toMatch(new RegExp(`holds the expected MAC of event #${seqs[4]}`));
 
       await dropMacTailAndRewrite(fresh.db, seqs[2]!, seqs[3]!);
@@ -216,16 +216,16 @@ describe("audit anchoring against a database owner who removes MACs", () => {
 
       // verify with the published MAC fails: the trail no longer holds it.
       const caught = cli(env);
-      expect(await auditCommand(["verify", "--expect-mac", published!], caught.io)).toBe(1);
+      expect(await auditVerify({ expectMac: published! }, caught.io)).toBe(1);
       expect(caught.err.join("\n")).toMatch(new RegExp(`does NOT hold the expected MAC of event #${seqs[4]}`));
 
       // A signer that remembers nothing (another process: belay audit sign) signs the forgery: still caught.
       expect(await signPending(fresh.db, KEY)).not.toHaveProperty("refused");
       const later = cli(env);
-      expect(await auditCommand(["verify", "--expect-mac", published!], later.io)).toBe(1);
+      expect(await auditVerify({ expectMac: published! }, later.io)).toBe(1);
       expect(later.err.join("\n")).toMatch(/does NOT hold the expected MAC/);
-      await expect(auditCommand(["verify", "--expect-mac", "12:abc"], cli(env).io)).rejects.toThrow(/SEQ:MAC/);
-      await expect(auditCommand(["verify", "--expect-mac", published!], cli({ DATABASE_URL: fresh.url! }).io)).rejects.toThrow(/BELAY_AUDIT_HMAC_KEY/);
+      await expect(auditVerify({ expectMac: "12:abc" }, cli(env).io)).rejects.toThrow(/SEQ:MAC/);
+      await expect(auditVerify({ expectMac: published! }, cli({ DATABASE_URL: fresh.url! }).io)).rejects.toThrow(/BELAY_AUDIT_HMAC_KEY/);
     } finally {
       await fresh.close();
     }
@@ -241,7 +241,7 @@ describe("audit anchoring against a database owner who removes MACs", () => {
       const r = await verifyMacs(fresh.db, KEY);
       expect(r).toMatchObject({ ok: false, pending: 0, stale: events.slice(2).map((e) => e.seq), missing: [], bad: [] });
       const c = cli(env);
-      expect(await auditCommand(["verify"], c.io)).toBe(1);
+      expect(await auditVerify({}, c.io)).toBe(1);
       expect(c.err.join("\n")).toMatch(new RegExp(`not signed for more than 60 s.*#${events[2]!.seq}`));
     } finally {
       await fresh.close();

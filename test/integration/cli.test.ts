@@ -259,6 +259,26 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     await belay(["abort", runId], env, [], "bob");
   });
 
+  it("the plan hash `belay run` prints is the one approvals bind to; status shows it; a 7-character prefix of the hash and of the run id is accepted", async () => {
+    const r = await belay(["run", "redis-samples", "--param", "samples=6"], env, [], "alice");
+    expect(r.code).toBe(3);
+    const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
+    // The first hash the terminal shows: approving it must approve this run (failed before: it was the hash before previews, refused as stale).
+    const printed = /plan ([0-9a-f]{12,64})/.exec(r.stdout)![1]!;
+    const status = await belay(["status", runId.slice(0, 9)], env);
+    expect(status.code).toBe(0);
+    const planHash = JSON.parse((await belay(["status", runId, "--json"], env)).stdout).run.planHash as string;
+    expect(status.stdout).toContain(`plan ${planHash}`);
+    expect(planHash.startsWith(printed)).toBe(true);
+    const bob = await belay(["approve", runId.slice(0, 8), "set-samples", "--plan", printed.slice(0, 7), "--no-wait"], env, [], "bob");
+    expect(bob.stderr).toBe("");
+    expect(bob.stdout).toContain("bob approved set-samples; 1 more approval(s) needed");
+    const short = await belay(["approve", runId, "set-samples", "--plan", printed.slice(0, 5)], env, [], "carol");
+    expect(short.code).toBe(2);
+    expect(short.stderr).toContain("give at least 7 characters");
+    await belay(["abort", runId], env, [], "bob");
+  });
+
   it("aborts from the terminal, and refuses what does not make sense with a clear message", async () => {
     const r = await belay(["run", "redis-samples", "--param", "samples=11"], env, [], "alice");
     const runId = /run (run_[0-9a-z]+)/.exec(r.stdout)![1]!;
@@ -267,11 +287,11 @@ describe("the belay CLI against Postgres and a Redis of its own", { timeout: 120
     const bad = await belay(["run", "redis-samples", "--param", "samples=500", "--param", "bogus=1"], env);
     expect(bad.code).toBe(1);
     expect(bad.stderr).toContain("invalid params for redis-samples:\n  bogus: unknown param");
-    expect(bad.stderr).toContain("  samples: Too big: expected number to be <=64");
+    expect(bad.stderr).toContain("  samples must be at most 64 (got 500)"); // plain words, not zod's "Too big: expected number to be <=64"
     expect((await belay(["run", "redis-samples", "--param", "samples"], env)).stderr).toContain("--param samples: expected key=value");
     const unknown = await belay(["frobnicate"], env);
     expect(unknown.code).toBe(2);
-    expect(unknown.stderr).toContain('unknown command "frobnicate"');
+    expect(unknown.stderr).toContain("unknown command 'frobnicate'");
   });
 
   it("does not start with a misspelt config key, and says which", async () => {

@@ -181,7 +181,7 @@ describe("slash commands", () => {
     const view = opened.view;
     expect(view.callback_id).toBe("belay.run.params");
     expect(JSON.parse(view.private_metadata)).toEqual({ playbook: "cache-fix", channel: CHANNEL, threadTs: null, incident: null });
-    expect(view.blocks[1]).toEqual({ type: "context", elements: [{ type: "mrkdwn", text: ":warning: `replicas`: Invalid input: expected number, received undefined" }] });
+    expect(view.blocks[1]).toEqual({ type: "context", elements: [{ type: "mrkdwn", text: ":warning: `replicas`: replicas is required (number)" }] });
     expect(view.blocks.slice(2)).toEqual([
       { type: "input", block_id: "param:redis", optional: true, label: { type: "plain_text", text: "redis" }, element: { type: "plain_text_input", action_id: "value", initial_value: "cache" } },
       {
@@ -208,7 +208,7 @@ describe("slash commands", () => {
     });
     const bad = await h.submit({ callback_id: view.callback_id, private_metadata: view.private_metadata, blocks: view.blocks, state: { values: values("40") } }, "UALICE");
     expect(bad.status).toBe(200);
-    expect(bad.body).toEqual({ response_action: "errors", errors: { "param:replicas": "Too big: expected number to be <=10" } });
+    expect(bad.body).toEqual({ response_action: "errors", errors: { "param:replicas": "replicas must be at most 10 (got 40)" } });
     expect(slack.posted()).toHaveLength(0);
     const good = await h.submit({ callback_id: view.callback_id, private_metadata: view.private_metadata, blocks: view.blocks, state: { values: values("4") } }, "UALICE");
     expect(good.status).toBe(200);

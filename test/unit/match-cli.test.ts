@@ -4,7 +4,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { z } from "zod";
-import { matchCommand } from "../../src/cli/match.ts";
+import { memoryIo } from "../../src/cli/io.ts";
+import { runCli } from "../../src/cli/main.ts";
 import { isBelayError } from "../../src/errors.ts";
 import { labelsFingerprint } from "../../src/ingest/alertmanager-normalise.ts";
 import { jsonPath, parseAlertFile } from "../../src/ingest/parse-file.ts";
@@ -14,7 +15,7 @@ const FIXTURES = fileURLToPath(new URL("../fixtures/alerts/", import.meta.url));
 const fixture = (file: string) => JSON.parse(readFileSync(join(FIXTURES, file), "utf8")) as unknown;
 
 const PLAYBOOKS = [
-  playbook({ id: "redis-maxmemory-policy", title: "t", summary: "s", failureModes: ["redis-maxmemory"], params: z.object({}) }).diagnose("x", () => 1),
+  playbook({ id: "redis-maxmemory-policy", title: "t", summary: "s", failureModes: ["redis-maxmemory"], params: z.object({ redis: z.string() }), fromAlert: (a) => ({ redis: a.labels.instance }) }).diagnose("x", () => 1),
   playbook({ id: "node-cordon-drain", title: "t", summary: "s", failureModes: ["node-not-ready"], params: z.object({}) }).diagnose("x", () => 1),
 ] as unknown as AnyPlaybook[];
 
@@ -70,11 +71,10 @@ describe("parseAlertFile", () => {
 });
 
 describe("belay match", () => {
-  async function run(args: string[]) {
-    const out: string[] = [];
-    const err: string[] = [];
-    const code = await matchCommand(args, { out: (s) => out.push(s), err: (s) => err.push(s), loadPlaybooks: async () => PLAYBOOKS });
-    return { code, out: out.join("\n"), err: err.join("\n") };
+  async function run(args: string[], stdin?: string) {
+    const io = memoryIo({}, stdin === undefined ? {} : { stdin });
+    const code = await runCli(["match", ...args], io, { loadPlaybooks: async () => PLAYBOOKS });
+    return { code, out: io.outLines.join("\n"), err: io.errLines.join("\n") };
   }
 
   it("prints exactly the JSON contract", async () => {
@@ -82,9 +82,10 @@ describe("belay match", () => {
     expect(code).toBe(0);
     const parsed = JSON.parse(out);
     expect(Object.keys(parsed)).toEqual(["alerts"]);
-    expect(Object.keys(parsed.alerts[0])).toEqual(["fingerprint", "title", "failureMode", "candidates"]);
+    expect(Object.keys(parsed.alerts[0])).toEqual(["fingerprint", "title", "status", "failureMode", "candidates", "closest"]);
+    expect(parsed.alerts[0].status).toBe("firing");
     expect(parsed.alerts[0].failureMode).toBe("redis-maxmemory");
-    expect(Object.keys(parsed.alerts[0].candidates[0])).toEqual(["playbook", "score", "reasons"]);
+    expect(Object.keys(parsed.alerts[0].candidates[0])).toEqual(["playbook", "score", "reasons", "params"]);
     expect(parsed.alerts[0].candidates[0].playbook).toBe("redis-maxmemory-policy");
   });
 
@@ -100,6 +101,35 @@ describe("belay match", () => {
     expect(code).toBe(0);
     expect(out).toContain("failure mode: node-not-ready");
     expect(out).toMatch(/1\. node-cordon-drain\s+0\.\d\d\s+failure mode node-not-ready; alertname KubeNodeNotReady \(kubernetes-mixin\)/);
+  });
+
+  it("matches free text from the command line, with the params each playbook takes from it (failed before: free text was an unexpected argument)", async () => {
+    const r = await run(["RedisOutOfConfiguredMaxmemory", "instance=cache-1", "OOM", "command", "not", "allowed", "--json"]);
+    expect(r.code).toBe(0);
+    const a = JSON.parse(r.out).alerts[0];
+    expect(a).toMatchObject({ status: "firing", failureMode: "redis-maxmemory", closest: [] });
+    expect(a.candidates[0]).toMatchObject({ playbook: "redis-maxmemory-policy", params: { redis: "cache-1" } });
+    const table = (await run(["RedisOutOfConfiguredMaxmemory", "instance=cache-1"])).out;
+    expect(table).toMatch(/1\. redis-maxmemory-policy .*\n\s+params: redis=cache-1/);
+  });
+
+  it("--alert - reads the alert from standard input", async () => {
+    const file = join(FIXTURES, "alertmanager/redis-out-of-configured-maxmemory.json");
+    const fromFile = await run(["--alert", file, "--json"]);
+    const fromStdin = await run(["--alert", "-", "--json"], readFileSync(file, "utf8"));
+    expect(fromStdin.code).toBe(0);
+    expect(fromStdin.out).toBe(fromFile.out);
+    expect((await run(["--alert", "-"], "{ nope")).err).toContain("standard input: not valid JSON");
+  });
+
+  it("names the closest failure modes when no playbook fits", async () => {
+    const r = await run(["disk", "almost", "full", "on", "node"]);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain("no playbook fits");
+    expect(r.out).toMatch(/closest failure modes .*\n\s+disk-filling\s/);
+    const j = JSON.parse((await run(["disk", "almost", "full", "on", "node", "--json"])).out).alerts[0];
+    expect(j.candidates).toEqual([]);
+    expect(j.closest[0]).toMatchObject({ failureMode: "disk-filling", score: 0 });
   });
 
   it("exits 2 on usage errors and 1 on a bad file, with the message on err", async () => {

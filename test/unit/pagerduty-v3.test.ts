@@ -39,7 +39,7 @@ describe("belay match on every PagerDuty v3 event type", () => {
   it("belay match --json answers a service event with no alerts and exit 0", async () => {
     const out: string[] = [];
     const err: string[] = [];
-    const code = await matchCommand(["--alert", join(DIR, "service.updated.json"), "--json"], { out: (s) => out.push(s), err: (s) => err.push(s), loadPlaybooks: async () => [] });
+    const code = await matchCommand({ alert: join(DIR, "service.updated.json"), json: true }, { out: (s) => out.push(s), err: (s) => err.push(s), readStdin: async () => "", loadPlaybooks: async () => [] });
     expect(err).toEqual([]);
     expect(code).toBe(0);
     expect(JSON.parse(out.join("\n"))).toEqual({ alerts: [] });
