@@ -348,16 +348,17 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
     "belay retriage inc_7hq2",
   );
 
-  // ---- LEAD: register `belay rbac` here (src/cli/rbac.ts is another helper's). Define it like
-  // the commands above, so its options are parsed here once and its module loads only when it runs:
-  //   example(
-  //     program.command("rbac").description("...").option("--json", "machine output")
-  //       .action(run(async (o: { json?: boolean }) => (await import("./rbac.ts")).rbacCommand(o, io))),
-  //     "belay rbac ...",
-  //   );
-  // Subcommands hang off the returned command the same way (see `drill` above). The help test
-  // (test/unit/cli-help.test.ts) then checks it has a description and an example, and answers -h.
-  // ---- end of the rbac place
+  example(
+    program
+      .command("rbac")
+      .description("the Kubernetes Role/ClusterRole and bindings for belay's ServiceAccount, from the permissions the enabled playbooks declare")
+      .option("--namespace <name>", "belay's namespace (where its ServiceAccount and Role live)", "belay")
+      .option("--cluster", "grant namespaced permissions cluster-wide (a ClusterRole), for playbooks that act in any namespace")
+      .option("--check <file>", "write nothing; exit 1 when FILE differs from what would be printed (a CI freshness check)")
+      .action(run(async (o: { namespace?: string; cluster?: boolean; check?: string }) => (await import("./rbac.ts")).rbacCommand(o, io))),
+    "belay rbac --namespace belay --cluster > deploy/rbac.yaml",
+    "belay rbac --namespace belay --cluster --check deploy/rbac.yaml",
+  );
 
   return program;
 }
