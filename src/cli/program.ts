@@ -84,13 +84,10 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
     program
       .command("serve")
       .description("HTTP server: /healthz /readyz /metrics, webhooks, Slack, the engine loop")
-      .option("--port <n>", "port to listen on (default: PORT, 8080)")
+      .option("--port <n>", "port to listen on (default: PORT, 3000)")
       .option("--host <address>", "address to bind (default: all)")
       .action(
-        run(async (o: { port?: string; host?: string }) => {
-          const argv = [...(o.port !== undefined ? ["--port", o.port] : []), ...(o.host !== undefined ? ["--host", o.host] : [])];
-          return (await import("./serve.ts")).serveCommand(argv, io);
-        }),
+        run(async (o: { port?: string; host?: string }) => (await import("./serve.ts")).serveCommand(o, io)),
       ),
     "belay serve --port 8080 --host 127.0.0.1",
   );

@@ -1,22 +1,25 @@
-import { parseArgs } from "node:util";
 import { serve } from "../main.ts";
 import type { Config } from "../config.ts";
 import { configFrom, type CliIo } from "./io.ts";
 import { checkListen } from "../server/http.ts";
 import { describeWhere } from "../where.ts";
 
-export async function serveCommand(args: string[], io: CliIo): Promise<number> {
+export interface ServeOptions {
+  port?: string;
+  host?: string;
+}
+
+export async function serveCommand(o: ServeOptions, io: CliIo): Promise<number> {
   // From the first line: a SIGTERM during start-up still ends in a drain and exit 0, not a kill.
   const shutdown = shutdownSignal(io);
   try {
-    return await serveUntilSignal(args, io, shutdown.received);
+    return await serveUntilSignal(o, io, shutdown.received);
   } finally {
     shutdown.dispose();
   }
 }
 
-async function serveUntilSignal(args: string[], io: CliIo, received: Promise<NodeJS.Signals>): Promise<number> {
-  const { values } = parseArgs({ args, options: { port: { type: "string" }, host: { type: "string" } } });
+async function serveUntilSignal(values: ServeOptions, io: CliIo, received: Promise<NodeJS.Signals>): Promise<number> {
   const config = configFrom(io);
   const port = values.port === undefined ? undefined : Number(values.port);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
