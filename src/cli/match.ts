@@ -101,6 +101,9 @@ export async function matchCommand(o: MatchOptions, io: MatchCommandIo): Promise
         })),
       }),
     );
+  } else if (rows.length === 0) {
+    const from = o.alert === undefined ? "the text" : o.alert === "-" ? "standard input" : o.alert;
+    io.out(`no alerts in ${from}: nothing is firing or resolved in it (a PagerDuty delivery about a note, a service or a ping carries no incident), so there is nothing to match`);
   } else io.out(renderTable(rows));
   return 0;
 }

@@ -44,6 +44,13 @@ describe("belay match on every PagerDuty v3 event type", () => {
     expect(code).toBe(0);
     expect(JSON.parse(out.join("\n"))).toEqual({ alerts: [] });
   });
+
+  it("belay match in text mode says a delivery holds no alerts, and why, instead of printing nothing", async () => {
+    const out: string[] = [];
+    const code = await matchCommand({ alert: join(DIR, "service.updated.json") }, { out: (s) => out.push(s), err: () => {}, readStdin: async () => "", loadPlaybooks: async () => [] });
+    expect(code).toBe(0);
+    expect(out.join("\n")).toMatch(/no alerts in .*service\.updated\.json/);
+  });
 });
 
 const pd = (title: string) => alertSchema.parse({ source: "pagerduty", fingerprint: "pagerduty:P1", status: "firing", title, labels: {}, annotations: {} });
