@@ -5,7 +5,15 @@ import { serve as serveNode, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConsoleAuth, safeReturnPath, type ConsoleAuth } from "../../src/console/auth/index.ts";
-import { loadConfig } from "../../src/config.ts";
+import { loadConfig, type Config } from "../../src/config.ts";
+import { createConsoleApp } from "../../src/console/app.ts";
+import { LiveHub } from "../../src/console/live.ts";
+import type { Engine } from "../../src/execute/engine.ts";
+import { getApprovals } from "../../src/store/runs.ts";
+import { fakeService, servicePlaybook } from "../fixtures/playbooks.ts";
+import { consoleCore } from "../helpers/console.ts";
+import { openTestStore, type TestStore } from "../helpers/db.ts";
+import { testEngine } from "../helpers/engine.ts";
 import type { Logger } from "../../src/execute/deps.ts";
 import { CookieJar } from "../helpers/cookie-jar.ts";
 import { freePort, startTestProvider, type TestProvider } from "../helpers/oidc-provider.ts";
@@ -30,6 +38,7 @@ let idp: TestProvider;
 let origin: string;
 let server: ServerType;
 let auth: ConsoleAuth;
+let config: Config;
 
 beforeAll(async () => {
   const port = await freePort();
@@ -44,7 +53,7 @@ beforeAll(async () => {
   });
   const dir = mkdtempSync(join(tmpdir(), "belay-console-auth-"));
   writeFileSync(join(dir, "belay.yaml"), "people:\n  alice: { email: alice@example.com }\n  bob: { email: bob@example.com }\n");
-  const config = loadConfig({
+  config = loadConfig({
     BELAY_CONFIG: join(dir, "belay.yaml"),
     BELAY_PUBLIC_URL: origin,
     BELAY_OIDC_ISSUER: idp.issuer,
@@ -269,6 +278,48 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     const all = logs.join("\n");
     expect(all).toContain("console sign-in");
     for (const secret of [idp.clientSecret, SESSION_KEY, "code=", "belay_session="]) expect(all).not.toContain(secret);
+  });
+});
+
+describe("the console's own decision route, with this sign-in", () => {
+  let store: TestStore;
+  let engine: Engine;
+  let consoleApp: ReturnType<typeof createConsoleApp>;
+  let runId: string;
+  beforeAll(async () => {
+    store = await openTestStore("pg", "console_auth");
+    ({ engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] }));
+    consoleApp = createConsoleApp({ core: consoleCore(store.db, engine, config), auth, live: new LiveHub(), clock: () => new Date() });
+    ({ runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "bob", surface: "cli" }));
+    await engine.drive(runId);
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it("refuses a cross-site POST that carries a valid session cookie and the right CSRF token, and decides nothing", async () => {
+    const jar = new CookieJar();
+    await signIn(jar, "alice");
+    const cookie = jar.header(`${origin}/console/`);
+    const page = await consoleApp.request(`${origin}/console/runs/${runId}`, { headers: { cookie } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const form = /<form method="post" action="[^"]*\/decide" class="decide">([\s\S]*?)<\/form>/.exec(html)![1]!;
+    const fields = Object.fromEntries([...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+    expect(fields._csrf).toBeTruthy();
+    const post = (headers: Record<string, string>) =>
+      consoleApp.request(`${origin}/console/runs/${runId}/decide`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie, ...headers }, body: new URLSearchParams({ ...fields, action: "approve" }) });
+    const crossSite: Record<string, string>[] = [{ origin: "https://evil.example", "sec-fetch-site": "cross-site" }, { origin: "http://127.0.0.1:1" }, { "sec-fetch-site": "same-site" }, {}];
+    for (const headers of crossSite) {
+      const res = await post(headers);
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      expect(await res.text()).toMatch(/^Refused: (cross-site request refused|request refused: it carries no Origin header)/);
+    }
+    expect(await getApprovals(store.db, runId)).toHaveLength(0);
+    const ok = await post({ origin, "sec-fetch-site": "same-origin" });
+    expect(ok.status).toBe(200);
+    const [approval] = await getApprovals(store.db, runId);
+    expect(approval).toMatchObject({ actor: "alice", surface: "console", auth: { method: "oidc", issuer: idp.issuer, subject: "alice" } });
   });
 });
 
