@@ -87,7 +87,12 @@ afterAll(async () => {
 
 /** Follows a sign-in from belay's login URL through the provider's login and consent forms back to belay. */
 async function signIn(jar: CookieJar, login: string, returnTo = "/console/incidents/42"): Promise<{ landed: string; hops: string[] }> {
-  let url = `${origin}${auth.loginUrl(returnTo)}`;
+  return followSignIn(jar, `${origin}${auth.loginUrl(returnTo)}`, login);
+}
+
+/** Follows a sign-in from `start` (belay's login URL, or the provider's authorization URL it sent to). */
+async function followSignIn(jar: CookieJar, start: string, login: string): Promise<{ landed: string; hops: string[] }> {
+  let url = start;
   const hops: string[] = [];
   for (let i = 0; i < 20; i++) {
     hops.push(url);
@@ -130,7 +135,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect(to.searchParams.get("nonce")).toBeTruthy();
     expect(to.searchParams.get("redirect_uri")).toBe(`${origin}/console/auth/callback`);
     expect(to.href).not.toContain(idp.clientSecret);
-    const pending = jar.get("belay_login")!;
+    const pending = jar.find(/^belay_login_/)!;
     expect(pending.attrs.httponly).toBe(true);
     expect(pending.attrs.path).toBe("/console/auth");
     expect(pending.value).not.toContain(to.searchParams.get("state")!);
@@ -150,6 +155,14 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect(await (await jar.fetch(`${origin}/console/`)).text()).toContain("signed in as Alice Example, person alice");
     const res = await decide(jar, { _csrf: await csrfOf(jar) }, { origin });
     expect(await res.text()).toBe("decided by alice via console/oidc");
+  });
+
+  it("two sign-ins started in two tabs of one browser both complete", async () => {
+    const jar = new CookieJar();
+    const first = (await jar.fetch(`${origin}${auth.loginUrl("/console/incidents/1")}`)).headers.get("location")!;
+    const second = (await jar.fetch(`${origin}${auth.loginUrl("/console/incidents/2")}`)).headers.get("location")!;
+    expect((await followSignIn(jar, first, "alice")).landed).toBe(`${origin}/console/incidents/1`);
+    expect((await followSignIn(jar, second, "alice")).landed).toBe(`${origin}/console/incidents/2`);
   });
 
   it("someone whose email the provider did not verify is signed in but cannot decide, and is told what to add", async () => {
@@ -189,7 +202,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     // The sign-in cookie sealed under the same key is not a session.
     const other = new CookieJar();
     await other.fetch(`${origin}${auth.loginUrl("/console/")}`);
-    jar.set("127.0.0.1", "belay_session", other.get("belay_login")!.value, "/console");
+    jar.set("127.0.0.1", "belay_session", other.find(/^belay_login_/)!.value, "/console");
     expect((await decide(jar, { _csrf: csrf }, { origin })).status).toBe(401);
     // Expiry is checked by belay, whatever the browser keeps.
     jar.set("127.0.0.1", "belay_session", good, "/console");
@@ -332,7 +345,7 @@ describe("over https", () => {
     const res = await app.request("/console/auth/login?return=/console/");
     expect(res.status).toBe(302);
     expect(new URL(res.headers.get("location")!).searchParams.get("redirect_uri")).toBe("https://belay.example.com/console/auth/callback");
-    expect(res.headers.get("set-cookie")).toMatch(/^belay_login=[^;]+;.*\bSecure\b/i);
+    expect(res.headers.get("set-cookie")).toMatch(/^belay_login_[\w-]{16}=[^;]+;.*\bSecure\b/i);
     expect(res.headers.get("set-cookie")).toMatch(/HttpOnly/i);
   });
 });
