@@ -46,7 +46,9 @@
   live.querySelectorAll("[data-run-id]").forEach(function (el) { runs.add(el.getAttribute("data-run-id")); });
 
   var source = new EventSource("/console/events");
-  source.addEventListener("hello", function () { say("Live"); });
+  // Connected (or reconnected): whatever happened between rendering this page and now sent no
+  // event to it, so fetch the region once to catch up.
+  source.addEventListener("hello", function () { say("Live"); schedule(); });
   source.addEventListener("audit", function (ev) {
     var m;
     try { m = JSON.parse(ev.data); } catch (e) { return; }
