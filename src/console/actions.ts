@@ -9,6 +9,8 @@ const formSchema = z.object({
   step: z.string().regex(/^\d{1,4}$/, "must be a step number").optional(),
   planHash: z.string().regex(/^[0-9a-f]{16,128}$/, "must be the plan hash the page showed").optional(),
   reason: z.string().max(500, "must be at most 500 characters").optional(),
+  /** The page the form was on (only an incident's page is honoured; the run's page is the default). */
+  back: z.string().max(300).optional(),
 });
 
 export type DecisionForm = z.infer<typeof formSchema>;

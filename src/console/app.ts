@@ -10,7 +10,7 @@ import type { Targets } from "../targets/types.ts";
 import { decideFromConsole, decisionFromForm } from "./actions.ts";
 import type { ConsoleAuth, ConsoleSession } from "./auth/types.ts";
 import type { LiveHub } from "./live.ts";
-import { chainChecker, readDrills, readIncident, readIndex, readPostmortem, readRun } from "./read.ts";
+import { chainChecker, hasPrometheus, readDrills, readIncident, readIndex, readPostmortem, readRun } from "./read.ts";
 import { isLoopback, securityHeaders } from "./security.ts";
 import { drillChartSvg, drillsBody } from "./views/drills.ts";
 import { h, type Html } from "./views/html.ts";
@@ -42,6 +42,13 @@ const NOT_LOOPBACK =
 const READ_ONLY =
   "The console is read-only: sign-in is not configured (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL), so nothing can be changed here; decide in Slack or with `belay decide`.\n";
 
+const safeDecode = (s: string) => {
+  try {
+    return decodeURIComponent(s);
+  } catch {
+    return s;
+  }
+};
 const isSafeMethod = (m: string) => m === "GET" || m === "HEAD";
 /** Paths that carry no incident data and must work before sign-in. */
 const isPublic = (path: string) => path.startsWith("/console/auth/") || path.startsWith("/console/assets/");
@@ -130,24 +137,28 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   });
 
   app.get("/console/incidents/:id/chart.png", async (c) => {
-    const chart = await incidentChart({ db: core.db, targets: core.targets, clock, logger: core.logger }, c.req.param("id"));
+    // No Prometheus (or several, unnamed): nothing to ask, and no error to show.
+    const chart = hasPrometheus(core) && (await incidentChart({ db: core.db, targets: core.targets, clock, logger: core.logger }, c.req.param("id")));
     if (!chart) return c.text("No chart: no Prometheus target, no alert expression, or no data for this incident.\n", 404);
     return c.body(new Uint8Array(chart.png), 200, { "content-type": "image/png" });
   });
 
-  app.get("/console/incidents/:id", async (c) => {
-    const id = c.req.param("id");
+  const incidentPage = async (c: Context<Env>, id: string, notice: Html | null, status: 200 | 400 | 409 = 200) => {
     const data = await readIncident(core, id, chain);
     if (!data) return notFound(c, `No incident ${id}`);
     const now = data.runs[0]?.view.dbNow ?? clock();
     const runs = data.runs.map((r) => r.view.run.id);
+    const path = `/console/incidents/${encodeURIComponent(id)}`;
     return render(c, {
       title: data.incident.title,
-      body: incidentBody(data, runOptions(c, now)),
-      live: { fragment: `/console/incidents/${encodeURIComponent(id)}?fragment=1`, incidents: [id], runs },
+      body: h`${notice}${incidentBody(data, { ...runOptions(c, now), back: path })}`,
+      status,
+      live: { fragment: `${path}?fragment=1`, incidents: [id], runs },
       nav: "incidents",
     });
-  });
+  };
+
+  app.get("/console/incidents/:id", (c) => incidentPage(c, c.req.param("id"), null));
 
   const runPage = async (c: Context<Env>, runId: string, notice: Html | null, status: 200 | 400 | 409 = 200) => {
     const data = await readRun(core, runId);
@@ -162,19 +173,22 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     const runId = c.req.param("id");
     const session = c.get("session")!;
     // checkStateChange (above) refuses a session whose person is not in people:, so there is a principal here.
+    // The answer is the page the form was on: the incident's (named in `back`), else the run's.
+    const back = /^\/console\/incidents\/([^/?#]+)$/.exec(c.get("form").back ?? "");
+    const answer = (notice: Html, status: 200 | 400 | 409 = 200) => (back ? incidentPage(c, safeDecode(back[1]!), notice, status) : runPage(c, runId, notice, status));
     const parsed = decisionFromForm(runId, session.principal!, c.get("form"));
-    if ("invalid" in parsed) return runPage(c, runId, h`<p class="notice error" role="alert">Nothing was done: ${parsed.invalid}.</p>`, 400);
+    if ("invalid" in parsed) return answer(h`<p class="notice error" role="alert">Nothing was done: ${parsed.invalid}.</p>`, 400);
     let result;
     try {
       result = await decideFromConsole(core.engine, parsed.decision);
     } catch (err) {
       // The decision is one transaction: nothing was recorded.
       core.logger.error({ err, runId, action: parsed.decision.kind, person: session.principal!.person }, "a decision from the console could not be recorded");
-      return runPage(c, runId, h`<p class="notice error" role="alert">Nothing was done: belay could not record the decision (${describeError(err)}). Try again in a moment.</p>`, 409);
+      return answer(h`<p class="notice error" role="alert">Nothing was done: belay could not record the decision (${describeError(err)}). Try again in a moment.</p>`, 409);
     }
-    if (result.accepted) return runPage(c, runId, h`<p class="notice ok" role="status">${result.message}.</p>`);
+    if (result.accepted) return answer(h`<p class="notice ok" role="status">${result.message}.</p>`);
     const changed = result.code === "plan_changed" ? h` <strong>The plan changed since this page was loaded:</strong> review the plan below (hash <code>${"planHash" in parsed.decision ? parsed.decision.planHash.slice(0, 12) : ""}</code> was shown) and approve again if it is still right.` : null;
-    return runPage(c, runId, h`<p class="notice error" role="alert">Refused: ${result.message}.${changed}</p>`, 409);
+    return answer(h`<p class="notice error" role="alert">Refused: ${result.message}.${changed}</p>`, 409);
   });
 
   app.get("/console/drills", async (c) => render(c, { title: "Drills", body: drillsBody(await readDrills(core)), live: { fragment: "/console/drills?fragment=1", all: true }, nav: "drills" }));
@@ -201,7 +215,10 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     return render(c, { title: `Postmortem: ${draft.incident.title}`, body: postmortemBody(draft), live: { fragment: `/console/postmortems/${encodeURIComponent(id)}?fragment=1`, incidents: [id] }, nav: "incidents" });
   });
 
-  app.get("/console/events", (c) => live.respond(c));
+  app.get("/console/events", (c) => {
+    const s = c.get("session");
+    return live.respond(c, s ? { until: s.expiresAt } : {});
+  });
 
   app.get("/console/assets/:name", (c) => {
     const asset = ASSETS[c.req.param("name") as keyof typeof ASSETS];

@@ -27,7 +27,7 @@ export class LiveHub {
   private readonly clients = new Set<Client>();
   private closed = false;
 
-  constructor(private readonly opts: { heartbeatMs?: number } = {}) {}
+  constructor(private readonly opts: { heartbeatMs?: number; now?: () => number } = {}) {}
 
   get size(): number {
     return this.clients.size;
@@ -48,7 +48,7 @@ export class LiveHub {
   }
 
   /** The /console/events answer: a hello, then audit messages and a heartbeat until the client leaves or the server stops. */
-  respond(c: Context): Response {
+  respond(c: Context, opts: { until?: number } = {}): Response {
     return streamSSE(c, async (stream) => {
       if (this.closed) return;
       let finish!: () => void;
@@ -56,6 +56,9 @@ export class LiveHub {
       const client: Client = { stream, done: () => finish() };
       this.clients.add(client);
       stream.onAbort(() => finish());
+      // A session's stream ends with the session: the page then re-fetches and is asked to sign in again.
+      const left = opts.until === undefined ? null : opts.until - (this.opts.now ?? Date.now)();
+      const expiry = left === null ? null : setTimeout(() => finish(), Math.max(0, Math.min(left, 2 ** 31 - 1)));
       const beat = setInterval(() => {
         stream.write(": heartbeat\n\n").catch(() => finish());
       }, this.opts.heartbeatMs ?? 15_000);
@@ -64,6 +67,7 @@ export class LiveHub {
         await done;
       } finally {
         clearInterval(beat);
+        if (expiry) clearTimeout(expiry);
         this.clients.delete(client);
       }
     });

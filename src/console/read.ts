@@ -137,7 +137,8 @@ export async function readIncident(deps: ReadDeps, incidentId: string, chain: ()
   return { incident, alerts, targets: targetsOf(keys), runs: runData, timeline, chain: verdict, hasChart: alerts.some((a) => a.alert.expr) && hasPrometheus(deps) };
 }
 
-function hasPrometheus(deps: ReadDeps): boolean {
+/** Whether one Prometheus target is configured (what the incident chart reads). */
+export function hasPrometheus(deps: Pick<ReadDeps, "targets">): boolean {
   try {
     deps.targets.prometheus();
     return true;

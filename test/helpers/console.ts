@@ -44,10 +44,12 @@ export function oidcPerson(id: string): Principal {
 }
 
 /** The console's seam, faked: a fixed session (or none), and a CSRF check that compares the token. */
-export function fakeAuth(session: { principal: Principal; csrf?: string } | null): ConsoleAuth & { setSession(s: { principal: Principal; csrf?: string } | null): void } {
+type FakeSession = { principal: Principal; csrf?: string; expiresAt?: number };
+
+export function fakeAuth(session: FakeSession | null): ConsoleAuth & { setSession(s: FakeSession | null): void } {
   let current: ConsoleSession | undefined;
-  const set = (s: { principal: Principal; csrf?: string } | null) => {
-    current = s ? { principal: s.principal, displayName: s.principal.person, csrf: s.csrf ?? `csrf-${s.principal.person}`, expiresAt: Date.now() + 3_600_000 } : undefined;
+  const set = (s: FakeSession | null) => {
+    current = s ? { principal: s.principal, displayName: s.principal.person, csrf: s.csrf ?? `csrf-${s.principal.person}`, expiresAt: s.expiresAt ?? Date.now() + 3_600_000 } : undefined;
   };
   set(session);
   return {

@@ -5,7 +5,7 @@ import { eventsForRun } from "../../src/audit/chain.ts";
 import type { Engine } from "../../src/execute/engine.ts";
 import { getApprovals } from "../../src/store/runs.ts";
 import { fakeService, servicePlaybook, type FakeService } from "../fixtures/playbooks.ts";
-import { consoleCore, fakeAuth, oidcPerson } from "../helpers/console.ts";
+import { consoleCore, fakeAuth, oidcPerson, seedIncident } from "../helpers/console.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { testEngine } from "../helpers/engine.ts";
 
@@ -90,6 +90,12 @@ describe("console decisions", () => {
     const after = await engine.view(runId);
     expect(after.steps.find((s) => s.name === "set-policy")!.status).toBe("succeeded");
     expect(after.steps.find((s) => s.name === "restart")!.status).toBe("awaiting_approval");
+    // The settled step names who let it through, whatever the plan's hash is now.
+    await store.db.query("UPDATE runs SET plan_hash = $2 WHERE id = $1", [runId, "e".repeat(64)]);
+    const settled = (await page(`/console/runs/${runId}`)).text;
+    const step3 = settled.slice(settled.indexOf(`id="step-${runId}-2"`), settled.indexOf(`id="step-${runId}-3"`));
+    expect(step3).toContain("Started, approved by <strong>bob</strong>");
+    expect(step3).not.toContain("does not count");
     const [approval] = await getApprovals(store.db, runId, 2);
     expect(approval).toMatchObject({ actor: "bob", surface: "console", auth: { method: "oidc", subject: "sub-bob" } });
     const approved = (await eventsForRun(store.db, runId)).find((e) => e.kind === "step.approved")!;
@@ -169,6 +175,21 @@ describe("console decisions", () => {
     expect((await engine.view(aborted)).run.status).toBe("aborted");
     // A finished run shows no forms.
     expect((await page(`/console/runs/${aborted}`)).text).not.toContain('class="decide"');
+  });
+
+  it("a decision from an incident's page answers with that page", async () => {
+    auth.setSession({ principal: bob });
+    await seedIncident(store.db, "inc_act");
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "alice", surface: "console", incidentId: "inc_act" });
+    await engine.drive(runId);
+    const fields = formOf((await page("/console/incidents/inc_act")).text, 2);
+    expect(fields.back).toBe("/console/incidents/inc_act");
+    const res = await post(runId, { ...fields, action: "approve" });
+    expect(res.status).toBe(200);
+    const text = await res.text();
+    expect(text).toContain("set-policy approved by bob; it runs now");
+    expect(text).toContain("<h2>Alerts</h2>");
+    expect(text).toContain('data-fragment="/console/incidents/inc_act?fragment=1"');
   });
 
   it("a malformed form is a 400 saying what was wrong, in one line", async () => {

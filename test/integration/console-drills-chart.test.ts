@@ -71,7 +71,7 @@ describe("console drills", () => {
     expect(res.headers.get("content-security-policy")).toMatch(/default-src 'none'/);
     const svg = await res.text();
     expect(svg).toMatch(/^<svg/);
-    for (const name of ["time to detect (s)", "time to acknowledge (s)", "time to approve (s)", "time to recover (s)"]) expect(svg).toContain(name);
+    for (const name of ["time to detect", "time to acknowledge", "time to approve", "time to recover"]) expect(svg).toContain(name);
     expect(svg).toContain("3 runs");
     // Four lines (one path per series); the scores span 8..90 s, so the axis reaches 90 or more.
     expect((svg.match(/<path d="M[^"]*L/g) ?? []).length).toBeGreaterThanOrEqual(4);

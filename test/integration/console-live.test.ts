@@ -123,6 +123,18 @@ describe("console live events", () => {
     expect(served.integration.live.size).toBe(before - 1);
   });
 
+  it("a session's stream ends when the session does", async () => {
+    auth.setSession({ principal: oidcPerson("bob"), expiresAt: Date.now() + 400 });
+    try {
+      const stream = await openStream();
+      await stream.waitFor((t) => t.includes("event: hello"));
+      await Promise.race([stream.pump, new Promise((_, reject) => setTimeout(() => reject(new Error("the stream outlived its session")), 3_000))]);
+      expect(stream.ended).toBe(true);
+    } finally {
+      auth.setSession({ principal: oidcPerson("bob") });
+    }
+  });
+
   it("the stream closes when the server stops", async () => {
     const stream = await openStream();
     await stream.waitFor((t) => t.includes("event: hello"));

@@ -12,6 +12,7 @@
   var incidents = new Set(split(live.dataset.incidents));
   var timer = null;
   var deferred = false;
+  var quiet = false;
   var say = function (text) { if (status) status.textContent = text; };
 
   // Someone typing a reason keeps their text: the swap waits until they leave the field.
@@ -31,13 +32,34 @@
       .then(function (html) {
         if (html === null) return;
         var focused = document.activeElement && live.contains(document.activeElement) ? document.activeElement.id : "";
+        var before = planHashes();
         live.innerHTML = html;
+        // A plan that changed under the reader's eyes is said out loud before anyone approves it.
+        var after = planHashes();
+        Object.keys(after).forEach(function (run) {
+          if (before[run] && before[run] !== after[run]) {
+            var section = live.querySelector('[data-run-id="' + run + '"]');
+            if (!section) return;
+            var note = document.createElement("p");
+            note.className = "notice error";
+            note.setAttribute("role", "alert");
+            note.textContent = "The plan of run " + run + " changed while this page was open: review it again before you approve.";
+            section.insertBefore(note, section.firstChild);
+          }
+        });
         live.querySelectorAll("[data-run-id]").forEach(function (el) { runs.add(el.getAttribute("data-run-id")); });
         if (focused) { var el = document.getElementById(focused); if (el) el.focus(); }
-        say("Updated at " + new Date().toLocaleTimeString());
+        if (!quiet) say("Updated at " + new Date().toLocaleTimeString());
+        quiet = false;
         live.dispatchEvent(new CustomEvent("belay:updated", { bubbles: true }));
       })
       .catch(function () { say("Could not refresh; the page shows what it last knew."); });
+  }
+
+  function planHashes() {
+    var out = {};
+    live.querySelectorAll("[data-run-id][data-plan-hash]").forEach(function (el) { out[el.getAttribute("data-run-id")] = el.getAttribute("data-plan-hash"); });
+    return out;
   }
 
   function schedule() { if (timer === null) timer = setTimeout(refresh, 200); }
@@ -46,13 +68,12 @@
   live.querySelectorAll("[data-run-id]").forEach(function (el) { runs.add(el.getAttribute("data-run-id")); });
 
   var source = new EventSource("/console/events");
-  // Connected (or reconnected): whatever happened between rendering this page and now sent no
-  // event to it, so fetch the region once to catch up.
-  source.addEventListener("hello", function () { say("Live"); schedule(); });
+  // Events between rendering the page and this (re)connection were missed: fetch once now.
+  source.addEventListener("hello", function () { say("Live"); quiet = true; schedule(); });
   source.addEventListener("audit", function (ev) {
     var m;
     try { m = JSON.parse(ev.data); } catch (e) { return; }
-    if (all || (m.run && runs.has(m.run)) || (m.incident && incidents.has(m.incident))) schedule();
+    if (all || (m.run && runs.has(m.run)) || (m.incident && incidents.has(m.incident))) { quiet = false; schedule(); }
   });
   source.onerror = function () { say("Live updates paused; reconnecting…"); };
 })();

@@ -5,10 +5,10 @@ import { h, type Html } from "./html.ts";
 import { badge, incidentHref, runHref, table, time } from "./parts.ts";
 
 export const SCORE_SERIES: readonly { key: keyof Scores; name: string }[] = [
-  { key: "detectS", name: "time to detect (s)" },
-  { key: "acknowledgeS", name: "time to acknowledge (s)" },
-  { key: "approveS", name: "time to approve (s)" },
-  { key: "recoverS", name: "time to recover (s)" },
+  { key: "detectS", name: "time to detect" },
+  { key: "acknowledgeS", name: "time to acknowledge" },
+  { key: "approveS", name: "time to approve" },
+  { key: "recoverS", name: "time to recover" },
 ];
 
 const fmt = (v: number | null | undefined) => (v === null || v === undefined ? "—" : `${Math.round(v * 10) / 10} s`);
@@ -34,7 +34,7 @@ function reportBody(r: DrillReport): Html {
   return h`<p>${r.drill.hypothesis}</p>
 <p>Hypothesis ${r.hypothesisHeld === null ? "not judged (aborted)" : r.hypothesisHeld ? "held" : "did not hold"}${r.reason ? h` — ${r.reason}` : null}.
 ${r.incidentId ? h` Incident <a href="${incidentHref(r.incidentId)}">${r.incidentId}</a>.` : null}${r.runId ? h` Run <a href="${runHref(r.runId)}">${r.runId}</a>.` : null}</p>
-<dl class="facts">${SCORE_SERIES.map((s) => h`<div><dt>${s.name.replace(" (s)", "")}</dt><dd>${fmt(r.scores[s.key])}</dd></div>`)}</dl>
+<dl class="facts">${SCORE_SERIES.map((s) => h`<div><dt>${s.name}</dt><dd>${fmt(r.scores[s.key])}</dd></div>`)}</dl>
 ${table("Criteria", ["criterion", "expected", "measured", "", "detail"], criteria, "No criteria.")}
 ${r.simulated.length ? h`<p class="muted">Simulated in this rehearsal: ${r.simulated.join("; ")}</p>` : null}
 ${table("Drill timeline", ["t", "time (UTC)", "event", "detail"], timeline, "No timeline.")}`;

@@ -2,7 +2,7 @@ import type { AuditEvent } from "../../audit/events.ts";
 import { toTimeline } from "../../audit/timeline.ts";
 import type { ChainVerdict, IncidentData } from "../read.ts";
 import { h, type Html } from "./html.ts";
-import { badge, incidentHref, runHref, table, time } from "./parts.ts";
+import { badge, externalHref, incidentHref, runHref, table, time } from "./parts.ts";
 import { runSection, type RunRenderOptions } from "./run.ts";
 
 export function chainBanner(c: ChainVerdict): Html {
@@ -34,7 +34,7 @@ export function incidentBody(d: IncidentData, o: RunRenderOptions): Html {
 <div><dt>Target</dt><dd>${d.targets.length ? d.targets.join(", ") : "—"}</dd></div>
 <div><dt>Opened</dt><dd>${time(i.createdAt)}</dd></div>
 ${i.resolvedAt ? h`<div><dt>Resolved</dt><dd>${time(i.resolvedAt)}</dd></div>` : null}
-${i.slackPermalink ? h`<div><dt>Slack</dt><dd><a href="${i.slackPermalink}" rel="noreferrer">thread</a></dd></div>` : null}
+${externalHref(i.slackPermalink) ? h`<div><dt>Slack</dt><dd><a href="${externalHref(i.slackPermalink)}" rel="noreferrer">thread</a></dd></div>` : null}
 </dl>
 <p><a href="/console/postmortems/${encodeURIComponent(i.id)}">Postmortem draft</a></p>
 <h2>Alerts</h2>

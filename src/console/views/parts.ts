@@ -50,3 +50,14 @@ export function diffBlock(text: string): Html {
     return h`<span>${l}</span>${nl}`;
   })}</pre>`;
 }
+
+/** A link out of belay (a Slack permalink): only http(s), so a stored value can never be a javascript: URL. */
+export function externalHref(url: string | null | undefined): string | null {
+  if (!url) return null;
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.toString() : null;
+  } catch {
+    return null;
+  }
+}

@@ -20,6 +20,8 @@ export interface RunRenderOptions {
   readOnlyReason: string;
   /** Heading level of the run's title (2 inside an incident, 1 on its own page). */
   level?: 1 | 2;
+  /** The page the forms are on, so the answer shows that page again (an incident's, or the run's own). */
+  back?: string;
 }
 
 const lastData = (events: readonly AuditEvent[], kind: string, step: string): Record<string, unknown> | null => {
@@ -31,6 +33,15 @@ function approvalsOf(d: RunData, s: StepRecord, o: RunRenderOptions): Html | nul
   const { run, approvals } = d.view;
   const mine = approvals.filter((a) => a.stepIdx === s.idx);
   if (!s.risk || (mine.length === 0 && s.status !== "awaiting_approval")) return null;
+  // A step that has started was let through by the approvals the engine named then; judging
+  // them again against today's plan hash or clock would call a settled approval void.
+  const started = lastData(d.events, "step.started", s.name);
+  const deciding = s.status === "awaiting_approval" || s.status === "pending" || !started;
+  if (!deciding) {
+    const by = new Set(Array.isArray(started!.approvedBy) ? (started!.approvedBy as unknown[]).map(String) : []);
+    const items = mine.map((a) => h`<li>${by.has(a.actor) ? h`<strong>${a.actor}</strong>` : a.actor} approved via ${a.surface} (${typeof a.auth.method === "string" ? a.auth.method : a.surface}) at ${time(a.createdAt)}${a.breakGlass ? h` <span class="badge b-failed">break-glass by ${a.authenticatedAs}</span>` : null}</li>`);
+    return h`<div class="approvals"><p>Started${by.size ? h`, approved by <strong>${[...by].join(", ")}</strong>` : null}.</p>${items.length ? h`<ul>${items}</ul>` : null}</div>`;
+  }
   const verdict = evaluateApprovals({ policy: o.policy, risk: s.risk, requester: run.requestedBy, planHash: run.planHash, approvals: mine, now: o.now });
   const items = mine.map((a) => {
     const ignored = verdict.ignored.find((x) => x.actor === a.actor);
@@ -46,10 +57,12 @@ function refusalsOf(events: readonly AuditEvent[], step: string | null): Html | 
   return h`<ul class="refusals">${refused.map((e) => h`<li><strong>${e.actor}</strong> (${e.surface}) at ${time(e.at)}: ${String(e.data.decision ?? "decision")} refused — ${String(e.data.reason ?? e.data.code ?? "")}</li>`)}</ul>`;
 }
 
-function stepForms(d: RunData, s: StepRecord, dec: Decider): Html | null {
+const backField = (back: string | undefined) => (back ? h`<input type="hidden" name="back" value="${back}">` : null);
+
+function stepForms(d: RunData, s: StepRecord, dec: Decider, back: string | undefined): Html | null {
   const { run } = d.view;
   const action = `${runHref(run.id)}/decide`;
-  const hidden = h`<input type="hidden" name="_csrf" value="${dec.csrf}"><input type="hidden" name="step" value="${String(s.idx)}"><input type="hidden" name="planHash" value="${run.planHash}">`;
+  const hidden = h`<input type="hidden" name="_csrf" value="${dec.csrf}"><input type="hidden" name="step" value="${String(s.idx)}"><input type="hidden" name="planHash" value="${run.planHash}">${backField(back)}`;
   if (s.status === "awaiting_approval") {
     return h`<form method="post" action="${action}" class="decide">${hidden}
 <p class="muted">Approving binds to plan <code>${run.planHash.slice(0, 12)}</code>.</p>
@@ -85,7 +98,7 @@ ${skipped?.reason ? h`<p class="muted">Skipped: ${String(skipped.reason)}</p>` :
 ${s.error && s.status !== "skipped" ? h`<p class="notice error">${s.error}</p>` : null}
 ${approvalsOf(d, s, o)}
 ${refusalsOf(events, s.name)}
-${open && o.decider ? stepForms(d, s, o.decider) : null}
+${open && o.decider ? stepForms(d, s, o.decider, o.back) : null}
 </li>`;
 }
 
@@ -111,7 +124,7 @@ ${d.outcome.reasons.length ? h`<ul class="reasons">${d.outcome.reasons.map((r) =
 ${open && waitsOnPeople && !o.decider ? h`<p class="notice">${o.readOnlyReason}</p>` : null}
 <ol class="plan">${steps.map((s) => stepItem(d, s, o))}</ol>
 ${refusalsOf(d.events, null)}
-${open && o.decider ? h`<form method="post" action="${runHref(run.id)}/decide" class="decide abort"><input type="hidden" name="_csrf" value="${o.decider.csrf}"><input type="hidden" name="planHash" value="${run.planHash}">
+${open && o.decider ? h`<form method="post" action="${runHref(run.id)}/decide" class="decide abort"><input type="hidden" name="_csrf" value="${o.decider.csrf}"><input type="hidden" name="planHash" value="${run.planHash}">${backField(o.back)}
 <label for="abort-${run.id}">Reason for aborting (optional)</label> <input id="abort-${run.id}" name="reason" maxlength="500" autocomplete="off">
 <button type="submit" name="action" value="abort" class="danger">Abort run</button></form>` : null}
 </section>`;
