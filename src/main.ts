@@ -151,7 +151,14 @@ export async function serve(config: Config, opts: { port?: number; host?: string
     },
     async close() {
       for (const i of integrations) await i.stop?.();
-      await new Promise<void>((r) => server.close(() => r()));
+      const closing = new Promise<void>((r) => server.close(() => r()));
+      server.closeIdleConnections();
+      // A keep-alive connection that keeps being reused (a console page's EventSource reconnects
+      // every 3 s) would hold close() forever: requests in flight get a short grace, then every
+      // connection is closed.
+      const grace = setTimeout(() => server.closeAllConnections(), 2_000);
+      await closing;
+      clearTimeout(grace);
       server.closeAllConnections();
       await core.close();
     },

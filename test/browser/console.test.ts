@@ -139,10 +139,10 @@ describe("the console in Chromium", { timeout: 90_000 }, () => {
     // its engine would take the run, and a page follows the events of its own replica only.
     const readOnly = await serve(loadConfig(roEnv), { port: 0, host: "127.0.0.1" });
     const page = await personPage();
-    // The page first: its EventSource reconnects to a server that is closing, and serve's close waits for it.
+    let closed = false;
     onTestFinished(async () => {
       await page.context().close();
-      await readOnly.close();
+      if (!closed) await readOnly.close();
     });
     await page.goto(`${readOnly.url}/console/`);
     await expect.poll(() => page.locator("main").innerText()).toContain("Cache at maxmemory: writes refused");
@@ -156,6 +156,13 @@ describe("the console in Chromium", { timeout: 90_000 }, () => {
     // A state change from the page itself is refused.
     const status = await page.evaluate(async (url) => (await fetch(url, { method: "POST", body: new URLSearchParams({ action: "abort" }) })).status, `/console/runs/${runId}/decide`);
     expect(status).toBe(403);
+
+    // belay serve stops (SIGTERM) while the page is open: its EventSource reconnects every 3 s
+    // on the same keep-alive connection, which must not keep the server from closing.
+    await expect.poll(() => page.locator("#live-status").innerText()).toMatch(/^(Live|Updated at)/);
+    const stopped = await Promise.race([readOnly.close().then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 10_000))]);
+    closed = stopped;
+    expect(stopped, "belay serve closed within 10 s with a console page open").toBe(true);
   });
 
   it("signs in through the provider's login form, sees the incident and its plan, approves a step and watches it run without a reload", async () => {

@@ -54,6 +54,11 @@ export class CookieJar {
     return this.cookies.find((c) => c.name === name);
   }
 
+  /** The first stored cookie whose name matches. */
+  find(name: RegExp): Stored | undefined {
+    return this.cookies.find((c) => name.test(c.name));
+  }
+
   set(host: string, name: string, value: string, path = "/"): void {
     this.cookies = this.cookies.filter((c) => !(c.name === name && c.host === host && c.path === path));
     this.cookies.push({ name, value, host, path, expiresAt: null, attrs: {} });

@@ -5,7 +5,15 @@ import { serve as serveNode, type ServerType } from "@hono/node-server";
 import { Hono } from "hono";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConsoleAuth, safeReturnPath, type ConsoleAuth } from "../../src/console/auth/index.ts";
-import { loadConfig } from "../../src/config.ts";
+import { loadConfig, type Config } from "../../src/config.ts";
+import { createConsoleApp } from "../../src/console/app.ts";
+import { LiveHub } from "../../src/console/live.ts";
+import type { Engine } from "../../src/execute/engine.ts";
+import { getApprovals } from "../../src/store/runs.ts";
+import { fakeService, servicePlaybook } from "../fixtures/playbooks.ts";
+import { consoleCore } from "../helpers/console.ts";
+import { openTestStore, type TestStore } from "../helpers/db.ts";
+import { testEngine } from "../helpers/engine.ts";
 import type { Logger } from "../../src/execute/deps.ts";
 import { CookieJar } from "../helpers/cookie-jar.ts";
 import { freePort, startTestProvider, type TestProvider } from "../helpers/oidc-provider.ts";
@@ -30,6 +38,7 @@ let idp: TestProvider;
 let origin: string;
 let server: ServerType;
 let auth: ConsoleAuth;
+let config: Config;
 
 beforeAll(async () => {
   const port = await freePort();
@@ -44,7 +53,7 @@ beforeAll(async () => {
   });
   const dir = mkdtempSync(join(tmpdir(), "belay-console-auth-"));
   writeFileSync(join(dir, "belay.yaml"), "people:\n  alice: { email: alice@example.com }\n  bob: { email: bob@example.com }\n");
-  const config = loadConfig({
+  config = loadConfig({
     BELAY_CONFIG: join(dir, "belay.yaml"),
     BELAY_PUBLIC_URL: origin,
     BELAY_OIDC_ISSUER: idp.issuer,
@@ -78,7 +87,12 @@ afterAll(async () => {
 
 /** Follows a sign-in from belay's login URL through the provider's login and consent forms back to belay. */
 async function signIn(jar: CookieJar, login: string, returnTo = "/console/incidents/42"): Promise<{ landed: string; hops: string[] }> {
-  let url = `${origin}${auth.loginUrl(returnTo)}`;
+  return followSignIn(jar, `${origin}${auth.loginUrl(returnTo)}`, login);
+}
+
+/** Follows a sign-in from `start` (belay's login URL, or the provider's authorization URL it sent to). */
+async function followSignIn(jar: CookieJar, start: string, login: string): Promise<{ landed: string; hops: string[] }> {
+  let url = start;
   const hops: string[] = [];
   for (let i = 0; i < 20; i++) {
     hops.push(url);
@@ -121,7 +135,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect(to.searchParams.get("nonce")).toBeTruthy();
     expect(to.searchParams.get("redirect_uri")).toBe(`${origin}/console/auth/callback`);
     expect(to.href).not.toContain(idp.clientSecret);
-    const pending = jar.get("belay_login")!;
+    const pending = jar.find(/^belay_login_/)!;
     expect(pending.attrs.httponly).toBe(true);
     expect(pending.attrs.path).toBe("/console/auth");
     expect(pending.value).not.toContain(to.searchParams.get("state")!);
@@ -141,6 +155,14 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect(await (await jar.fetch(`${origin}/console/`)).text()).toContain("signed in as Alice Example, person alice");
     const res = await decide(jar, { _csrf: await csrfOf(jar) }, { origin });
     expect(await res.text()).toBe("decided by alice via console/oidc");
+  });
+
+  it("two sign-ins started in two tabs of one browser both complete", async () => {
+    const jar = new CookieJar();
+    const first = (await jar.fetch(`${origin}${auth.loginUrl("/console/incidents/1")}`)).headers.get("location")!;
+    const second = (await jar.fetch(`${origin}${auth.loginUrl("/console/incidents/2")}`)).headers.get("location")!;
+    expect((await followSignIn(jar, first, "alice")).landed).toBe(`${origin}/console/incidents/1`);
+    expect((await followSignIn(jar, second, "alice")).landed).toBe(`${origin}/console/incidents/2`);
   });
 
   it("someone whose email the provider did not verify is signed in but cannot decide, and is told what to add", async () => {
@@ -180,7 +202,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     // The sign-in cookie sealed under the same key is not a session.
     const other = new CookieJar();
     await other.fetch(`${origin}${auth.loginUrl("/console/")}`);
-    jar.set("127.0.0.1", "belay_session", other.get("belay_login")!.value, "/console");
+    jar.set("127.0.0.1", "belay_session", other.find(/^belay_login_/)!.value, "/console");
     expect((await decide(jar, { _csrf: csrf }, { origin })).status).toBe(401);
     // Expiry is checked by belay, whatever the browser keeps.
     jar.set("127.0.0.1", "belay_session", good, "/console");
@@ -272,6 +294,48 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
   });
 });
 
+describe("the console's own decision route, with this sign-in", () => {
+  let store: TestStore;
+  let engine: Engine;
+  let consoleApp: ReturnType<typeof createConsoleApp>;
+  let runId: string;
+  beforeAll(async () => {
+    store = await openTestStore("pg", "console_auth");
+    ({ engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] }));
+    consoleApp = createConsoleApp({ core: consoleCore(store.db, engine, config), auth, live: new LiveHub(), clock: () => new Date() });
+    ({ runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "bob", surface: "cli" }));
+    await engine.drive(runId);
+  }, 60_000);
+  afterAll(async () => {
+    await store?.close();
+  });
+
+  it("refuses a cross-site POST that carries a valid session cookie and the right CSRF token, and decides nothing", async () => {
+    const jar = new CookieJar();
+    await signIn(jar, "alice");
+    const cookie = jar.header(`${origin}/console/`);
+    const page = await consoleApp.request(`${origin}/console/runs/${runId}`, { headers: { cookie } });
+    expect(page.status).toBe(200);
+    const html = await page.text();
+    const form = /<form method="post" action="[^"]*\/decide" class="decide">([\s\S]*?)<\/form>/.exec(html)![1]!;
+    const fields = Object.fromEntries([...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+    expect(fields._csrf).toBeTruthy();
+    const post = (headers: Record<string, string>) =>
+      consoleApp.request(`${origin}/console/runs/${runId}/decide`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded", cookie, ...headers }, body: new URLSearchParams({ ...fields, action: "approve" }) });
+    const crossSite: Record<string, string>[] = [{ origin: "https://evil.example", "sec-fetch-site": "cross-site" }, { origin: "http://127.0.0.1:1" }, { "sec-fetch-site": "same-site" }, {}];
+    for (const headers of crossSite) {
+      const res = await post(headers);
+      expect(res.status, JSON.stringify(headers)).toBe(403);
+      expect(await res.text()).toMatch(/^Refused: (cross-site request refused|request refused: it carries no Origin header)/);
+    }
+    expect(await getApprovals(store.db, runId)).toHaveLength(0);
+    const ok = await post({ origin, "sec-fetch-site": "same-origin" });
+    expect(ok.status).toBe(200);
+    const [approval] = await getApprovals(store.db, runId);
+    expect(approval).toMatchObject({ actor: "alice", surface: "console", auth: { method: "oidc", issuer: idp.issuer, subject: "alice" } });
+  });
+});
+
 describe("over https", () => {
   it("the session and sign-in cookies are Secure when BELAY_PUBLIC_URL is https", async () => {
     const cfg = loadConfig({ BELAY_PUBLIC_URL: "https://belay.example.com", BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: idp.clientId, BELAY_OIDC_CLIENT_SECRET: idp.clientSecret, BELAY_CONSOLE_SESSION_KEY: SESSION_KEY });
@@ -281,7 +345,7 @@ describe("over https", () => {
     const res = await app.request("/console/auth/login?return=/console/");
     expect(res.status).toBe(302);
     expect(new URL(res.headers.get("location")!).searchParams.get("redirect_uri")).toBe("https://belay.example.com/console/auth/callback");
-    expect(res.headers.get("set-cookie")).toMatch(/^belay_login=[^;]+;.*\bSecure\b/i);
+    expect(res.headers.get("set-cookie")).toMatch(/^belay_login_[\w-]{16}=[^;]+;.*\bSecure\b/i);
     expect(res.headers.get("set-cookie")).toMatch(/HttpOnly/i);
   });
 });

@@ -1,4 +1,4 @@
-import { randomBytes } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import * as oidc from "openid-client";
@@ -13,7 +13,9 @@ import { createSealer } from "./seal.ts";
 import type { ConsoleAuth, ConsoleSession } from "./types.ts";
 
 export const SESSION_COOKIE = "belay_session";
+/** One sign-in cookie per sign-in in progress (`belay_login_<tag of its state>`), so two tabs signing in do not overwrite each other. */
 export const LOGIN_COOKIE = "belay_login";
+const loginCookieName = (state: string) => `${LOGIN_COOKIE}_${createHash("sha256").update(state).digest("base64url").slice(0, 16)}`;
 export const LOGIN_PATH = "/console/auth/login";
 export const CALLBACK_PATH = "/console/auth/callback";
 export const LOGOUT_PATH = "/console/auth/logout";
@@ -127,7 +129,8 @@ export function createOidcAuth(o: OidcAuthOptions): ConsoleAuth {
         const state = oidc.randomState();
         const nonce = oidc.randomNonce();
         const exp = o.now() + LOGIN_TTL_SECONDS * 1000;
-        setCookie(c, LOGIN_COOKIE, sealer.seal(LOGIN_COOKIE, { state, nonce, verifier, returnTo, exp }), { ...loginCookie, maxAge: LOGIN_TTL_SECONDS });
+        // Sealed under the shared name: a sign-in cookie opens only as one, whatever it is called.
+        setCookie(c, loginCookieName(state), sealer.seal(LOGIN_COOKIE, { state, nonce, verifier, returnTo, exp }), { ...loginCookie, maxAge: LOGIN_TTL_SECONDS });
         const url = oidc.buildAuthorizationUrl(config, {
           redirect_uri: redirectUri,
           scope: "openid email profile",
@@ -143,16 +146,18 @@ export function createOidcAuth(o: OidcAuthOptions): ConsoleAuth {
       app.get(CALLBACK_PATH, async (c) => {
         // The URL carries the code: keep it out of caches and of the next page's Referer.
         c.header("Referrer-Policy", "no-referrer");
-        const pending = pendingSchema.safeParse(sealer.open(LOGIN_COOKIE, getCookie(c, LOGIN_COOKIE)));
+        const queryState = c.req.query("state");
+        const cookieName = queryState && queryState.length <= 512 ? loginCookieName(queryState) : null;
+        const pending = pendingSchema.safeParse(cookieName ? sealer.open(LOGIN_COOKIE, getCookie(c, cookieName)) : null);
         if (!pending.success || pending.data.exp <= o.now()) {
           return page(c, 400, "This sign-in has expired", "It took longer than 10 minutes, or it was started in another browser. Sign in again.");
         }
         const p = pending.data;
         // Nothing from the query is shown before its state matches this browser's sign-in.
-        if (!sameToken(c.req.query("state"), p.state)) {
+        if (!sameToken(queryState, p.state)) {
           return page(c, 400, "This sign-in does not belong to this browser", "The provider's answer is for a sign-in this browser did not start. Sign in again.");
         }
-        deleteCookie(c, LOGIN_COOKIE, loginCookie);
+        deleteCookie(c, cookieName!, loginCookie);
         const error = c.req.query("error");
         if (error !== undefined) {
           const desc = c.req.query("error_description");
