@@ -5,7 +5,7 @@ import { auditHead } from "../store/audit-macs.ts";
 import type { Db } from "../store/driver.ts";
 import { openStore } from "../store/open.ts";
 import { configFrom, UsageError, type CliIo } from "./io.ts";
-import type { AuditExportOptions, AuditVerifyOptions } from "./program.ts";
+import type { AuditExportOptions, AuditVerifyOptions } from "./options.ts";
 import { resolveId } from "./resolve.ts";
 
 function open(io: CliIo, sub: string): { key: string | null; db: () => Promise<Db> } {

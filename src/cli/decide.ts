@@ -4,7 +4,7 @@ import { openCore } from "../main.ts";
 import { driveInteractively } from "./run.ts";
 import { GROUP_FLAG_GONE, terminalPrincipal } from "./identity.ts";
 import { configFrom, splitIo, UsageError, type CliIo } from "./io.ts";
-import type { DecideOptions } from "./program.ts";
+import type { DecideOptions } from "./options.ts";
 import { resolveId, resolvePlanHash } from "./resolve.ts";
 
 /**

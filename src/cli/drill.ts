@@ -10,7 +10,7 @@ import { newId } from "../ids.ts";
 import { terminalPrincipal } from "./identity.ts";
 import type { Config } from "../config.ts";
 import { configFrom, parseLimit, splitIo, UsageError, type CliIo } from "./io.ts";
-import type { DrillRunOptions } from "./program.ts";
+import type { DrillRunOptions } from "./options.ts";
 import { drillTargetName } from "./drill-target.ts";
 import { resolveId } from "./resolve.ts";
 import { tabulate } from "./tabulate.ts";

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { EPILOGUE, examplesOf } from "./program.ts";
+import { EPILOGUE, examplesOf } from "./options.ts";
 
 /**
  * `belay help`: every command and subcommand with its usage, arguments, options and examples,

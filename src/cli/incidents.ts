@@ -3,7 +3,7 @@ import { alertsOf, getIncident, listIncidents } from "../incidents/queries.ts";
 import { listRuns } from "../store/runs.ts";
 import { openStore } from "../store/open.ts";
 import { configFrom, parseLimit, UsageError, type CliIo } from "./io.ts";
-import type { IncidentsListOptions } from "./program.ts";
+import type { IncidentsListOptions } from "./options.ts";
 import { resolveId } from "./resolve.ts";
 import { tabulate } from "./tabulate.ts";
 

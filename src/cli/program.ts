@@ -1,36 +1,14 @@
 import { Command, Option } from "commander";
 import type { AnyPlaybook } from "../sdk/playbook.ts";
 import type { CliIo } from "./io.ts";
+import { EPILOGUE, EXIT, example, type AuditExportOptions, type AuditVerifyOptions, type DecideOptions, type DrillRunOptions, type IncidentsListOptions, type RunOptions } from "./options.ts";
 
-/** Exit codes, the same for every command (the help epilogue lists them). */
-export const EXIT = { ok: 0, failed: 1, usage: 2, parked: 3 } as const;
-
-export const EPILOGUE = `
-Exit codes:
-  0  done
-  1  failed (a refused decision, a failed run or check, nothing found)
-  2  usage error (unknown command or option, missing argument): nothing was done
-  3  parked: the run waits for a person (approve it here, elsewhere, or in Slack)
-
-Machine output: --json prints JSON on stdout and everything else on stderr.
-Configuration is read from the environment (see .env.example) and BELAY_CONFIG.`;
+export { EXIT, EPILOGUE, examplesOf } from "./options.ts";
 
 /** What a command's action needs besides its options: the terminal, and (for tests) the playbooks. */
 export interface ProgramDeps {
   io: CliIo;
   loadPlaybooks?: () => Promise<AnyPlaybook[]>;
-}
-
-const EXAMPLES = new WeakMap<Command, string[]>();
-
-/** Adds "Example:" lines to a command's help; the help test checks every command has one. */
-function example(cmd: Command, ...lines: string[]): Command {
-  EXAMPLES.set(cmd, lines);
-  return cmd.addHelpText("after", `\nExample${lines.length > 1 ? "s" : ""}:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`);
-}
-
-export function examplesOf(cmd: Command): string[] {
-  return EXAMPLES.get(cmd) ?? [];
 }
 
 const collect = (value: string, previous: string[] | undefined) => [...(previous ?? []), value];
@@ -364,45 +342,4 @@ async function playbookLoader(io: CliIo): Promise<() => Promise<AnyPlaybook[]>> 
   const [{ loadPlaybooks }, { configFrom }] = await Promise.all([import("../plan/registry.ts"), import("./io.ts")]);
   const dir = configFrom(io).env.BELAY_PLAYBOOKS_DIR;
   return async () => [...(await loadPlaybooks(dir)).values()];
-}
-
-export interface RunOptions {
-  param?: string[];
-  dryRun?: boolean;
-  incident?: string;
-  json?: boolean;
-  as?: string;
-}
-export interface DecideOptions {
-  json?: boolean;
-  plan?: string;
-  wait?: boolean;
-  reason?: string;
-  as?: string;
-  group?: string;
-}
-export interface AuditVerifyOptions {
-  expectHead?: string;
-  expectMac?: string;
-  json?: boolean;
-}
-export interface AuditExportOptions {
-  run?: string;
-  incident?: string;
-  format: string;
-  json?: boolean;
-}
-export interface DrillRunOptions {
-  target?: string;
-  detect?: string;
-  detectWithin?: string;
-  report?: string;
-  json?: boolean;
-  as?: string;
-  reason?: string;
-}
-export interface IncidentsListOptions {
-  status?: string;
-  limit: string;
-  json?: boolean;
 }

@@ -9,7 +9,7 @@ import { resolveTargets } from "../plan/targets.ts";
 import { renderPlan, renderRun } from "./render.ts";
 import { terminalPrincipal } from "./identity.ts";
 import { configFrom, parsePairs, splitIo, UsageError, type CliIo } from "./io.ts";
-import type { RunOptions } from "./program.ts";
+import type { RunOptions } from "./options.ts";
 import { askWatching } from "./watch.ts";
 
 const TERMINAL_OK = new Set(["succeeded", "previewed"]);
