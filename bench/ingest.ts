@@ -17,6 +17,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { monitorEventLoopDelay, performance } from "node:perf_hooks";
 import { Worker } from "node:worker_threads";
+import { Session } from "node:inspector/promises";
+import { readFileSync } from "node:fs";
+import { summarise, hottest, type CpuProfile } from "./profile-summary.ts";
 import { loadConfig } from "../src/config.ts";
 import { serve } from "../src/main.ts";
 import { openPg } from "../src/store/pg.ts";
@@ -31,6 +34,8 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SATURATION_SECONDS = Number(process.env.BENCH_SATURATION_SECONDS ?? 10);
 /** `storm` (the open-loop storm only), `saturation` (the closed-loop run only) or `both` (default). */
 const MODE = process.env.BENCH_MODE ?? "both";
+/** Set: belay's thread is CPU-profiled during its saturation run, and the profile summarised by area. */
+const PROFILE = process.env.BENCH_PROFILE === "1";
 
 interface LoadResult {
   requests: number;
@@ -353,7 +358,29 @@ async function main(): Promise<void> {
     if (runStorm && baseline) Object.assign(result, await stormBelay(belay, stub, baseline, q, inboxAlerts));
     if (runSaturation && bareSaturation) {
       const before = await inboxAlerts();
+      const pgBackends = await backendPids(q, db);
+      const pgCpuBefore = cpuSecondsOf(pgBackends);
+      const cpuBefore = process.cpuUsage();
+      const eluBefore = performance.eventLoopUtilization();
+      const session = PROFILE ? new Session() : null;
+      if (session) {
+        session.connect();
+        await session.post("Profiler.enable");
+        await session.post("Profiler.setSamplingInterval", { interval: 200 });
+        await session.post("Profiler.start");
+      }
       const sat = await saturate(`${belay.url}/webhooks/alertmanager`, randomBytes(3).toString("hex"));
+      let profile: CpuProfile | null = null;
+      if (session) {
+        profile = (await session.post("Profiler.stop")).profile as unknown as CpuProfile;
+        session.disconnect();
+        const file = join(tmpdir(), `belay-ingest-saturation-${process.pid}.cpuprofile`);
+        writeFileSync(file, JSON.stringify(profile));
+        console.error(`belay's CPU profile during the saturation run: ${file}`);
+      }
+      const elu = performance.eventLoopUtilization(eluBefore);
+      const cpu = process.cpuUsage(cpuBefore);
+      const pgCpu = cpuSecondsOf(pgBackends) - pgCpuBefore;
       // Counted at once: every 202 was sent after its row committed, so nothing acknowledged may be missing.
       const stored = (await inboxAlerts()) - before;
       const storedPerSecond = Math.round(stored / sat.seconds);
@@ -367,6 +394,13 @@ async function main(): Promise<void> {
           ackP50: Math.round((sat.ackMs.p50 / Math.max(0.01, bareSaturation.ackMs.p50)) * 100) / 100,
           ackP99: Math.round((sat.ackMs.p99 / Math.max(0.01, bareSaturation.ackMs.p99)) * 100) / 100,
         },
+        cpu: {
+          belayThreadEventLoopUtilisation: Math.round(elu.utilization * 1000) / 1000,
+          benchProcessCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
+          postgresBackendsCpuSeconds: Math.round(pgCpu * 100) / 100,
+          note: "the bench process's CPU includes the load client's thread; Postgres's is its backends serving belay's database",
+        },
+        ...(profile ? { profileByArea: summarise(profile), hottestFunctions: hottest(profile, 30) } : {}),
         aims: { everyAckStored: stored >= sat.acceptedAlerts, ratioAtLeastQuarter: storedPerSecond >= bareAlertsPerSecond / 4, ratioAtLeastHalf: storedPerSecond >= bareAlertsPerSecond / 2 },
       };
     }
@@ -378,6 +412,32 @@ async function main(): Promise<void> {
     await admin.close();
   }
   console.log(JSON.stringify(result, null, 2));
+}
+
+/** The pids of the Postgres backends connected to belay's database (its pools). */
+async function backendPids(q: (sql: string) => Promise<number>, db: string): Promise<number[]> {
+  void q;
+  const admin = openPg(PG_ADMIN, { max: 1 });
+  try {
+    const r = await admin.query<{ pid: number }>(`SELECT pid FROM pg_stat_activity WHERE datname = $1`, [db]);
+    return r.rows.map((row) => Number(row.pid));
+  } finally {
+    await admin.close();
+  }
+}
+
+/** utime + stime of these processes, in seconds (Postgres runs on this machine). */
+function cpuSecondsOf(pids: number[]): number {
+  let ticks = 0;
+  for (const pid of pids) {
+    try {
+      const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+      ticks += Number(fields[11]) + Number(fields[12]);
+    } catch {
+      /* the backend exited */
+    }
+  }
+  return ticks / 100;
 }
 
 /** The open-loop storm against belay, then the wait for its drain and triage, then the counts. */
