@@ -32,6 +32,8 @@ const PG_ADMIN = process.env.BELAY_TEST_PG_URL ?? "postgres://postgres@127.0.0.1
 const TOKEN = "bench-am-token";
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const SATURATION_SECONDS = Number(process.env.BENCH_SATURATION_SECONDS ?? 10);
+/** Each server is warmed up this long first (belay compiles the modules its drain and triage load lazily), then measured. */
+const WARMUP_SECONDS = Number(process.env.BENCH_WARMUP_SECONDS ?? 2);
 /** `storm` (the open-loop storm only), `saturation` (the closed-loop run only) or `both` (default). */
 const MODE = process.env.BENCH_MODE ?? "both";
 /** Set: belay's thread is CPU-profiled during its saturation run, and the profile summarised by area. */
@@ -199,8 +201,8 @@ interface SaturationResult {
 }
 
 /** Closed loop against `url` for SATURATION_SECONDS with CONNECTIONS connections. */
-async function saturate(url: string, run: string): Promise<SaturationResult> {
-  const workerData = { url, token: TOKEN, connections: CONNECTIONS, seconds: SATURATION_SECONDS, groups: GROUPS, perRequest: PER_REQUEST, run };
+async function saturate(url: string, run: string, seconds = SATURATION_SECONDS): Promise<SaturationResult> {
+  const workerData = { url, token: TOKEN, connections: CONNECTIONS, seconds, groups: GROUPS, perRequest: PER_REQUEST, run };
   const client = new Worker(SATURATION_CLIENT, { eval: true, workerData });
   let out: { latencies: number[]; statuses: Record<string, number>; accepted: number; requests: number; seconds: number };
   try {
@@ -326,6 +328,7 @@ async function main(): Promise<void> {
   // Baseline first, so belay's background work does not share the CPU with it.
   const bare = await bareServer();
   const baseline = runStorm ? await storm(bare.url) : null;
+  if (runSaturation) await saturate(bare.url, "bare-warmup", WARMUP_SECONDS);
   const bareSaturation = runSaturation ? await saturate(bare.url, "bare") : null;
   await bare.close();
 
@@ -357,6 +360,8 @@ async function main(): Promise<void> {
   try {
     if (runStorm && baseline) Object.assign(result, await stormBelay(belay, stub, baseline, q, inboxAlerts));
     if (runSaturation && bareSaturation) {
+      await saturate(`${belay.url}/webhooks/alertmanager`, randomBytes(3).toString("hex"), WARMUP_SECONDS);
+      await settle(q, 30_000);
       const before = await inboxAlerts();
       const pgBackends = await backendPids(q, db);
       const pgCpuBefore = cpuSecondsOf(pgBackends);
@@ -386,7 +391,7 @@ async function main(): Promise<void> {
       const storedPerSecond = Math.round(stored / sat.seconds);
       const bareAlertsPerSecond = Math.round(bareSaturation.acceptedAlerts / bareSaturation.seconds);
       result.saturation = {
-        load: { connections: CONNECTIONS, seconds: SATURATION_SECONDS, alertsPerRequest: PER_REQUEST, closedLoop: true },
+        load: { connections: CONNECTIONS, seconds: SATURATION_SECONDS, warmupSeconds: WARMUP_SECONDS, alertsPerRequest: PER_REQUEST, closedLoop: true },
         belay: { ...sat, store: "pg", alertsStored: stored, alertsStoredPerSecond: storedPerSecond, acknowledgedButNotStored: Math.max(0, sat.acceptedAlerts - stored) },
         baseline: { ...bareSaturation, alertsPerSecond: bareAlertsPerSecond },
         ratio: {
@@ -396,6 +401,7 @@ async function main(): Promise<void> {
         },
         cpu: {
           belayThreadEventLoopUtilisation: Math.round(elu.utilization * 1000) / 1000,
+          belayThreadBusyMsPerRequest: Math.round(((elu.active / Math.max(1, sat.acceptedRequests)) * 1000)) / 1000,
           benchProcessCpuSeconds: Math.round((cpu.user + cpu.system) / 1e4) / 100,
           postgresBackendsCpuSeconds: Math.round(pgCpu * 100) / 100,
           note: "the bench process's CPU includes the load client's thread; Postgres's is its backends serving belay's database",
@@ -412,6 +418,19 @@ async function main(): Promise<void> {
     await admin.close();
   }
   console.log(JSON.stringify(result, null, 2));
+}
+
+/** Waits (up to `limitMs`) until the drain and triage of everything stored are done; returns the seconds waited. */
+async function settle(q: (sql: string) => Promise<number>, limitMs: number): Promise<number> {
+  const start = performance.now();
+  let pending = 1;
+  while (pending > 0 && performance.now() - start < limitMs) {
+    await new Promise((r) => setTimeout(r, 100));
+    pending = await q(
+      `SELECT (SELECT count(*) FROM ingest_deliveries WHERE processed_at IS NULL) + (SELECT count(*) FROM incident_jobs WHERE status IN ('pending', 'running')) AS n`,
+    );
+  }
+  return (performance.now() - start) / 1000;
 }
 
 /** The pids of the Postgres backends connected to belay's database (its pools). */
@@ -456,15 +475,7 @@ async function stormBelay(
   loopDelay.disable();
 
   // Wait for the drain and triage of everything acknowledged.
-  const settleStart = performance.now();
-  let pending = 1;
-  while (pending > 0 && performance.now() - settleStart < 120_000) {
-    await new Promise((r) => setTimeout(r, 100));
-    pending = await q(
-      `SELECT (SELECT count(*) FROM ingest_deliveries WHERE processed_at IS NULL) + (SELECT count(*) FROM incident_jobs WHERE status IN ('pending', 'running')) AS n`,
-    );
-  }
-  const settleSeconds = (performance.now() - settleStart) / 1000;
+  const settleSeconds = await settle(q, 120_000);
   await new Promise((r) => setTimeout(r, 1000)); // let the Slack publisher flush its paced queue
   const storedInInbox = await inboxAlerts();
   const storedAlerts = await q(`SELECT count(*)::int AS n FROM incident_alerts`);

@@ -106,6 +106,9 @@ const sub =
   (text: string): string =>
     text.replace(re, rep as never);
 
+/** Some word every name isSecretKey accepts holds (its suffixes, and `pwd`, `key`): no such word, no secret name. */
+const SECRET_WORD = /pass|pwd|secret|token|key|authorization|credential|cookie|session|dsn|masterauth/i;
+
 /**
  * Each pass in turn over the text, each behind a cheap test of something its pattern cannot
  * match without (most strings hold none of them, and ten regular expressions over every string
@@ -116,7 +119,8 @@ const PASSES: [(text: string) => boolean, (text: string) => string][] = [
   [(t) => t.includes("://"), sub(/\b([a-z][a-z0-9+.-]*:\/\/[^:/?#\s@]*):([^/\s]+)@/gi, (_m, pre: string) => `${pre}:${REDACTED}@`)],
   // SQL: PASSWORD 'x' (CREATE/ALTER ROLE, user mappings), IDENTIFIED BY 'x'; a quote cut off by pg_stat_activity's truncation too
   [(t) => /password|identified/i.test(t), sub(/\b(PASSWORD|IDENTIFIED\s+BY)(\s+)('(?:[^']|'')*(?:'|$)|"[^"]*(?:"|$)|\$\$[\s\S]*?(?:\$\$|$))/gi, (_m, k: string, s: string) => `${k}${s}'${REDACTED}'`)],
-  [(t) => t.includes("=") || t.includes(":"), redactAssignments],
+  // Only a secret's name has its value replaced, and every such name (isSecretKey) holds one of these words.
+  [(t) => (t.includes("=") || t.includes(":")) && SECRET_WORD.test(t), redactAssignments],
   // Slack tokens
   [(t) => t.includes("xox"), sub(/\bxox[abposr]-[A-Za-z0-9-]{8,}/g, REDACTED)],
   [(t) => t.includes("xapp-"), sub(/\bxapp-[A-Za-z0-9-]{8,}/g, REDACTED)],
