@@ -109,7 +109,7 @@ export const PGLITE_V8_FLAGS = "--liftoff-only";
  * child gets the same start parameters and V8 flag, so its own peak stays low too (a
  * container's memory limit counts it). Nothing to do when the directory exists already.
  */
-function initdbInChild(pgdata: string): void {
+export function initdbInChild(pgdata: string): void {
   if (existsSync(join(pgdata, "PG_VERSION"))) return;
   const moduleUrl = import.meta.resolve("@electric-sql/pglite");
   const script = [
