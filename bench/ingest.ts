@@ -190,6 +190,8 @@ ${PAYLOAD}
 `;
 
 interface SaturationResult {
+  /** CPU time of this process's main thread (the server's; the client has a thread of its own) per answered webhook. */
+  serverThreadCpuMsPerRequest: number;
   connections: number;
   requests: number;
   acceptedRequests: number;
@@ -200,10 +202,21 @@ interface SaturationResult {
   ackMs: { p50: number; p99: number; max: number };
 }
 
+/**
+ * The main thread's CPU time (utime + stime of /proc/self/task/<pid>), in ms: the server's
+ * alone, not the load client's. Unlike throughput it barely moves when other processes
+ * share the cores, so it is the steadier figure for comparing two builds on a busy machine.
+ */
+function mainThreadCpuMs(): number {
+  const fields = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
 /** Closed loop against `url` for SATURATION_SECONDS with CONNECTIONS connections. */
 async function saturate(url: string, run: string, seconds = SATURATION_SECONDS): Promise<SaturationResult> {
   const workerData = { url, token: TOKEN, connections: CONNECTIONS, seconds, groups: GROUPS, perRequest: PER_REQUEST, run };
   const client = new Worker(SATURATION_CLIENT, { eval: true, workerData });
+  const cpuBefore = mainThreadCpuMs();
   let out: { latencies: number[]; statuses: Record<string, number>; accepted: number; requests: number; seconds: number };
   try {
     out = await new Promise((resolve, reject) => {
@@ -214,8 +227,10 @@ async function saturate(url: string, run: string, seconds = SATURATION_SECONDS):
   } finally {
     await client.terminate();
   }
+  const cpuMs = mainThreadCpuMs() - cpuBefore;
   const latencies = out.latencies.sort((a, b) => a - b);
   return {
+    serverThreadCpuMsPerRequest: Math.round((cpuMs / Math.max(1, out.accepted)) * 1000) / 1000,
     connections: CONNECTIONS,
     requests: out.requests,
     acceptedRequests: out.accepted,
@@ -396,6 +411,8 @@ async function main(): Promise<void> {
         baseline: { ...bareSaturation, alertsPerSecond: bareAlertsPerSecond },
         ratio: {
           alertsPerSecond: Math.round((storedPerSecond / bareAlertsPerSecond) * 1000) / 1000,
+          /** The bare server's CPU per webhook over belay's: the throughput ratio if both had a core to themselves. */
+          cpuPerRequest: Math.round((bareSaturation.serverThreadCpuMsPerRequest / Math.max(0.001, sat.serverThreadCpuMsPerRequest)) * 1000) / 1000,
           ackP50: Math.round((sat.ackMs.p50 / Math.max(0.01, bareSaturation.ackMs.p50)) * 100) / 100,
           ackP99: Math.round((sat.ackMs.p99 / Math.max(0.01, bareSaturation.ackMs.p99)) * 100) / 100,
         },
