@@ -4,6 +4,7 @@
  * much steadier than the HTTP benchmark on a shared machine (CPU time, best of five rounds); prints JSON.
  */
 import { performance } from "node:perf_hooks";
+import { alertmanagerWebhookSchema, normaliseAlertmanager } from "../src/ingest/alertmanager-normalise.ts";
 import { readAlertmanagerDelivery, unstorableReason } from "../src/ingest/alertmanager-webhook.ts";
 import { redact } from "../src/audit/redact.ts";
 import { newId } from "../src/ids.ts";
@@ -53,7 +54,6 @@ function time(name: string, fn: (i: number) => unknown): [string, number] {
   return [name, Math.round(best * 100) / 100];
 }
 
-import { alertmanagerWebhookSchema, normaliseAlertmanager } from "../src/ingest/alertmanager-normalise.ts";
 const webhooks = parsed.map((j) => alertmanagerWebhookSchema.parse(j));
 const rows: [string, number][] = [
   time("  of which the webhook schema (zod)", (i) => alertmanagerWebhookSchema.safeParse(parsed[i % 200])),
