@@ -43,23 +43,39 @@ export function readAlertmanagerDelivery(json: unknown): Parsed<AlertmanagerDeli
  */
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 
+/** Either character that can make a string unstorable: most strings have neither, and this one test is cheap. */
+const SUSPECT = /[\u0000\uD800-\uDFFF]/;
+
 export function unstorableReason(value: unknown, path = "$", depth = 0): string | null {
   if (depth > 16) return `${path}: nested too deeply`;
   if (typeof value === "string") {
+    if (!SUSPECT.test(value)) return null;
     if (value.includes("\u0000")) return `${path}: contains a NUL character`;
     if (LONE_SURROGATE.test(value)) return `${path}: contains a lone UTF-16 surrogate`;
     return null;
   }
+  // Below, a child that cannot fail (a plain string, a number) is passed over without building
+  // its path: paths are built only for a child that is looked into.
+  const childIsDeep = depth + 1 > 16;
   if (Array.isArray(value)) {
     for (let i = 0; i < value.length; i++) {
-      const r = unstorableReason(value[i], `${path}[${i}]`, depth + 1);
+      const v: unknown = value[i];
+      if (!childIsDeep && (typeof v === "string" ? !SUSPECT.test(v) : typeof v !== "object" || v === null)) continue;
+      const r = unstorableReason(v, `${path}[${i}]`, depth + 1);
       if (r) return r;
     }
     return null;
   }
   if (typeof value === "object" && value !== null) {
-    for (const [k, v] of Object.entries(value)) {
-      const r = unstorableReason(k, `${path} key`, depth + 1) ?? unstorableReason(v, `${path}.${k}`, depth + 1);
+    const obj = value as Record<string, unknown>;
+    for (const k of Object.keys(obj)) {
+      if (childIsDeep || SUSPECT.test(k)) {
+        const r = unstorableReason(k, `${path} key`, depth + 1);
+        if (r) return r;
+      }
+      const v = obj[k];
+      if (typeof v === "string" ? !SUSPECT.test(v) : typeof v !== "object" || v === null) continue;
+      const r = unstorableReason(v, `${path}.${k}`, depth + 1);
       if (r) return r;
     }
   }

@@ -1,6 +1,8 @@
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from "node:fs";
 import { hostname } from "node:os";
 import { join, resolve } from "node:path";
+import { setFlagsFromString } from "node:v8";
 import { BelayError } from "../errors.ts";
 import { Mutex, type Db, type Queryable, type QueryResult } from "./driver.ts";
 
@@ -71,7 +73,66 @@ function takeDirLock(dir: string, command: string): () => void {
   throw new BelayError("store.locked", `could not lock the embedded store ${dir}; another belay is starting at the same moment`);
 }
 
+/*
+ * Memory. PGlite's defaults cost about 300 MB of resident memory in a process that only
+ * serves webhooks, and the first start (initdb) peaks near 900 MB. Measured (bench/memory.ts,
+ * README "Benchmarks"), the parts were:
+ * - shared_buffers = 128MB, which PGlite's single-user backend touches at start: 16MB holds
+ *   belay's working set (a small inbox, incidents, runs, audit) and saves ~130 MB;
+ * - V8 tiering the 9 MB pglite.wasm up from Liftoff to TurboFan, which keeps both codes
+ *   (~70 MB) and burns a core compiling; Liftoff alone also ran belay's queries faster here;
+ * - initdb, which runs a second PGlite and initdb.wasm in the same process and leaves the
+ *   process's high-water mark (and, until GC, its RSS) there: it runs in a short-lived
+ *   child process instead, so the serving process opens an existing directory.
+ */
+
+/** The backend's start parameters: PGlite's own defaults, plus the memory settings above. */
+export const PGLITE_START_PARAMS: readonly string[] = [
+  "--single", "-F", "-O", "-j",
+  "-c", "search_path=public",
+  "-c", "exit_on_error=false",
+  "-c", "log_checkpoints=false",
+  "-c", "max_worker_processes=0",
+  "-c", "max_parallel_workers=0",
+  "-c", "max_parallel_workers_per_gather=0",
+  "-c", "io_method=sync",
+  "-c", "max_parallel_maintenance_workers=0",
+  "-c", "shared_buffers=16MB",
+  "-c", "maintenance_work_mem=16MB",
+];
+
+/** The V8 flag for WebAssembly: compile pglite.wasm once with Liftoff, never tier up. */
+export const PGLITE_V8_FLAGS = "--liftoff-only";
+
+/**
+ * initdb for a fresh data directory, in a child process that exits when it is done. The
+ * child gets the same start parameters and V8 flag, so its own peak stays low too (a
+ * container's memory limit counts it). Nothing to do when the directory exists already.
+ */
+export function initdbInChild(pgdata: string): void {
+  if (existsSync(join(pgdata, "PG_VERSION"))) return;
+  const moduleUrl = import.meta.resolve("@electric-sql/pglite");
+  const script = [
+    "const [url, dataDir, params] = process.argv.slice(1);",
+    "const { PGlite } = await import(url);",
+    "const db = new PGlite({ dataDir, startParams: JSON.parse(params) });",
+    "await db.waitReady;",
+    "await db.close();",
+  ].join("\n");
+  const r = spawnSync(
+    process.execPath,
+    [PGLITE_V8_FLAGS, "--input-type=module", "-e", script, moduleUrl, pgdata, JSON.stringify(PGLITE_START_PARAMS)],
+    { stdio: ["ignore", "ignore", "pipe"], encoding: "utf8", timeout: 120_000 },
+  );
+  if (r.status !== 0 || !existsSync(join(pgdata, "PG_VERSION"))) {
+    const why = r.error ? r.error.message : (r.stderr ?? "").trim().split("\n").slice(-1)[0] || `exit ${r.status ?? r.signal}`;
+    throw new BelayError("store.unavailable", `could not create the embedded store in ${pgdata} (${why}). Check the directory is writable, or set DATABASE_URL to use Postgres.`);
+  }
+}
+
 export async function openPglite(dataDir: string | null, opts: { command?: string } = {}): Promise<Db> {
+  // Before the first compile of pglite.wasm: V8 reads the flag when it compiles a module.
+  setFlagsFromString(PGLITE_V8_FLAGS);
   const { PGlite } = await import("@electric-sql/pglite");
   let release = () => {};
   let dir: string | undefined;
@@ -82,8 +143,10 @@ export async function openPglite(dataDir: string | null, opts: { command?: strin
   }
   let pglite: InstanceType<typeof PGlite>;
   try {
+    if (dir) initdbInChild(join(dir, "pgdata"));
     pglite = new PGlite({
       ...(dir ? { dataDir: join(dir, "pgdata") } : {}),
+      startParams: [...PGLITE_START_PARAMS],
       parsers: { 20: (v: string) => Number(v) },
     });
     await pglite.waitReady;
