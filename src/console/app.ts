@@ -11,7 +11,7 @@ import { decideFromConsole, decisionFromForm } from "./actions.ts";
 import type { ConsoleAuth, ConsoleSession } from "./auth/types.ts";
 import type { LiveHub } from "./live.ts";
 import { chainChecker, hasPrometheus, readDrills, readIncident, readIndex, readPostmortem, readRun } from "./read.ts";
-import { isLoopback, securityHeaders } from "./security.ts";
+import { FORWARDING_HEADERS, isLoopback, isLoopbackHostHeader, securityHeaders } from "./security.ts";
 import { drillChartSvg, drillsBody } from "./views/drills.ts";
 import { h, type Html } from "./views/html.ts";
 import { homeBody } from "./views/home.ts";
@@ -39,6 +39,10 @@ const ASSETS = {
 
 const NOT_LOOPBACK =
   "The console without sign-in answers only loopback addresses (127.0.0.1, ::1); open it on the machine belay runs on, or configure OIDC (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL).\n";
+const NOT_LOOPBACK_HOST =
+  "The console without sign-in answers only requests addressed to localhost, 127.0.0.1 or [::1] (this one named another host, as a page whose name points at 127.0.0.1 does); open http://localhost:<port>/console/, or configure OIDC.\n";
+const FORWARDED =
+  "The console without sign-in does not answer through a proxy (this request carries forwarding headers, so it came from another machine); open it on the machine belay runs on, or configure OIDC (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL).\n";
 const READ_ONLY =
   "The console is read-only: sign-in is not configured (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL), so nothing can be changed here; decide in Slack or with `belay decide`.\n";
 
@@ -69,6 +73,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   app.use("*", async (c, next) => {
     if (!auth.enabled) {
       if (!isLoopback(c.env?.incoming?.socket?.remoteAddress)) return c.text(NOT_LOOPBACK, 403);
+      // A loopback socket may still be a rebound web page or a proxy on this host: Host and forwarding headers say so.
+      if (!isLoopbackHostHeader(c.req.header("host") ?? new URL(c.req.url).host)) return c.text(NOT_LOOPBACK_HOST, 403);
+      if (FORWARDING_HEADERS.some((name) => c.req.header(name) !== undefined)) return c.text(FORWARDED, 403);
       if (!isSafeMethod(c.req.method)) return c.text(READ_ONLY, 403);
       c.set("session", undefined);
       return next();

@@ -1,0 +1,81 @@
+import { request as httpRequest } from "node:http";
+import { connect } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConsoleAuth } from "../../src/console/auth/index.ts";
+import { silentLogger } from "../../src/execute/deps.ts";
+import { People } from "../../src/identity/people.ts";
+import { loadConfig } from "../../src/config.ts";
+import { fakeService, servicePlaybook } from "../fixtures/playbooks.ts";
+import { consoleCore, seedIncident, serveConsole } from "../helpers/console.ts";
+import { openTestStore, type TestStore } from "../helpers/db.ts";
+import { testEngine } from "../helpers/engine.ts";
+
+/**
+ * A review's attacks on the console, over real HTTP with a real store: what the read-only
+ * console serves to a loopback socket that is not a person on this machine (a web page that
+ * rebound its name to 127.0.0.1, a reverse proxy on the same host), and what an event stream
+ * that is never read does to belay.
+ */
+let store: TestStore;
+let served: Awaited<ReturnType<typeof serveConsole>>;
+
+beforeAll(async () => {
+  store = await openTestStore("pg", "console_attack");
+  const { engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] });
+  await seedIncident(store.db, "inc_att1", { title: "Redis at maxmemory (attack)" });
+  const config = loadConfig({ BELAY_LOG_LEVEL: "silent" });
+  const auth = await createConsoleAuth(config, { people: new People(), logger: silentLogger, now: Date.now });
+  served = await serveConsole(consoleCore(store.db, engine, config), { auth, heartbeatMs: 50 });
+}, 60_000);
+afterAll(async () => {
+  await served?.close();
+  await store?.close();
+});
+
+/** A GET with headers fetch would not let us set (Host), over a loopback socket. */
+function rawGet(path: string, headers: Record<string, string>): Promise<{ status: number; body: string }> {
+  const u = new URL(served.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, method: "GET", headers }, (res) => {
+      let body = "";
+      res.setEncoding("utf8");
+      res.on("data", (d: string) => (body += d));
+      res.on("end", () => resolve({ status: res.statusCode!, body }));
+    });
+    req.on("error", reject);
+    req.end();
+  });
+}
+
+describe("the read-only console and loopback sockets that are not a person on this machine", () => {
+  it("serves a loopback Host (localhost, 127.x, [::1]) with its port", async () => {
+    const port = new URL(served.url).port;
+    for (const host of [`localhost:${port}`, `127.0.0.1:${port}`, `[::1]:${port}`, "localhost"]) {
+      const res = await rawGet("/console/incidents/inc_att1", { host });
+      expect(res.status, host).toBe(200);
+      expect(res.body).toContain("Redis at maxmemory (attack)");
+    }
+  });
+
+  it("refuses a page whose name was rebound to 127.0.0.1 (Host is not loopback): no incident data, one line", async () => {
+    const port = new URL(served.url).port;
+    for (const host of [`evil.example:${port}`, "evil.example", `127.0.0.1.evil.example:${port}`, `localhost.evil.example:${port}`]) {
+      for (const path of ["/console/", "/console/incidents/inc_att1", "/console/events", "/console/postmortems/inc_att1.md"]) {
+        const res = await rawGet(path, { host });
+        expect(res.status, `${host} ${path}`).toBe(403);
+        expect(res.body).not.toContain("maxmemory");
+        expect(res.body.trim().split("\n")).toHaveLength(1);
+      }
+    }
+  });
+
+  it("refuses what a reverse proxy on this host forwarded (Forwarded, X-Forwarded-For, X-Real-IP)", async () => {
+    const port = new URL(served.url).port;
+    for (const h of [{ "x-forwarded-for": "203.0.113.7" }, { forwarded: "for=203.0.113.7" }, { "x-real-ip": "203.0.113.7" }, { "x-forwarded-host": "belay.example.com" }]) {
+      const res = await rawGet("/console/incidents/inc_att1", { host: `127.0.0.1:${port}`, ...h });
+      expect(res.status, JSON.stringify(h)).toBe(403);
+      expect(res.body).not.toContain("maxmemory");
+      expect(res.body).toMatch(/proxy/);
+    }
+  });
+});
