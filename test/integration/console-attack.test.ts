@@ -71,11 +71,46 @@ describe("the read-only console and loopback sockets that are not a person on th
 
   it("refuses what a reverse proxy on this host forwarded (Forwarded, X-Forwarded-For, X-Real-IP)", async () => {
     const port = new URL(served.url).port;
-    for (const h of [{ "x-forwarded-for": "203.0.113.7" }, { forwarded: "for=203.0.113.7" }, { "x-real-ip": "203.0.113.7" }, { "x-forwarded-host": "belay.example.com" }]) {
+    const forwarded: Record<string, string>[] = [{ "x-forwarded-for": "203.0.113.7" }, { forwarded: "for=203.0.113.7" }, { "x-real-ip": "203.0.113.7" }, { "x-forwarded-host": "belay.example.com" }];
+    for (const h of forwarded) {
       const res = await rawGet("/console/incidents/inc_att1", { host: `127.0.0.1:${port}`, ...h });
       expect(res.status, JSON.stringify(h)).toBe(403);
       expect(res.body).not.toContain("maxmemory");
       expect(res.body).toMatch(/proxy/);
     }
   });
+});
+
+describe("an event stream that is never read", () => {
+  it("does not hold belay's memory or its shutdown: the stream is dropped and the server stops within seconds", async () => {
+    const config = loadConfig({ BELAY_LOG_LEVEL: "silent" });
+    const auth = await createConsoleAuth(config, { people: new People(), logger: silentLogger, now: Date.now });
+    const { engine } = testEngine({ db: store.db, playbooks: [] });
+    const own = await serveConsole(consoleCore(store.db, engine, config), { auth, heartbeatMs: 50 });
+    const u = new URL(own.url);
+    const sock = connect(Number(u.port), u.hostname);
+    await new Promise<void>((r) => sock.once("connect", () => r()));
+    sock.write(`GET /console/events HTTP/1.1\r\nHost: 127.0.0.1:${u.port}\r\nAccept: text/event-stream\r\n\r\n`);
+    let first = "";
+    await new Promise<void>((r) => sock.once("data", (d) => ((first = String(d)), r())));
+    expect(first).toContain("200");
+    sock.pause(); // and never read again
+    const live = own.integration.live;
+    expect(live.size).toBe(1);
+    const event = (i: number) => ({ kind: "step.started", runId: `run_${i}`, incidentId: `inc_${i}` }) as never;
+    const before = process.memoryUsage().heapUsed;
+    for (let i = 0; i < 300; i++) {
+      live.publish(Array.from({ length: 1000 }, (_, j) => event(i * 1000 + j)));
+      await new Promise((r) => setImmediate(r));
+    }
+    // 300 000 messages (~30 MB) were offered; a client that reads nothing must not be sent them all
+    // (before: the stream stayed, 430 MB of heap queued for it, and closing the server never ended).
+    await new Promise((r) => setTimeout(r, 200));
+    expect(live.size).toBe(0);
+    expect(process.memoryUsage().heapUsed - before).toBeLessThan(64 * 1024 * 1024);
+    const t0 = Date.now();
+    await Promise.race([own.close(), new Promise((r) => setTimeout(r, 10_000))]);
+    expect(Date.now() - t0).toBeLessThan(3000);
+    sock.destroy();
+  }, 60_000);
 });
