@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createConsoleAuth, safeReturnPath, type ConsoleAuth } from "../../src/console/auth/index.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Logger } from "../../src/execute/deps.ts";
+import { People } from "../../src/identity/people.ts";
 import { CookieJar } from "../helpers/cookie-jar.ts";
 import { freePort, startTestProvider, type TestProvider } from "../helpers/oidc-provider.ts";
 
@@ -315,5 +316,36 @@ describe("without OIDC", () => {
     const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: "x", BELAY_OIDC_CLIENT_SECRET: "y" });
     await createConsoleAuth(cfg, { people: cfg.people, logger: { ...logger, warn: (o) => warned.push(String(o)) }, now: () => clock });
     expect(warned.join()).toContain("BELAY_CONSOLE_SESSION_KEY is not set");
+  });
+});
+
+describe("a session cookie from another belay", () => {
+  async function signedIn(): Promise<CookieJar> {
+    const jar = new CookieJar();
+    await signIn(jar, "alice");
+    expect((await decide(jar, { _csrf: await csrfOf(jar) }, { origin })).status).toBe(200);
+    return jar;
+  }
+  const sessionWith = async (other: ConsoleAuth, jar: CookieJar) => {
+    const app = new Hono();
+    app.get("/console/", async (c) => c.text(String((await other.session(c))?.principal?.person ?? "none")));
+    return (await app.request("/console/", { headers: { cookie: jar.header(`${origin}/console/`) } })).text();
+  };
+
+  it("one that restarted with a random key (no BELAY_CONSOLE_SESSION_KEY) accepts no session from before", async () => {
+    const jar = await signedIn();
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: idp.clientId, BELAY_OIDC_CLIENT_SECRET: idp.clientSecret });
+    const restarted = await createConsoleAuth(cfg, { people: new People({ alice: { email: "alice@example.com" } }), logger, now: () => clock });
+    expect(await sessionWith(restarted, jar)).toBe("none");
+  });
+
+  it("one whose BELAY_OIDC_ISSUER is now another provider accepts no session the old provider signed in, even with the same key", async () => {
+    const jar = await signedIn();
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: "https://other-idp.example.com", BELAY_OIDC_CLIENT_ID: "x", BELAY_OIDC_CLIENT_SECRET: "y", BELAY_CONSOLE_SESSION_KEY: SESSION_KEY });
+    const moved = await createConsoleAuth(cfg, { people: new People({ alice: { email: "alice@example.com" } }), logger, now: () => clock });
+    expect(await sessionWith(moved, jar)).toBe("none");
+    // The same settings as the belay that signed it in: the session holds.
+    const same = await createConsoleAuth({ ...cfg, console: { ...cfg.console, oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret } } }, { people: new People({ alice: { email: "alice@example.com" } }), logger, now: () => clock });
+    expect(await sessionWith(same, jar)).toBe("alice");
   });
 });
