@@ -28,6 +28,15 @@ export interface ConsoleDeps {
   auth: ConsoleAuth;
   live: LiveHub;
   clock: () => Date;
+  /** How long a page or a decision may wait on the store before the answer is a 503 page (default 10 s). */
+  requestTimeoutMs?: number;
+}
+
+/** A request the store did not answer in time (answered with a 503 page by onError). */
+class TooSlow extends Error {
+  constructor(readonly ms: number, readonly stateChange: boolean) {
+    super(`the store did not answer within ${ms} ms`);
+  }
 }
 
 type Env = { Bindings: Partial<HttpBindings>; Variables: { session: ConsoleSession | undefined; form: Record<string, string> } };
@@ -68,6 +77,21 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
   const chain = chainChecker(core.db, clock);
 
   app.use("*", securityHeaders());
+
+  // A store that hangs must not hang the page: after requestTimeoutMs the answer is a 503 page (the event stream is exempt: it is meant to stay open).
+  const limit = deps.requestTimeoutMs ?? 10_000;
+  app.use("*", async (c, next) => {
+    if (c.req.path === "/console/events") return next();
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TooSlow(limit, !isSafeMethod(c.req.method))), limit);
+    });
+    try {
+      await Promise.race([next(), slow]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
 
   // Who may: without OIDC, loopback peers only (by the socket, never a header), and nothing changes state.
   app.use("*", async (c, next) => {
@@ -235,6 +259,14 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
 
   app.notFound((c) => notFound(c, `Nothing at ${c.req.path}`));
   app.onError((err, c) => {
+    if (err instanceof TooSlow) {
+      core.logger.warn({ path: c.req.path, method: c.req.method, ms: err.ms }, "console: the store did not answer in time");
+      const seconds = Math.round(err.ms / 100) / 10;
+      const detail = err.stateChange
+        ? `belay's store did not answer within ${seconds} s, so this page cannot say what happened: the decision may still be recorded. Reload the run's page in a moment to see whether it was before deciding again.`
+        : `belay's store did not answer within ${seconds} s; reload in a moment, and if it keeps happening check the store (belay's /readyz and log).`;
+      return c.html(errorPage(viewer(c), "belay is not answering in time", detail).text, 503);
+    }
     core.logger.error({ err, path: c.req.path }, "console request failed");
     return c.html(errorPage(viewer(c), "Something went wrong", "belay could not answer this page; see belay's log, and reload in a moment.").text, 500);
   });

@@ -1,12 +1,15 @@
 import { request as httpRequest } from "node:http";
 import { connect } from "node:net";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createConsoleApp } from "../../src/console/app.ts";
+import { LiveHub } from "../../src/console/live.ts";
 import { createConsoleAuth } from "../../src/console/auth/index.ts";
 import { silentLogger } from "../../src/execute/deps.ts";
 import { People } from "../../src/identity/people.ts";
 import { loadConfig } from "../../src/config.ts";
 import { fakeService, servicePlaybook } from "../fixtures/playbooks.ts";
-import { consoleCore, seedIncident, serveConsole } from "../helpers/console.ts";
+import { consoleCore, fakeAuth, oidcPerson, seedIncident, serveConsole } from "../helpers/console.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { testEngine } from "../helpers/engine.ts";
 
@@ -113,4 +116,64 @@ describe("an event stream that is never read", () => {
     expect(Date.now() - t0).toBeLessThan(3000);
     sock.destroy();
   }, 60_000);
+});
+
+describe("a store that is slow or failing", () => {
+  const local = { headers: { host: "localhost" } };
+  const from = { incoming: { socket: { remoteAddress: "127.0.0.1" } } } as never;
+
+  it("a page the store does not answer in time is a one-line 503 page, not a hang; a decision says it may still be recorded", async () => {
+    const { engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] });
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "alice", surface: "cli", incidentId: "inc_att1" });
+    await engine.drive(runId);
+    const auth = fakeAuth({ principal: oidcPerson("bob") });
+    const app = createConsoleApp({ core: consoleCore(store.db, engine), auth, live: new LiveHub(), clock: () => new Date(), requestTimeoutMs: 500 });
+    // A real slow store: another session holds the tables the pages read.
+    const locker = new pg.Client({ connectionString: store.url! });
+    await locker.connect();
+    await locker.query("BEGIN");
+    await locker.query("LOCK TABLE incidents, runs IN ACCESS EXCLUSIVE MODE");
+    try {
+      for (const path of ["/console/", "/console/incidents/inc_att1", `/console/runs/${runId}`]) {
+        const t0 = Date.now();
+        const res = await app.request(path, local, from);
+        expect(Date.now() - t0, path).toBeLessThan(3000);
+        expect(res.status, path).toBe(503);
+        const text = await res.text();
+        expect(text).toContain("did not answer within");
+        expect(text).not.toMatch(/\bat .*\.ts:\d+/);
+      }
+      const t0 = Date.now();
+      const res = await app.request(`/console/runs/${runId}/decide`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: "csrf-bob", action: "abort" }) }, from);
+      expect(Date.now() - t0).toBeLessThan(3000);
+      expect(res.status).toBe(503);
+      expect(await res.text()).toContain("may still be recorded");
+    } finally {
+      await locker.query("ROLLBACK");
+      await locker.end();
+    }
+    // The store answers again: so does the page.
+    expect((await app.request("/console/incidents/inc_att1", local, from)).status).toBe(200);
+  }, 30_000);
+
+  it("a store that fails is a 500 page saying what to do, with no stack and no DSN", async () => {
+    const { openPg } = await import("../../src/store/pg.ts");
+    const url = new URL(store.url!);
+    url.password = "hunter2-s3cret";
+    url.port = "1"; // nothing listens: every query fails
+    const broken = openPg(url.toString());
+    const { engine } = testEngine({ db: broken, playbooks: [] });
+    const app = createConsoleApp({ core: consoleCore(broken, engine), auth: fakeAuth({ principal: oidcPerson("bob") }), live: new LiveHub(), clock: () => new Date() });
+    try {
+      for (const path of ["/console/", "/console/incidents/inc_att1", "/console/runs/run_x", "/console/drills", "/console/postmortems/inc_att1.md"]) {
+        const res = await app.request(path, local, from);
+        expect(res.status, path).toBe(500);
+        const text = await res.text();
+        expect(text).toContain("Something went wrong");
+        expect(text).not.toMatch(/\bat .*\.ts:\d+|ECONNREFUSED|hunter2/);
+      }
+    } finally {
+      await broken.close();
+    }
+  });
 });
