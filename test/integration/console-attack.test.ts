@@ -177,3 +177,38 @@ describe("a store that is slow or failing", () => {
     }
   });
 });
+
+describe("decisions from the console", () => {
+  it("one person approving a high-risk step twice counts once; each decision's audit names surface console and auth oidc", async () => {
+    const svc = fakeService();
+    const { engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(svc)] });
+    const auth = fakeAuth({ principal: oidcPerson("bob") });
+    const app = createConsoleApp({ core: consoleCore(store.db, engine), auth, live: new LiveHub(), clock: () => new Date() });
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "alice", surface: "cli" });
+    await engine.drive(runId);
+    const formOf = async (step: number) => {
+      const html = await (await app.request(`/console/runs/${runId}`)).text();
+      const form = [...html.matchAll(/<form method="post" action="[^"]*\/decide" class="decide">([\s\S]*?)<\/form>/g)].map((m) => m[1]!).find((f) => f.includes(`name="step" value="${step}"`))!;
+      return Object.fromEntries([...form.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)].map((m) => [m[1]!, m[2]!]));
+    };
+    const post = (fields: Record<string, string>) => app.request(`/console/runs/${runId}/decide`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams(fields) });
+    expect((await post({ ...(await formOf(2)), action: "approve" })).status).toBe(200);
+    await engine.drive(runId);
+    const high = await formOf(3);
+    expect((await post({ ...high, action: "approve" })).status).toBe(200);
+    const again = await post({ ...high, action: "approve" });
+    expect(again.status).toBe(409);
+    await engine.drive(runId);
+    expect((await engine.view(runId)).steps[3]!.status).toBe("awaiting_approval");
+    expect(svc.restarts).toBe(0);
+    const page = await (await app.request(`/console/runs/${runId}`)).text();
+    expect(page).toContain("<strong>1 of 2</strong> approvals counted");
+    const { eventsForRun } = await import("../../src/audit/chain.ts");
+    const events = (await eventsForRun(store.db, runId)).filter((e) => e.actor === "bob");
+    expect(events.map((e) => e.kind)).toEqual(expect.arrayContaining(["step.approved", "approval.refused"]));
+    for (const e of events) {
+      expect(e.surface, e.kind).toBe("console");
+      expect(JSON.stringify(e.data), e.kind).toContain('"method":"oidc"');
+    }
+  });
+});

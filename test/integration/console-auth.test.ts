@@ -163,6 +163,12 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect((await decide(jar, { _csrf: csrf }, { "sec-fetch-site": "cross-site" })).status).toBe(403);
     expect((await decide(jar, { _csrf: csrf }, { origin, "sec-fetch-site": "same-site" })).status).toBe(403);
     expect((await decide(jar, { _csrf: csrf }, {})).status).toBe(403); // neither header: nothing shows where it came from
+    expect((await decide(jar, { _csrf: csrf }, { origin: "null" })).status).toBe(403); // a sandboxed frame or a data: page
+    expect((await decide(jar, { _csrf: csrf }, { origin: `${origin}.evil.example` })).status).toBe(403);
+    // Another session's token is not this session's.
+    const other = new CookieJar();
+    await signIn(other, "alice");
+    expect((await decide(jar, { _csrf: await csrfOf(other) }, { origin })).status).toBe(403);
     expect((await decide(jar, {}, { origin })).status).toBe(403);
     const wrong = await decide(jar, { _csrf: `${csrf.slice(0, -2)}xx` }, { origin });
     expect(wrong.status).toBe(403);
