@@ -93,9 +93,15 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     }
   });
 
+  // BELAY_PUBLIC_URL on another host: people reach belay through that name, so a loopback socket may be the proxy.
+  const publicOrigin = core.config.console.publicOrigin;
+  const publicElsewhere = publicOrigin !== null && !isLoopbackHostHeader(new URL(publicOrigin).host);
+  const behindPublicName = `The console without sign-in answers no one here: BELAY_PUBLIC_URL is ${publicOrigin}, so people reach belay through that name and a loopback peer may be the proxy in front of it; configure OIDC (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET) to use the console there.\n`;
+
   // Who may: without OIDC, loopback peers only (by the socket, never a header), and nothing changes state.
   app.use("*", async (c, next) => {
     if (!auth.enabled) {
+      if (publicElsewhere) return c.text(behindPublicName, 403);
       if (!isLoopback(c.env?.incoming?.socket?.remoteAddress)) return c.text(NOT_LOOPBACK, 403);
       // A loopback socket may still be a rebound web page or a proxy on this host: Host and forwarding headers say so.
       if (!isLoopbackHostHeader(c.req.header("host") ?? new URL(c.req.url).host)) return c.text(NOT_LOOPBACK_HOST, 403);

@@ -212,3 +212,28 @@ describe("decisions from the console", () => {
     }
   });
 });
+
+describe("the read-only console when BELAY_PUBLIC_URL names another host", () => {
+  const from = { incoming: { socket: { remoteAddress: "127.0.0.1" } } } as never;
+  const appWith = async (env: Record<string, string>) => {
+    const config = loadConfig({ BELAY_LOG_LEVEL: "silent", ...env });
+    const auth = await createConsoleAuth(config, { people: new People(), logger: silentLogger, now: Date.now });
+    const { engine } = testEngine({ db: store.db, playbooks: [] });
+    return createConsoleApp({ core: consoleCore(store.db, engine, config), auth, live: new LiveHub(), clock: () => new Date() });
+  };
+
+  it("serves no one: people reach belay through that name, so a loopback socket may be the proxy in front of it", async () => {
+    const app = await appWith({ BELAY_PUBLIC_URL: "https://belay.example.com" });
+    const res = await app.request("/console/incidents/inc_att1", { headers: { host: "127.0.0.1:3000" } }, from);
+    expect(res.status).toBe(403);
+    const text = await res.text();
+    expect(text).not.toContain("maxmemory");
+    expect(text.trim().split("\n")).toHaveLength(1);
+    expect(text).toContain("BELAY_PUBLIC_URL");
+  });
+
+  it("a loopback BELAY_PUBLIC_URL keeps the loopback console", async () => {
+    const app = await appWith({ BELAY_PUBLIC_URL: "http://localhost:3000" });
+    expect((await app.request("/console/incidents/inc_att1", { headers: { host: "localhost:3000" } }, from)).status).toBe(200);
+  });
+});
