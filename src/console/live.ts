@@ -62,7 +62,7 @@ export class LiveHub {
 
   /** The /console/events answer: a hello, then audit messages and a heartbeat until the client leaves or the server stops. */
   respond(c: Context, opts: { until?: number } = {}): Response {
-    return streamSSE(c, async (stream) => {
+    const res = streamSSE(c, async (stream) => {
       if (this.closed) return;
       let finish!: () => void;
       const done = new Promise<void>((r) => (finish = r));
@@ -96,6 +96,9 @@ export class LiveHub {
         this.clients.delete(client);
       }
     });
+    // The connection is the stream's alone: when the stream ends, so does it (kept alive, it would hold the server's close for its idle timeout).
+    res.headers.set("connection", "close");
+    return res;
   }
 
   private send(c: Client, write: () => Promise<unknown>): void {

@@ -118,6 +118,32 @@ describe("an event stream that is never read", () => {
   }, 60_000);
 });
 
+describe("many event streams", () => {
+  // Before: each stream's connection was kept alive after the stream ended, so the server's close waited ~4 s (its keep-alive timeout).
+  it("two hundred open streams end at once when the server stops", async () => {
+    const config = loadConfig({ BELAY_LOG_LEVEL: "silent" });
+    const auth = await createConsoleAuth(config, { people: new People(), logger: silentLogger, now: Date.now });
+    const { engine } = testEngine({ db: store.db, playbooks: [] });
+    const own = await serveConsole(consoleCore(store.db, engine, config), { auth, heartbeatMs: 50 });
+    const streams = await Promise.all(
+      Array.from({ length: 200 }, async () => {
+        const res = await fetch(`${own.url}/console/events`);
+        const reader = res.body!.getReader();
+        await reader.read();
+        // Boxed: an async function returning the promise would wait for the stream's end.
+        return { ended: (async () => {
+          while (!(await reader.read().catch(() => ({ done: true }))).done);
+        })() };
+      }),
+    );
+    expect(own.integration.live.size).toBe(200);
+    const t0 = Date.now();
+    await own.close();
+    await Promise.all(streams.map((s) => s.ended));
+    expect(Date.now() - t0).toBeLessThan(1500);
+  }, 30_000);
+});
+
 describe("a store that is slow or failing", () => {
   const local = { headers: { host: "localhost" } };
   const from = { incoming: { socket: { remoteAddress: "127.0.0.1" } } } as never;
