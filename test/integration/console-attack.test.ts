@@ -263,3 +263,26 @@ describe("the read-only console when BELAY_PUBLIC_URL names another host", () =>
     expect((await app.request("/console/incidents/inc_att1", { headers: { host: "localhost:3000" } }, from)).status).toBe(200);
   });
 });
+
+describe("hostile text in what the console shows", () => {
+  it("an incident title, alert labels and a person's reasons are escaped on the page, in fragments and in the postmortem page", async () => {
+    const xss = `"><img src=x onerror=alert(1)><script>alert(2)</script>`;
+    await seedIncident(store.db, "inc_xss", { title: `Title ${xss}`, secretLabel: `token=${xss}` });
+    await store.db.query("UPDATE incident_alerts SET alert = jsonb_set(alert, '{labels,evil}', to_jsonb($1::text)) WHERE incident_id = 'inc_xss'", [xss]);
+    const { engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] });
+    const auth = fakeAuth({ principal: oidcPerson("bob") });
+    const app = createConsoleApp({ core: consoleCore(store.db, engine), auth, live: new LiveHub(), clock: () => new Date() });
+    const { runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "alice", surface: "cli", incidentId: "inc_xss" });
+    await engine.drive(runId);
+    const deny = await app.request(`/console/runs/${runId}/decide`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: "csrf-bob", action: "deny", step: "2", reason: xss }) });
+    expect(deny.status).toBe(200);
+    for (const path of ["/console/incidents/inc_xss", "/console/incidents/inc_xss?fragment=1", `/console/runs/${runId}`, "/console/postmortems/inc_xss", "/console/"]) {
+      const text = await (await app.request(path)).text();
+      expect(text, path).not.toContain("<img src=x");
+      expect(text, path).not.toContain("<script>alert");
+      expect(text, path).not.toContain("onerror=alert(1)>");
+    }
+    const page = await (await app.request("/console/incidents/inc_xss")).text();
+    expect(page).toContain("&lt;img src=x onerror=alert(1)&gt;");
+  });
+});
