@@ -286,3 +286,15 @@ describe("hostile text in what the console shows", () => {
     expect(page).toContain("&lt;img src=x onerror=alert(1)&gt;");
   });
 });
+
+describe("a decision about a run that does not exist", () => {
+  it("is refused in one line, with no stack, and records nothing", async () => {
+    const { engine } = testEngine({ db: store.db, playbooks: [] });
+    const app = createConsoleApp({ core: consoleCore(store.db, engine), auth: fakeAuth({ principal: oidcPerson("bob") }), live: new LiveHub(), clock: () => new Date() });
+    const res = await app.request("/console/runs/run_nope/decide", { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: "csrf-bob", action: "approve", step: "1", planHash: "a".repeat(64) }) });
+    expect([404, 409]).toContain(res.status);
+    const text = await res.text();
+    expect(text).not.toMatch(/\bat .*\.ts:\d+/);
+    expect(text).toMatch(/run_nope/);
+  });
+});
