@@ -11,7 +11,7 @@ import { decideFromConsole, decisionFromForm } from "./actions.ts";
 import type { ConsoleAuth, ConsoleSession } from "./auth/types.ts";
 import type { LiveHub } from "./live.ts";
 import { chainChecker, hasPrometheus, readDrills, readIncident, readIndex, readPostmortem, readRun } from "./read.ts";
-import { isLoopback, securityHeaders } from "./security.ts";
+import { FORWARDING_HEADERS, isLoopback, isLoopbackHostHeader, securityHeaders } from "./security.ts";
 import { drillChartSvg, drillsBody } from "./views/drills.ts";
 import { h, type Html } from "./views/html.ts";
 import { homeBody } from "./views/home.ts";
@@ -28,6 +28,15 @@ export interface ConsoleDeps {
   auth: ConsoleAuth;
   live: LiveHub;
   clock: () => Date;
+  /** How long a page or a decision may wait on the store before the answer is a 503 page (default 10 s). */
+  requestTimeoutMs?: number;
+}
+
+/** A request the store did not answer in time (answered with a 503 page by onError). */
+class TooSlow extends Error {
+  constructor(readonly ms: number, readonly stateChange: boolean) {
+    super(`the store did not answer within ${ms} ms`);
+  }
 }
 
 type Env = { Bindings: Partial<HttpBindings>; Variables: { session: ConsoleSession | undefined; form: Record<string, string> } };
@@ -39,6 +48,10 @@ const ASSETS = {
 
 const NOT_LOOPBACK =
   "The console without sign-in answers only loopback addresses (127.0.0.1, ::1); open it on the machine belay runs on, or configure OIDC (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL).\n";
+const NOT_LOOPBACK_HOST =
+  "The console without sign-in answers only requests addressed to localhost, 127.0.0.1 or [::1] (this one named another host, as a page whose name points at 127.0.0.1 does); open http://localhost:<port>/console/, or configure OIDC.\n";
+const FORWARDED =
+  "The console without sign-in does not answer through a proxy (this request carries forwarding headers, so it came from another machine); open it on the machine belay runs on, or configure OIDC (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL).\n";
 const READ_ONLY =
   "The console is read-only: sign-in is not configured (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET, BELAY_PUBLIC_URL), so nothing can be changed here; decide in Slack or with `belay decide`.\n";
 
@@ -65,10 +78,34 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
 
   app.use("*", securityHeaders());
 
+  // A store that hangs must not hang the page: after requestTimeoutMs the answer is a 503 page (the event stream is exempt: it is meant to stay open).
+  const limit = deps.requestTimeoutMs ?? 10_000;
+  app.use("*", async (c, next) => {
+    if (c.req.path === "/console/events") return next();
+    let timer: NodeJS.Timeout | undefined;
+    const slow = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new TooSlow(limit, !isSafeMethod(c.req.method))), limit);
+    });
+    try {
+      await Promise.race([next(), slow]);
+    } finally {
+      clearTimeout(timer);
+    }
+  });
+
+  // BELAY_PUBLIC_URL on another host: people reach belay through that name, so a loopback socket may be the proxy.
+  const publicOrigin = core.config.console.publicOrigin;
+  const publicElsewhere = publicOrigin !== null && !isLoopbackHostHeader(new URL(publicOrigin).host);
+  const behindPublicName = `The console without sign-in answers no one here: BELAY_PUBLIC_URL is ${publicOrigin}, so people reach belay through that name and a loopback peer may be the proxy in front of it; configure OIDC (BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET) to use the console there.\n`;
+
   // Who may: without OIDC, loopback peers only (by the socket, never a header), and nothing changes state.
   app.use("*", async (c, next) => {
     if (!auth.enabled) {
+      if (publicElsewhere) return c.text(behindPublicName, 403);
       if (!isLoopback(c.env?.incoming?.socket?.remoteAddress)) return c.text(NOT_LOOPBACK, 403);
+      // A loopback socket may still be a rebound web page or a proxy on this host: Host and forwarding headers say so.
+      if (!isLoopbackHostHeader(c.req.header("host") ?? new URL(c.req.url).host)) return c.text(NOT_LOOPBACK_HOST, 403);
+      if (FORWARDING_HEADERS.some((name) => c.req.header(name) !== undefined)) return c.text(FORWARDED, 403);
       if (!isSafeMethod(c.req.method)) return c.text(READ_ONLY, 403);
       c.set("session", undefined);
       return next();
@@ -228,6 +265,14 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
 
   app.notFound((c) => notFound(c, `Nothing at ${c.req.path}`));
   app.onError((err, c) => {
+    if (err instanceof TooSlow) {
+      core.logger.warn({ path: c.req.path, method: c.req.method, ms: err.ms }, "console: the store did not answer in time");
+      const seconds = Math.round(err.ms / 100) / 10;
+      const detail = err.stateChange
+        ? `belay's store did not answer within ${seconds} s, so this page cannot say what happened: the decision may still be recorded. Reload the run's page in a moment to see whether it was before deciding again.`
+        : `belay's store did not answer within ${seconds} s; reload in a moment, and if it keeps happening check the store (belay's /readyz and log).`;
+      return c.html(errorPage(viewer(c), "belay is not answering in time", detail).text, 503);
+    }
     core.logger.error({ err, path: c.req.path }, "console request failed");
     return c.html(errorPage(viewer(c), "Something went wrong", "belay could not answer this page; see belay's log, and reload in a moment.").text, 500);
   });

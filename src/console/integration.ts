@@ -4,6 +4,7 @@ import type { Integration } from "../surfaces.ts";
 import { createConsoleApp, type ConsoleCore } from "./app.ts";
 import { createConsoleAuth, type ConsoleAuth } from "./auth/index.ts";
 import { LiveHub } from "./live.ts";
+import { isLoopbackHostHeader } from "./security.ts";
 
 
 /**
@@ -33,7 +34,9 @@ export async function createConsoleIntegration(core: ConsoleCore, opts: { auth?:
     ],
     status: auth.enabled
       ? "on at /console/ (OpenID Connect sign-in)"
-      : "read-only at /console/, loopback only (set BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET and BELAY_PUBLIC_URL to sign in and decide)",
+      : core.config.console.publicOrigin && !isLoopbackHostHeader(new URL(core.config.console.publicOrigin).host)
+        ? `off: BELAY_PUBLIC_URL is ${core.config.console.publicOrigin} and sign-in is not configured, so the console answers no one (set BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID and BELAY_OIDC_CLIENT_SECRET)`
+        : "read-only at /console/, loopback only (set BELAY_OIDC_ISSUER, BELAY_OIDC_CLIENT_ID, BELAY_OIDC_CLIENT_SECRET and BELAY_PUBLIC_URL to sign in and decide)",
     onEvents: (events) => live.publish(events),
     stop: async () => live.close(),
     live,

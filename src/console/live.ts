@@ -12,7 +12,14 @@ export interface LiveMessage {
 interface Client {
   stream: SSEStreamingApi;
   done: () => void;
+  /** Writes the client has not taken yet (the socket is full): a page that reads keeps this near 0. */
+  pending: number;
+  /** Ends the stream and its connection at once, without waiting to flush what the client never read. */
+  drop: () => void;
 }
+
+/** A client this far behind reads nothing: it is dropped (a live page re-fetches when it reconnects). */
+const MAX_PENDING_WRITES = 256;
 
 const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
 const KIND = /^[a-z_]+\.[a-z_]+$/;
@@ -43,24 +50,42 @@ export class LiveHub {
       if (!seen.has(key)) messages.push(m), seen.add(key);
     }
     for (const c of this.clients) {
-      for (const m of messages) c.stream.writeSSE({ event: "audit", data: JSON.stringify(m) }).catch(() => c.done());
+      for (const m of messages) {
+        if (c.pending >= MAX_PENDING_WRITES) {
+          c.drop();
+          break;
+        }
+        this.send(c, () => c.stream.writeSSE({ event: "audit", data: JSON.stringify(m) }));
+      }
     }
   }
 
   /** The /console/events answer: a hello, then audit messages and a heartbeat until the client leaves or the server stops. */
   respond(c: Context, opts: { until?: number } = {}): Response {
-    return streamSSE(c, async (stream) => {
+    const res = streamSSE(c, async (stream) => {
       if (this.closed) return;
       let finish!: () => void;
       const done = new Promise<void>((r) => (finish = r));
-      const client: Client = { stream, done: () => finish() };
+      // Destroying the socket is the only end that does not wait for the client to read what is queued.
+      const socket = (c.env as { incoming?: { socket?: { destroy(): void } } } | undefined)?.incoming?.socket;
+      const client: Client = {
+        stream,
+        done: () => finish(),
+        pending: 0,
+        drop: () => {
+          finish();
+          stream.abort();
+          socket?.destroy();
+        },
+      };
       this.clients.add(client);
       stream.onAbort(() => finish());
       // A session's stream ends with the session: the page then re-fetches and is asked to sign in again.
       const left = opts.until === undefined ? null : opts.until - (this.opts.now ?? Date.now)();
       const expiry = left === null ? null : setTimeout(() => finish(), Math.max(0, Math.min(left, 2 ** 31 - 1)));
       const beat = setInterval(() => {
-        stream.write(": heartbeat\n\n").catch(() => finish());
+        if (client.pending >= MAX_PENDING_WRITES) client.drop();
+        else this.send(client, () => stream.write(": heartbeat\n\n"));
       }, this.opts.heartbeatMs ?? 15_000);
       try {
         await stream.writeSSE({ event: "hello", data: "{}", retry: 3000 });
@@ -71,11 +96,25 @@ export class LiveHub {
         this.clients.delete(client);
       }
     });
+    // The connection is the stream's alone: when the stream ends, so does it (kept alive, it would hold the server's close for its idle timeout).
+    res.headers.set("connection", "close");
+    return res;
   }
 
-  /** The server is stopping: every stream ends (the browser reconnects to whichever belay serves next). */
+  private send(c: Client, write: () => Promise<unknown>): void {
+    c.pending++;
+    write().then(
+      () => c.pending--,
+      () => c.drop(),
+    );
+  }
+
+  /**
+   * The server is stopping: every stream ends (the browser reconnects to whichever belay serves
+   * next). A client with writes it has not taken is cut off, or the server's close would wait for it.
+   */
   close(): void {
     this.closed = true;
-    for (const c of this.clients) c.done();
+    for (const c of this.clients) (c.pending > 0 ? c.drop : c.done)();
   }
 }

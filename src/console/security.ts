@@ -49,3 +49,21 @@ export function isLoopback(address: string | undefined | null): boolean {
   const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(v4);
   return m !== null && m.slice(1).every((o) => Number(o) <= 255) && m[1] === "127";
 }
+
+/**
+ * A Host header naming this machine's loopback (localhost, 127.x, [::1], with any port). A
+ * loopback socket alone does not make a person on this machine: a web page whose name was
+ * rebound to 127.0.0.1 reaches belay from the browser's loopback socket, with its own name
+ * as Host.
+ */
+export function isLoopbackHostHeader(host: string | undefined): boolean {
+  if (!host) return false;
+  const m = /^(\[[0-9a-f:.]+\]|[^:[\]]+)(?::\d{1,5})?$/i.exec(host.trim());
+  if (!m) return false;
+  const name = m[1]!.toLowerCase();
+  if (name === "localhost") return true;
+  return isLoopback(name.startsWith("[") ? name.slice(1, -1) : name);
+}
+
+/** Headers a reverse proxy adds: a request carrying one came from someone else through a proxy on this host. */
+export const FORWARDING_HEADERS = ["forwarded", "x-forwarded-for", "x-forwarded-host", "x-real-ip"] as const;

@@ -15,6 +15,7 @@ import { consoleCore } from "../helpers/console.ts";
 import { openTestStore, type TestStore } from "../helpers/db.ts";
 import { testEngine } from "../helpers/engine.ts";
 import type { Logger } from "../../src/execute/deps.ts";
+import { People } from "../../src/identity/people.ts";
 import { CookieJar } from "../helpers/cookie-jar.ts";
 import { freePort, startTestProvider, type TestProvider } from "../helpers/oidc-provider.ts";
 
@@ -184,6 +185,12 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect((await decide(jar, { _csrf: csrf }, { "sec-fetch-site": "cross-site" })).status).toBe(403);
     expect((await decide(jar, { _csrf: csrf }, { origin, "sec-fetch-site": "same-site" })).status).toBe(403);
     expect((await decide(jar, { _csrf: csrf }, {})).status).toBe(403); // neither header: nothing shows where it came from
+    expect((await decide(jar, { _csrf: csrf }, { origin: "null" })).status).toBe(403); // a sandboxed frame or a data: page
+    expect((await decide(jar, { _csrf: csrf }, { origin: `${origin}.evil.example` })).status).toBe(403);
+    // Another session's token is not this session's.
+    const other = new CookieJar();
+    await signIn(other, "alice");
+    expect((await decide(jar, { _csrf: await csrfOf(other) }, { origin })).status).toBe(403);
     expect((await decide(jar, {}, { origin })).status).toBe(403);
     const wrong = await decide(jar, { _csrf: `${csrf.slice(0, -2)}xx` }, { origin });
     expect(wrong.status).toBe(403);
@@ -379,5 +386,36 @@ describe("without OIDC", () => {
     const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: "x", BELAY_OIDC_CLIENT_SECRET: "y" });
     await createConsoleAuth(cfg, { people: cfg.people, logger: { ...logger, warn: (o) => warned.push(String(o)) }, now: () => clock });
     expect(warned.join()).toContain("BELAY_CONSOLE_SESSION_KEY is not set");
+  });
+});
+
+describe("a session cookie from another belay", () => {
+  async function signedIn(): Promise<CookieJar> {
+    const jar = new CookieJar();
+    await signIn(jar, "alice");
+    expect((await decide(jar, { _csrf: await csrfOf(jar) }, { origin })).status).toBe(200);
+    return jar;
+  }
+  const sessionWith = async (other: ConsoleAuth, jar: CookieJar) => {
+    const app = new Hono();
+    app.get("/console/", async (c) => c.text(String((await other.session(c))?.principal?.person ?? "none")));
+    return (await app.request("/console/", { headers: { cookie: jar.header(`${origin}/console/`) } })).text();
+  };
+
+  it("one that restarted with a random key (no BELAY_CONSOLE_SESSION_KEY) accepts no session from before", async () => {
+    const jar = await signedIn();
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: idp.issuer, BELAY_OIDC_CLIENT_ID: idp.clientId, BELAY_OIDC_CLIENT_SECRET: idp.clientSecret });
+    const restarted = await createConsoleAuth(cfg, { people: new People({ alice: { email: "alice@example.com" } }), logger, now: () => clock });
+    expect(await sessionWith(restarted, jar)).toBe("none");
+  });
+
+  it("one whose BELAY_OIDC_ISSUER is now another provider accepts no session the old provider signed in, even with the same key", async () => {
+    const jar = await signedIn();
+    const cfg = loadConfig({ BELAY_PUBLIC_URL: origin, BELAY_OIDC_ISSUER: "https://other-idp.example.com", BELAY_OIDC_CLIENT_ID: "x", BELAY_OIDC_CLIENT_SECRET: "y", BELAY_CONSOLE_SESSION_KEY: SESSION_KEY });
+    const moved = await createConsoleAuth(cfg, { people: new People({ alice: { email: "alice@example.com" } }), logger, now: () => clock });
+    expect(await sessionWith(moved, jar)).toBe("none");
+    // The same settings as the belay that signed it in: the session holds.
+    const same = await createConsoleAuth({ ...cfg, console: { ...cfg.console, oidc: { issuer: idp.issuer, clientId: idp.clientId, clientSecret: idp.clientSecret } } }, { people: new People({ alice: { email: "alice@example.com" } }), logger, now: () => clock });
+    expect(await sessionWith(same, jar)).toBe("alice");
   });
 });

@@ -91,6 +91,8 @@ export function createOidcAuth(o: OidcAuthOptions): ConsoleAuth {
     const opened = sessionSchema.safeParse(sealer.open(SESSION_COOKIE, getCookie(c, SESSION_COOKIE)));
     if (!opened.success || opened.data.exp <= o.now()) return undefined;
     const s = opened.data;
+    // Signed in by the provider configured now, not one this belay (or another sharing the key) trusted before.
+    if (s.iss.replace(/\/+$/, "") !== o.issuer.replace(/\/+$/, "")) return undefined;
     return {
       principal: principalFromOidc(o.people, { issuer: s.iss, subject: s.sub, email: s.email, emailVerified: s.ev, name: s.name }),
       displayName: s.name ?? s.email ?? s.sub,
