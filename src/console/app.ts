@@ -119,6 +119,14 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
       const url = new URL(c.req.url);
       return c.redirect(auth.loginUrl(`${url.pathname}${url.search}`), 302);
     }
+    // Signing in at the provider is not enough (with a public provider, anyone has an account):
+    // only people in the identity map see incidents, plans and postmortems. Sign-out stays open (/console/auth/).
+    if (!session.principal) {
+      return c.text(
+        `not mapped: add oidc: ${session.subject ?? "<your subject>"} to your entry in people: in BELAY_CONFIG, then sign in again (you are signed in as ${session.displayName}; the console shows incidents only to people in the identity map).\n`,
+        403,
+      );
+    }
     return next();
   });
 
@@ -150,13 +158,9 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     return {
       policy: core.config.approval,
       now,
-      // Signed in but not in people: looks, never decides (the buttons would only be refused).
+      // Pages render only without sign-in configured or for a mapped person (the guard above answers the unmapped).
       decider: s?.principal ? { csrf: s.csrf } : null,
-      readOnlyReason: !auth.enabled
-        ? "Read-only: sign-in is not configured here, so decisions are made in Slack or with `belay decide`."
-        : s
-          ? `You are signed in, but nobody in people: (BELAY_CONFIG) has your identity${s.subject ? ` (oidc: ${s.subject})` : ""}, so you may look but not decide.`
-          : "Sign in to approve, deny, skip, retry or abort.",
+      readOnlyReason: !auth.enabled ? "Read-only: sign-in is not configured here, so decisions are made in Slack or with `belay decide`." : "Sign in to approve, deny, skip, retry or abort.",
     };
   };
   /** A whole page, or with ?fragment only what the live region holds (what the script swaps in). */

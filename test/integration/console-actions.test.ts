@@ -201,14 +201,18 @@ describe("console decisions", () => {
     expect(text.match(/<p class="notice error"[^]*?<\/p>/)?.[0]).toMatch(/Nothing was done: the form(.|&#39;)s step must be a step number/);
   });
 
-  it("signed in but not in people: the page has no buttons and says why", async () => {
+  it("signed in but not in people: no page shows anything (signing in at the provider is not enough), and each says what to add", async () => {
     auth.setSession(null);
     const runId = await proposeAndWait();
     const unmapped = { principal: null, displayName: "mallory@example.test", csrf: "csrf-m", expiresAt: Date.now() + 60_000, subject: "sub-mallory" };
     const app2 = createConsoleApp({ core: consoleCore(store.db, engine), auth: { ...auth, session: async () => unmapped }, live: new LiveHub(), clock: () => new Date() });
-    const text = await (await app2.request(`/console/runs/${runId}`)).text();
-    expect(text).toContain("nobody in people:");
-    expect(text).not.toContain('class="decide"');
+    for (const path of ["/console/", `/console/runs/${runId}`, `/console/runs/${runId}?fragment=run`, "/console/events", "/console/drills"]) {
+      const page = await app2.request(path);
+      expect(page.status, path).toBe(403);
+      const text = await page.text();
+      expect(text, path).toMatch(/^not mapped: add oidc: sub-mallory to your entry in people: in BELAY_CONFIG/);
+      expect(text, path).not.toContain(runId);
+    }
     const res = await app2.request(`/console/runs/${runId}/decide`, { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: new URLSearchParams({ _csrf: "csrf-m", action: "abort" }) });
     expect(res.status).toBe(403);
   });

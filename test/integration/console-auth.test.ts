@@ -166,7 +166,7 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect((await followSignIn(jar, second, "alice")).landed).toBe(`${origin}/console/incidents/2`);
   });
 
-  it("someone whose email the provider did not verify is signed in but cannot decide, and is told what to add", async () => {
+  it("someone whose email the provider did not verify is signed in but is nobody: cannot decide, and is told what to add", async () => {
     const jar = new CookieJar();
     await signIn(jar, "mallory");
     expect(await (await jar.fetch(`${origin}/console/`)).text()).toContain("signed in as Mallory, person (none)");
