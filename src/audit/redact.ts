@@ -41,8 +41,9 @@ export function isSecretKey(key: string): boolean {
     if (before === undefined) return false; // a bare `key` is a Redis key's name, a map's key
     if (KEY_QUALIFIERS.has(before)) return true;
     if (PLAIN_KEY_QUALIFIERS.has(before)) return false;
-    // A vendor's key in environment-variable style (STRIPE_KEY) or a header's (X-Custom-Key).
-    return /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/.test(key) || /^[A-Za-z0-9]+(-[A-Za-z0-9]+)+$/.test(key);
+    // A vendor's key in environment-variable style (STRIPE_KEY) or a header's (X-Custom-Key: one key;
+    // a dashed plural is a step's or playbook's name, `big-keys`, `delete-keys`, never a credential).
+    return /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/.test(key) || (last === "key" && /^[A-Za-z0-9]+(-[A-Za-z0-9]+)+$/.test(key));
   }
   const glued = /^([a-z]+?)keys?$/.exec(last); // apikey, secretkey, masterkey; never monkey or keyspace
   return glued !== null && KEY_QUALIFIERS.has(glued[1]!);

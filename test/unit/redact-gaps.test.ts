@@ -35,12 +35,17 @@ describe("secret key names", () => {
     expect(isSecretKey(k)).toBe(true);
   });
 
-  it.each(["key", "keys", "keyspace", "monkey", "primary_key", "PRIMARY_KEY", "groupKey", "dedupeKey", "labelKey", "sort_key", "publicKey", "PWD", "tokens", "hot-key", "MIGRATION_LOCK_KEY"])(
+  it.each(["key", "keys", "keyspace", "monkey", "primary_key", "PRIMARY_KEY", "groupKey", "dedupeKey", "labelKey", "sort_key", "publicKey", "PWD", "tokens", "hot-key", "MIGRATION_LOCK_KEY", "big-keys", "delete-keys"])(
     "%s is not",
     (k) => {
       expect(isSecretKey(k)).toBe(false);
     },
   );
+
+  it("a step named after keys keeps its status on the terminal (belay status printed `2. diagnose big-keys: [redacted]`)", () => {
+    expect(redactText("  2. diagnose big-keys: ok")).toBe("  2. diagnose big-keys: ok");
+    expect(redactText("delete-keys: skipped")).toBe("delete-keys: skipped");
+  });
 
   it("redacts a ConfigMap's secret values and keeps the rest", () => {
     const cm = {
