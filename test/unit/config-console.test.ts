@@ -70,6 +70,6 @@ describe("console sign-in settings", () => {
   it("refuses a public URL with a path, or not http(s), and bad hours", () => {
     expect(refusal({ BELAY_PUBLIC_URL: "https://x.example.com/belay" })).toContain("BELAY_PUBLIC_URL must be an origin without a path (e.g. https://x.example.com)");
     expect(refusal({ BELAY_PUBLIC_URL: "ftp://x.example.com" })).toContain("BELAY_PUBLIC_URL must be an http:// or https:// address");
-    expect(refusal({ BELAY_CONSOLE_SESSION_HOURS: "0" })).toContain("BELAY_CONSOLE_SESSION_HOURS: must be at least 0.25");
+    expect(refusal({ BELAY_CONSOLE_SESSION_HOURS: "0" })).toContain("BELAY_CONSOLE_SESSION_HOURS is not valid: must be at least 0.25");
   });
 });
