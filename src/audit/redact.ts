@@ -73,10 +73,13 @@ function redactAssignments(text: string): string {
     valueRe.lastIndex = m.index + whole.length;
     const value = valueRe.exec(text)?.[0];
     if (!value) continue;
+    // A flag is no secret (`"secret": false` in a playbook's params, `token: null`): left as it is, JSON stays JSON.
+    if (/^(true|false|null)$/.test(value)) continue;
     if (sep === "=") out += text.slice(from, m.index) + `${q}${name}${q}=${REDACTED}`;
     else {
       const scheme = SCHEME.exec(value)?.[0] ?? "";
-      const quote = /^['"]/.test(value) ? value[0]! : "";
+      // A bare value after a JSON key ("pin": 1234) is replaced by a JSON string, so the text still parses.
+      const quote = /^['"]/.test(value) ? value[0]! : q === '"' ? '"' : "";
       out += text.slice(from, m.index) + `${q}${name}${q}${s1}:${s2}${scheme}${quote}${REDACTED}${quote}`;
     }
     from = valueRe.lastIndex;

@@ -47,6 +47,11 @@ describe("secret key names", () => {
     expect(redactText("delete-keys: skipped")).toBe("delete-keys: skipped");
   });
 
+  it("JSON text stays JSON: a flag under a secret's name is kept, a bare secret value becomes a string", () => {
+    const text = JSON.stringify({ secret: false, token: null, password: 123456, apiKey: "abc" }, null, 2);
+    expect(JSON.parse(redactText(text))).toEqual({ secret: false, token: null, password: "[redacted]", apiKey: "[redacted]" });
+  });
+
   it("redacts a ConfigMap's secret values and keeps the rest", () => {
     const cm = {
       data: {
