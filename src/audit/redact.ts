@@ -58,8 +58,9 @@ function workOutSecretKey(key: string): boolean {
     if (before === undefined) return false; // a bare `key` is a Redis key's name, a map's key
     if (KEY_QUALIFIERS.has(before)) return true;
     if (PLAIN_KEY_QUALIFIERS.has(before)) return false;
-    // A vendor's key in environment-variable style (STRIPE_KEY) or a header's (X-Custom-Key).
-    return /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/.test(key) || /^[A-Za-z0-9]+(-[A-Za-z0-9]+)+$/.test(key);
+    // A vendor's key in environment-variable style (STRIPE_KEY) or a header's (X-Custom-Key: one key;
+    // a dashed plural is a step's or playbook's name, `big-keys`, `delete-keys`, never a credential).
+    return /^[A-Z][A-Z0-9]*(_[A-Z0-9]+)+$/.test(key) || (last === "key" && /^[A-Za-z0-9]+(-[A-Za-z0-9]+)+$/.test(key));
   }
   const glued = /^([a-z]+?)keys?$/.exec(last); // apikey, secretkey, masterkey; never monkey or keyspace
   return glued !== null && KEY_QUALIFIERS.has(glued[1]!);
@@ -89,10 +90,13 @@ function redactAssignments(text: string): string {
     valueRe.lastIndex = m.index + whole.length;
     const value = valueRe.exec(text)?.[0];
     if (!value) continue;
+    // A flag is no secret (`"secret": false` in a playbook's params, `token: null`): left as it is, JSON stays JSON.
+    if (/^(true|false|null)$/.test(value)) continue;
     if (sep === "=") out += text.slice(from, m.index) + `${q}${name}${q}=${REDACTED}`;
     else {
       const scheme = SCHEME.exec(value)?.[0] ?? "";
-      const quote = /^['"]/.test(value) ? value[0]! : "";
+      // A bare value after a JSON key ("pin": 1234) is replaced by a JSON string, so the text still parses.
+      const quote = /^['"]/.test(value) ? value[0]! : q === '"' ? '"' : "";
       out += text.slice(from, m.index) + `${q}${name}${q}${s1}:${s2}${scheme}${quote}${REDACTED}${quote}`;
     }
     from = valueRe.lastIndex;

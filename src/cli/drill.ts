@@ -1,7 +1,7 @@
 import { writeFileSync } from "node:fs";
 import { redact, redactText } from "../audit/redact.ts";
 import { drillsDirOf, getDrill, loadDrills } from "../drills/registry.ts";
-import { drillOutcome, drillReportMarkdown, type DrillReport } from "../drills/report.ts";
+import { drillOutcome, drillReportJson, drillReportMarkdown, type DrillReport } from "../drills/report.ts";
 import { getDrillRun, listDrillRuns, requestDrillAbort } from "../drills/store.ts";
 import { openStore } from "../store/open.ts";
 import { refuseDrillStarter } from "../drills/authority.ts";
@@ -67,7 +67,7 @@ export async function drillReport(ref: string, values: { format: string; json?: 
       return 1;
     }
     const report = run.report as unknown as DrillReport;
-    io.out(format === "json" ? JSON.stringify(report, null, 2) : drillReportMarkdown(report));
+    io.out(format === "json" ? JSON.stringify(drillReportJson(report), null, 2) : drillReportMarkdown(report));
     return 0;
   } finally {
     await db.close();
@@ -146,8 +146,8 @@ export async function drillRun(id: string, values: DrillRunOptions, rawIo: CliIo
     const report = await session.run(drill, { ...(target ? { target } : {}), startedBy: who, detect });
     if (driving) await Promise.race([driving, new Promise((r) => setTimeout(r, 1_000))]);
     const md = drillReportMarkdown(report);
-    if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(redact(report), null, 2) : redactText(md));
-    if (values.json) json(report);
+    if (values.report) writeFileSync(values.report, values.report.endsWith(".json") ? JSON.stringify(redact(drillReportJson(report)), null, 2) : redactText(md));
+    if (values.json) json(drillReportJson(report));
     else io.out(`\n${md}`);
     return report.status === "passed" ? 0 : 1;
   } finally {

@@ -53,7 +53,8 @@ export async function matchCommand(o: MatchOptions, io: MatchCommandIo): Promise
       try {
         parsed = JSON.parse(body);
       } catch (err) {
-        io.err(`belay match: ${file}: not valid JSON: ${describeError(err)}`);
+        // One line: Node quotes the start of the input, newlines and all.
+        io.err(`belay match: ${file}: not valid JSON: ${describeError(err).replace(/\s*\n\s*/g, " ")}; give an alert as JSON, or the words without --alert`);
         return 1;
       }
       alerts = parseAlertFile(parsed, file);

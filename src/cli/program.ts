@@ -100,7 +100,7 @@ export function buildProgram(deps: ProgramDeps, setCode: (code: number) => void)
       .option("--json", "print the finished (or parked) run as JSON; plan and prompts go to stderr")
       .addOption(new Option("--as <person>").hideHelp())
       .action(run(async (id: string, o: RunOptions) => (await import("./run.ts")).runCommand(id, o, io))),
-    "belay run redis-maxmemory-policy --param target=cache --param policy=allkeys-lru",
+    "belay run redis-maxmemory-policy --param redis=cache --param policy=allkeys-lru",
     "belay run node-cordon-drain -p node=worker-3 --dry-run",
   );
 

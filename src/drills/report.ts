@@ -82,6 +82,14 @@ export function drillOutcome(r: DrillReport): "passed" | "failed" | "aborted" | 
   return drillNotRun(r) ? "not run" : r.status;
 }
 
+/**
+ * The report as machines read it (`--json`, a .json report file): with its one-word outcome,
+ * and a drill that never injected judges no hypothesis (null, not false).
+ */
+export function drillReportJson(r: DrillReport): DrillReport & { outcome: ReturnType<typeof drillOutcome> } {
+  return { ...r, outcome: drillOutcome(r), hypothesisHeld: drillNotRun(r) ? null : r.hypothesisHeld };
+}
+
 const fmt = (v: number | null, unit = "s") => (v === null ? "—" : `${Math.round(v * 10) / 10} ${unit}`);
 const cell = (s: string) => s.replace(/\|/g, "\\|").replace(/\n/g, " ");
 

@@ -91,3 +91,21 @@ describe("belay's command tree (commander)", () => {
     expect((await cli([])).code).toBe(2);
   });
 });
+
+describe("the examples in belay's help", () => {
+  it("every `belay run` example names a playbook of the library and only params it takes", async () => {
+    const { loadPlaybooks } = await import("../../src/plan/registry.ts");
+    const library = await loadPlaybooks(new URL("../../playbooks", import.meta.url).pathname);
+    const program = buildProgram({ io: memoryIo({}) }, () => {});
+    const examples = walk(program).flatMap(({ cmd }) => examplesOf(cmd)).filter((e) => e.startsWith("belay run "));
+    expect(examples.length).toBeGreaterThan(0);
+    for (const example of examples) {
+      const words = example.split(/\s+/);
+      const pb = library.get(words[2]!);
+      expect(pb, example).toBeDefined();
+      const takes = Object.keys((pb!.params as unknown as { shape: Record<string, unknown> }).shape);
+      const given = words.flatMap((w, i) => (w === "-p" || w === "--param" ? [words[i + 1]!.split("=")[0]!] : []));
+      for (const name of given) expect(takes, `${example}: ${name}`).toContain(name);
+    }
+  });
+});

@@ -120,6 +120,10 @@ describe("belay match", () => {
     expect(fromStdin.code).toBe(0);
     expect(fromStdin.out).toBe(fromFile.out);
     expect((await run(["--alert", "-"], "{ nope")).err).toContain("standard input: not valid JSON");
+    // One line, whatever the input: `echo 'not json' | belay match --alert -` printed Node's message with the input's newline in it.
+    const bad = await run(["--alert", "-"], "not json\n");
+    expect(bad.code).toBe(1);
+    expect(bad.err.trimEnd()).not.toContain("\n");
   });
 
   it("names the closest failure modes when no playbook fits", async () => {

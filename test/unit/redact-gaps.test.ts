@@ -35,12 +35,22 @@ describe("secret key names", () => {
     expect(isSecretKey(k)).toBe(true);
   });
 
-  it.each(["key", "keys", "keyspace", "monkey", "primary_key", "PRIMARY_KEY", "groupKey", "dedupeKey", "labelKey", "sort_key", "publicKey", "PWD", "tokens", "hot-key", "MIGRATION_LOCK_KEY"])(
+  it.each(["key", "keys", "keyspace", "monkey", "primary_key", "PRIMARY_KEY", "groupKey", "dedupeKey", "labelKey", "sort_key", "publicKey", "PWD", "tokens", "hot-key", "MIGRATION_LOCK_KEY", "big-keys", "delete-keys"])(
     "%s is not",
     (k) => {
       expect(isSecretKey(k)).toBe(false);
     },
   );
+
+  it("a step named after keys keeps its status on the terminal (belay status printed `2. diagnose big-keys: [redacted]`)", () => {
+    expect(redactText("  2. diagnose big-keys: ok")).toBe("  2. diagnose big-keys: ok");
+    expect(redactText("delete-keys: skipped")).toBe("delete-keys: skipped");
+  });
+
+  it("JSON text stays JSON: a flag under a secret's name is kept, a bare secret value becomes a string", () => {
+    const text = JSON.stringify({ secret: false, token: null, password: 123456, apiKey: "abc" }, null, 2);
+    expect(JSON.parse(redactText(text))).toEqual({ secret: false, token: null, password: "[redacted]", apiKey: "[redacted]" });
+  });
 
   it("redacts a ConfigMap's secret values and keeps the rest", () => {
     const cm = {
