@@ -9,6 +9,9 @@ export interface LiveMessage {
   incident: string | null;
 }
 
+/** What the hub needs of an audit event: its kind and which run and incident it touched. */
+export type LiveEvent = Pick<AuditEvent, "kind" | "runId" | "incidentId">;
+
 interface Client {
   stream: SSEStreamingApi;
   done: () => void;
@@ -40,7 +43,7 @@ export class LiveHub {
     return this.clients.size;
   }
 
-  publish(events: readonly AuditEvent[]): void {
+  publish(events: readonly LiveEvent[]): void {
     if (this.clients.size === 0 || events.length === 0) return;
     const seen = new Set<string>();
     const messages: LiveMessage[] = [];

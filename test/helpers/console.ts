@@ -69,6 +69,7 @@ export function consoleCore(db: Db, engine: Engine, config: Config = loadConfig(
 /** The console's integration on a real HTTP server (belay serve's router), on a free port of `host`. */
 export async function serveConsole(core: ConsoleCore, opts: { auth?: ConsoleAuth; host?: string; heartbeatMs?: number } = {}) {
   const integration = await createConsoleIntegration(core, { ...(opts.auth ? { auth: opts.auth } : {}), ...(opts.heartbeatMs ? { heartbeatMs: opts.heartbeatMs } : {}) });
+  await integration.start?.(); // as belay serve does: the audit follower for other replicas' events
   const server: Server = createHttpServer({ routes: integration.routes, metrics: new Metrics(), logger: silentLogger, ready: async () => ({ ok: true, detail: "test" }) });
   const addr: AddressInfo = await listen(server, 0, opts.host ?? "127.0.0.1");
   const host = addr.address.includes(":") ? `[${addr.address}]` : addr.address;

@@ -135,6 +135,20 @@ describe("console live events", () => {
     }
   });
 
+  it("an event another replica writes to the same store reaches the stream too, so a page follows runs on every replica", async () => {
+    // A second belay on the same Postgres: its events never pass through this process's onEvents.
+    const other = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] }).engine;
+    const stream = await openStream();
+    await stream.waitFor((t) => t.includes("event: hello"));
+    const { runId } = await other.propose({ playbookId: "fix-service", params: { name: "api", token: TOKEN }, requestedBy: "alice", surface: "console" });
+    await stream.waitFor((t) => messages(t).some((m) => m.kind === "run.proposed" && m.run === runId), 5_000);
+    // Once each: an event this process also saw in-process is not sent twice.
+    const proposed = messages(stream.text).filter((m) => m.kind === "run.proposed" && m.run === runId);
+    expect(proposed).toHaveLength(1);
+    expect(stream.text).not.toContain(TOKEN);
+    await stream.cancel();
+  });
+
   it("the stream closes when the server stops", async () => {
     const stream = await openStream();
     await stream.waitFor((t) => t.includes("event: hello"));
