@@ -6,6 +6,7 @@ import type { Core } from "../core.ts";
 import { describeError } from "../errors.ts";
 import { incidentChart } from "../incidents/chart.ts";
 import { postmortemMarkdown } from "../postmortem/markdown.ts";
+import { redactText } from "../sinks.ts";
 import type { Targets } from "../targets/types.ts";
 import { decideFromConsole, decisionFromForm } from "./actions.ts";
 import type { ConsoleAuth, ConsoleSession } from "./auth/types.ts";
@@ -238,7 +239,8 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     const group = (await readDrills(core)).find((g) => g.drillId === c.req.param("id"));
     const svg = group ? drillChartSvg(group) : null;
     if (!svg) return c.text(`No chart: drill ${c.req.param("id")} has no report yet.\n`, 404);
-    return c.body(svg, 200, { "content-type": "image/svg+xml; charset=utf-8" });
+    // Downloads leave through the sink like pages do (a drill's name or reason may quote a secret).
+    return c.body(redactText(svg), 200, { "content-type": "image/svg+xml; charset=utf-8" });
   });
 
   app.get("/console/postmortems/:file", async (c) => {
@@ -248,7 +250,7 @@ export function createConsoleApp(deps: ConsoleDeps): Hono<Env> {
     const draft = await readPostmortem(core, id, clock);
     if (!draft) return notFound(c, `No incident ${id}, so no postmortem`);
     if (markdown) {
-      return c.body(postmortemMarkdown(draft), 200, {
+      return c.body(redactText(postmortemMarkdown(draft)), 200, {
         "content-type": "text/markdown; charset=utf-8",
         "content-disposition": `attachment; filename="postmortem-${id.replace(/[^A-Za-z0-9._-]/g, "_")}.md"`,
       });

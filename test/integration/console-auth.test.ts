@@ -258,6 +258,13 @@ describe("console sign-in with OpenID Connect (authorization code + PKCE)", () =
     expect(page).toContain("&lt;script&gt;");
     expect(page).not.toContain("<script>");
     expect(matching.headers.get("content-security-policy")).not.toContain("unsafe-inline");
+
+    // The sign-in's own pages are sinks like every page: a secret the provider quotes is redacted.
+    const again = new URL((await jar.fetch(`${origin}${auth.loginUrl("/console/")}`)).headers.get("location")!);
+    const quoting = encodeURIComponent("upstream refused postgres://idp:hunter2-s3cret@db.internal/idp");
+    const leaky = await (await jar.fetch(`${origin}/console/auth/callback?error=server_error&error_description=${quoting}&state=${again.searchParams.get("state")}`)).text();
+    expect(leaky).toContain("server_error");
+    expect(leaky).not.toContain("hunter2-s3cret");
   });
 
   it("a stolen code cannot be redeemed without this browser's PKCE verifier and state", async () => {

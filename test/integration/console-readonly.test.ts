@@ -26,6 +26,8 @@ beforeAll(async () => {
   store = await openTestStore("pg", "console_ro");
   const { engine } = testEngine({ db: store.db, playbooks: [servicePlaybook(fakeService())] });
   await seedIncident(store.db, "inc_ro1", { secretLabel: DSN });
+  // A secret where the postmortem prints it (the incident's title): every download is a sink too.
+  await seedIncident(store.db, "inc_ro2", { title: `Postgres refused ${DSN}` });
   ({ runId } = await engine.propose({ playbookId: "fix-service", params: { name: "api" }, requestedBy: "alice", surface: "cli", incidentId: "inc_ro1" }));
   await engine.drive(runId);
   const config = loadConfig({ BELAY_LOG_LEVEL: "silent" });
@@ -111,6 +113,9 @@ describe("console without OIDC", () => {
     const text = await md.text();
     expect(text).toMatch(/^# Post-incident review \(draft\): Redis at maxmemory/);
     expect(text).not.toContain("hunter2-s3cret");
+    const leaky = await (await get("/console/postmortems/inc_ro2.md")).text();
+    expect(leaky).toMatch(/^# Post-incident review \(draft\): Postgres refused/);
+    expect(leaky).not.toContain("hunter2-s3cret");
   });
 
   it("the stylesheet and script are files (so the CSP needs no inline code)", async () => {
