@@ -103,10 +103,19 @@ export class Runner {
     return [...this.handed];
   }
 
-  /** Shutdown, past the drain timeout: every run still in flight is given up (an act step becomes uncertain for its next owner). */
+  /**
+   * Shutdown, past the drain timeout: every run still in flight is given up. Read-only work is
+   * handed over (its lease released); a run whose act step may still be changing the target
+   * only stops renewing, so its lease runs out as after a crash and nobody takes the run while
+   * that change may be in flight (its next owner finds the step uncertain).
+   */
   abandon(): string[] {
     const left = [...this.f.leases.keys()];
-    for (const lease of this.f.leases.values()) lease.handOver(`${DRAINING} and the drain timeout passed`);
+    const why = `${DRAINING} and the drain timeout passed`;
+    for (const [runId, lease] of this.f.leases) {
+      if (this.current.get(runId) === "act") lease.lose(why);
+      else lease.handOver(why);
+    }
     return left;
   }
   private async load(runId: string, lease: Lease): Promise<State | null> {

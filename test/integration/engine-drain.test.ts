@@ -8,7 +8,8 @@ import type { Engine } from "../../src/execute/engine.ts";
 /**
  * Engine.drain, the engine half of `belay serve`'s shutdown (the child-process test is
  * serve-shutdown.test.ts): a wait step is handed over at once, even mid-pause; an act step
- * that outlasts the drain timeout is given up, and its next owner finds it uncertain.
+ * that outlasts the drain timeout is given up (its lease left to run out, as after a crash), and
+ * its next owner finds it uncertain.
  */
 const waitPlaybook = playbook({
   id: "long-wait",
@@ -100,7 +101,12 @@ describe("Engine.drain", () => {
     expect(performance.now() - began).toBeLessThan(2_000);
     expect(report).toEqual({ handedOver: [], finished: [], abandoned: [runId] });
 
-    // Another replica takes it at once and, as after a crash, does not repeat the mutation.
+    // Its change may still be in flight at the target (the step never returned): the lease is
+    // left to run out as after a crash, never released, so nobody takes the run meanwhile.
+    const held = await store.db.query<{ held: boolean }>("SELECT lease_expires_at > now() AS held FROM runs WHERE id = $1", [runId]);
+    expect(held.rows[0]!.held).toBe(true);
+    // Once it has run out, another replica takes it and, as after a crash, does not repeat the mutation.
+    await store.db.query("UPDATE runs SET lease_expires_at = now() - interval '1 millisecond' WHERE id = $1", [runId]);
     const next = testEngine({ db: store.db, playbooks: [stuckActPlaybook], owner: "next-owner", extra: { leaseMs: 30_000 } }).engine;
     const after = await next.drive(runId);
     expect(after.steps[0]!.status).toBe("uncertain");
