@@ -19,9 +19,10 @@ const show = (v: unknown) => (typeof v === "string" ? `"${v.length > 40 ? `${v.s
  * expected number to be <=64"), except a playbook's own refine() message, which is the
  * author's words already.
  */
-export function paramIssueWords(field: string, issue: z.core.$ZodIssue, input: unknown, type: { type: string; options?: readonly string[] } | undefined): string {
+export function paramIssueWords(field: string, issue: z.core.$ZodIssue, input: unknown, type: { type: string; options?: readonly string[]; secret?: boolean } | undefined): string {
   const kind = type ? typeWords(type.type, type.options) : "a value";
-  const got = input === undefined ? "" : ` (got ${show(input)})`;
+  // A secret param's value is never quoted back: no sink could tell it from other text.
+  const got = input === undefined || type?.secret ? "" : ` (got ${show(input)})`;
   switch (issue.code) {
     case "invalid_type":
       if (input === undefined || input === null || input === "") return `${field} is required (${kind})`;

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { z } from "zod";
 import { bindParams } from "../../src/plan/bind.ts";
 import { playbook, type AnyPlaybook } from "../../src/sdk/playbook.ts";
+import { secret } from "../../src/sdk/secret.ts";
 
 const pb = playbook({
   id: "scale-api",
@@ -50,5 +51,18 @@ describe("param errors in plain words (not zod's)", () => {
   it("never zod's wording", () => {
     const all = issues({ replicas: 500, mode: "x", owner: "y", ratio: 3 }).join("\n");
     expect(all).not.toMatch(/Too big|Too small|Invalid input|expected number|received undefined|Invalid option/);
+  });
+});
+
+describe("a secret param's value", () => {
+  it("never appears in a param error (the sinks cannot tell it is a secret: it is not written as name=value)", () => {
+    const withSecret = playbook({ id: "rotate", title: "t", summary: "s", failureModes: [], params: z.object({ apiToken: secret(z.string().min(16)), port: secret(z.number().max(10)) }) }).diagnose("x", () => 1) as unknown as AnyPlaybook;
+    let messages: string[] = [];
+    try {
+      bindParams(withSecret, { apiToken: "hunter2hunter2", port: 4242 });
+    } catch (err) {
+      messages = (err as { details: { message: string }[] }).details.map((d) => d.message);
+    }
+    expect(messages).toEqual(["apiToken must be at least 16 characters", "port must be at most 10"]);
   });
 });
