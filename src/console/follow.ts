@@ -51,6 +51,8 @@ export class AuditFollower {
    * poll may have read one first) and marks them, so neither path sends an event twice.
    */
   claim<E extends { seq: number }>(events: readonly E[]): E[] {
+    // Nobody watches: nothing to send, and nothing to remember (the set would only grow).
+    if (this.live.size === 0) return [];
     const fresh = events.filter((e) => !this.seen.has(Number(e.seq)));
     for (const e of fresh) this.seen.add(Number(e.seq));
     return fresh;
@@ -60,6 +62,7 @@ export class AuditFollower {
     if (this.live.size === 0) {
       // Nobody watches: nothing to send, and a page that connects later re-fetches anyway.
       this.position = null;
+      this.seen.clear();
       return;
     }
     try {
