@@ -1,27 +1,21 @@
 import { hostname } from "node:os";
-import type { Server } from "node:http";
 import type { Config } from "./config.ts";
 import { Engine, type DrainReport } from "./execute/engine.ts";
 import { makeKeyring, parseKey } from "./execute/secrets.ts";
 import { BelayError } from "./errors.ts";
 import { secretParamNames } from "./plan/bind.ts";
-import type { Logger } from "./execute/deps.ts";
 import { newId } from "./ids.ts";
 import { createLogger } from "./logger.ts";
 import { loadPlaybooks } from "./plan/registry.ts";
-import type { AnyPlaybook } from "./sdk/playbook.ts";
 export type { Core, Serving } from "./core.ts";
 import { createHttpServer, listen } from "./server/http.ts";
-import type { Integration } from "./surfaces.ts";
 import type { Core, Serving } from "./core.ts";
 import { signPending } from "./audit/anchor.ts";
 import type { AuditEvent } from "./audit/events.ts";
 import { Metrics } from "./server/metrics.ts";
-import type { Db } from "./store/driver.ts";
 import { openStore } from "./store/open.ts";
 import { openPg } from "./store/pg.ts";
-import { createTargets, type TargetHolder } from "./targets/registry.ts";
-import type { Targets } from "./targets/types.ts";
+import { createTargets } from "./targets/registry.ts";
 
 /** `logDestination`: where log lines go (default stderr); the CLI passes one that keeps them off a prompt's line. */
 export async function openCore(config: Config, opts: { command: string; logLevel?: string; logDestination?: { write(line: string): void } }): Promise<Core> {
